@@ -1,0 +1,113 @@
+"""The recorder's outbox: records are encoded as they happen and handed to the sink in batches.
+
+Encoding a record the moment it is made *is* the snapshot: nothing of the app's message is kept
+alive or copied twice. Batches leave on a short timer from the event loop, so the request path
+never waits for a consumer. A sink that refuses a batch loses it whole; the loss is counted and
+reported in the next batch's header, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from asgi_inspect.wire import Header, array_prefix, encode_opaque, scrubbed
+
+if TYPE_CHECKING:
+    from asgi_inspect.sinks import Sink
+
+log = logging.getLogger("asgi_inspect")
+
+FLUSH_INTERVAL = 0.02
+MAX_BUFFER = 4 * 1024 * 1024  # flush at once past this many encoded bytes
+
+
+class Batcher:
+    def __init__(self, sink: Sink, *, max_body: int, max_events: int,
+                 flush_interval: float = FLUSH_INTERVAL) -> None:
+        self.sink = sink
+        self.source = f"{os.getpid()}-{secrets.token_hex(3)}"
+        self.max_body = max_body
+        self.max_events = max_events
+        self.flush_interval = flush_interval
+        self.dropped = 0  # records lost because the sink refused them
+        self.errors = 0  # internal recorder errors
+        self._encoder = msgspec.msgpack.Encoder(enc_hook=encode_opaque)
+        self._buffer = bytearray()
+        self._count = 0
+        self._batches = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._logged_error = False
+
+    def add(self, record: Any) -> None:
+        """Encode one record into the pending batch. Hot path: never blocks, never raises."""
+        buffer = self._buffer
+        size = len(buffer)
+        try:
+            self._encoder.encode_into(record, buffer, -1)
+        except Exception as exc:  # an unencodable value: keep what we can, count the error
+            del buffer[size:]
+            self.error(exc)
+            try:
+                self._encoder.encode_into(scrubbed(record), buffer, -1)
+            except Exception:
+                del buffer[size:]
+                return
+        self._count += 1
+        if self._timer is None:
+            self._schedule()
+        elif len(buffer) > MAX_BUFFER:
+            self.flush()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._timer = loop.call_later(self.flush_interval, self.flush)
+
+    def flush(self) -> None:
+        """Hand the pending batch to the sink now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._count:
+            return
+        body, count = self._buffer, self._count
+        self._buffer, self._count = bytearray(), 0
+        self._send(body, count)
+
+    def _send(self, body: bytes | bytearray, count: int) -> None:
+        header = Header(self.source, self._batches, self.dropped, self.errors,
+                        self.max_body, self.max_events)
+        self._batches += 1
+        frame = b"".join((array_prefix(count + 1), self._encoder.encode(header), body))
+        try:
+            delivered = self.sink.deliver(frame)
+        except Exception as exc:
+            self.error(exc)
+            delivered = False
+        if not delivered:
+            self.dropped += count
+
+    def close(self) -> None:
+        """Flush, report the final counts, and close the sink."""
+        self.flush()
+        self._send(b"", 0)
+        try:
+            self.sink.close()
+        except Exception as exc:
+            self.error(exc)
+
+    def error(self, exc: BaseException) -> None:
+        """Count an internal error; log the first one so it is seen without flooding."""
+        self.errors += 1
+        if not self._logged_error:
+            self._logged_error = True
+            log.warning("asgi-inspect recorder error (counted, request unaffected): %r", exc)

@@ -1,0 +1,236 @@
+"""The collector: turns the recorder's records into exchanges and keeps them in a store.
+
+It runs wherever the records arrive: in the app's process (memory and file sinks) or in the
+TUI's process (the live channel). Exchanges are updated in place as their events come in, so
+an open SSE response or WebSocket is visible while it lasts; ``changed`` tells views which.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from asgi_inspect import outcomes
+from asgi_inspect.model import Caps, Counters, Event, Exchange, ExceptionInfo
+from asgi_inspect.wire import (
+    STATUS_NAMES, BatchDecoder, Closed, Header, Note, Open, Progress, Received, Record, Sending,
+    Sent,
+)
+
+_PAYLOAD_TYPES = {
+    "http.request": "body", "http.response.body": "body", "websocket.http.response.body": "body",
+    "websocket.receive": "", "websocket.send": "",
+}
+_RECENT = 4096  # closed exchanges still matched by late events
+
+
+class _Live:
+    __slots__ = ("exchange", "t0", "pending", "closed")
+
+    def __init__(self, exchange: Exchange, t0: int) -> None:
+        self.exchange = exchange
+        self.t0 = t0
+        self.pending: dict[int, Event] = {}
+        self.closed = False
+
+
+class Collector:
+    """Assembles records into :class:`Exchange` objects, oldest first, at most ``max_exchanges``."""
+
+    def __init__(self, max_exchanges: int | None = None,
+                 on_close: Callable[[Exchange], None] | None = None) -> None:
+        self.exchanges: dict[str, Exchange] = {}
+        self.max_exchanges = max_exchanges
+        self.on_close = on_close
+        self.caps = Caps()
+        self.evicted = 0
+        self.changed: set[str] = set()
+        self._live: OrderedDict[tuple[str, int], _Live] = OrderedDict()
+        self._sources: dict[str, tuple[int, int]] = {}
+        self._decoder = BatchDecoder()
+        self._next_id = 1
+        self._source = ""
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            Open: self._open, Received: self._received, Sending: self._sending,
+            Sent: self._sent, Progress: self._progress, Note: self._note, Closed: self._closed,
+        }
+
+    # counts reported by the recorders -----------------------------------------------------
+
+    @property
+    def dropped(self) -> int:
+        return sum(d for d, _ in self._sources.values())
+
+    @property
+    def recorder_errors(self) -> int:
+        return sum(e for _, e in self._sources.values())
+
+    # input ---------------------------------------------------------------------------------
+
+    def feed(self, frame: bytes | memoryview) -> int:
+        """Apply one batch; returns the number of records. Raises ``msgspec.DecodeError``."""
+        header, records = self._decoder.decode(frame)
+        self.apply(header, records)
+        return len(records)
+
+    def apply(self, header: Header, records: Iterable[Record]) -> None:
+        self._source = header.source
+        self._sources[header.source] = (header.dropped, header.errors)
+        self.caps = Caps(max_body=header.max_body, max_events=header.max_events)
+        handlers = self._handlers
+        for record in records:
+            handlers[type(record)](record)
+
+    def add(self, exchange: Exchange) -> Exchange:
+        """Store a finished exchange (loaded from a file, or a replay); gives it an id if needed."""
+        if not exchange.id or exchange.id in self.exchanges:
+            exchange.id = self._new_id()
+        else:
+            self._bump_ids(exchange.id)
+        self._store(exchange)
+        return exchange
+
+    def remove(self, exchange_id: str) -> None:
+        if self.exchanges.pop(exchange_id, None) is not None:
+            self.changed.add(exchange_id)
+
+    def clear(self) -> None:
+        self.changed.update(self.exchanges)
+        self.exchanges.clear()
+
+    def drain_changes(self) -> set[str]:
+        changed, self.changed = self.changed, set()
+        return changed
+
+    # records -------------------------------------------------------------------------------
+
+    def _open(self, record: Open) -> None:
+        scope = record.scope if isinstance(record.scope, dict) else {}
+        exchange = Exchange(id=self._new_id(), type=str(scope.get("type", "?")),
+                            started_at=record.wall_ns / 1e9, scope=record.scope,
+                            source=self._source)
+        self._live[(self._source, record.xid)] = _Live(exchange, record.t)
+        self._store(exchange)
+
+    def _received(self, record: Received) -> None:
+        live = self._find(record.xid, record.t_call)
+        event = Event(direction="receive", type=_type_of(record.message),
+                      t_call=record.t_call - live.t0, t_return=record.t_return - live.t0,
+                      status=STATUS_NAMES[record.status], message=record.message,
+                      size=record.size, error=record.error, late=live.closed)
+        self._append(live, event, live.exchange.request)
+
+    def _sending(self, record: Sending) -> None:
+        live = self._find(record.xid, record.t_call)
+        event = Event(direction="send", type=_type_of(record.message),
+                      t_call=record.t_call - live.t0, status="pending", message=record.message,
+                      size=record.size, late=live.closed)
+        live.pending[record.seq] = event
+        self._append(live, event, live.exchange.response)
+
+    def _sent(self, record: Sent) -> None:
+        live = self._find(record.xid, record.t_return)
+        event = live.pending.pop(record.seq, None)
+        if event is None:
+            live.exchange.lost_records = True
+            return
+        event.t_return = record.t_return - live.t0
+        event.status = STATUS_NAMES[record.status]
+        event.error = record.error
+        self.changed.add(live.exchange.id)
+
+    def _progress(self, record: Progress) -> None:
+        live = self._find(record.xid, record.t)
+        _set_totals(live.exchange, record.totals)
+        self.changed.add(live.exchange.id)
+
+    def _note(self, record: Note) -> None:
+        live = self._find(record.xid, record.t)
+        live.exchange.notes.append(record.text)
+        self.changed.add(live.exchange.id)
+
+    def _closed(self, record: Closed) -> None:
+        live = self._find(record.xid, record.t)
+        exchange = live.exchange
+        live.closed = True
+        exchange.ended_ns = record.t - live.t0
+        _set_totals(exchange, record.totals)
+        if record.failure is not None:
+            f = record.failure
+            exchange.exception = ExceptionInfo(type=f.type, message=f.message,
+                                               traceback=f.traceback, after_event=f.after_event)
+        if record.returned is not None:
+            exchange.notes.append(f"the app returned {record.returned} instead of None")
+        outcomes.settle(exchange, STATUS_NAMES[record.status])
+        self.changed.add(exchange.id)
+        if self.on_close is not None:
+            self.on_close(exchange)
+
+    # helpers -------------------------------------------------------------------------------
+
+    def _find(self, xid: int, t: int) -> _Live:
+        key = (self._source, xid)
+        live = self._live.get(key)
+        if live is None:  # its Open was dropped on the way: keep what arrives, say so
+            exchange = Exchange(id=self._new_id(), type="?", started_at=0.0, scope={},
+                                source=self._source, lost_records=True)
+            live = self._live[key] = _Live(exchange, t)
+            self._store(exchange)
+        elif live.closed:
+            self._live.move_to_end(key)
+        while len(self._live) > _RECENT and next(iter(self._live.values())).closed:
+            self._live.popitem(last=False)
+        return live
+
+    def _append(self, live: _Live, event: Event, counters: Counters) -> None:
+        exchange = live.exchange
+        exchange.events.append(event)
+        key = _PAYLOAD_TYPES.get(event.type)
+        if key is not None and isinstance(event.message, dict):
+            kept = _payload_len(event.message, key)
+            counters.chunks += 1
+            counters.kept_bytes += kept
+            counters.bytes += event.size if event.size is not None else kept
+        self.changed.add(exchange.id)
+
+    def _store(self, exchange: Exchange) -> None:
+        self.exchanges[exchange.id] = exchange
+        self.changed.add(exchange.id)
+        limit = self.max_exchanges
+        while limit is not None and len(self.exchanges) > limit:
+            oldest = next(iter(self.exchanges))
+            del self.exchanges[oldest]
+            self.changed.add(oldest)
+            self.evicted += 1
+
+    def _new_id(self) -> str:
+        exchange_id = str(self._next_id)
+        self._next_id += 1
+        return exchange_id
+
+    def _bump_ids(self, exchange_id: str) -> None:
+        if exchange_id.isdigit():
+            self._next_id = max(self._next_id, int(exchange_id) + 1)
+
+
+def _type_of(message: Any) -> str:
+    kind = message.get("type") if isinstance(message, dict) else None
+    return kind if isinstance(kind, str) else "?"
+
+
+def _payload_len(message: dict[str, Any], key: str) -> int:
+    if key:
+        value = message.get(key)
+    else:
+        value = message.get("bytes")
+        if value is None:
+            value = message.get("text")
+    return len(value) if isinstance(value, (bytes, str)) else 0
+
+
+def _set_totals(exchange: Exchange, totals: tuple[int, ...]) -> None:
+    exchange.request = Counters(bytes=totals[0], chunks=totals[1], kept_bytes=totals[2],
+                                elided=totals[3])
+    exchange.response = Counters(bytes=totals[4], chunks=totals[5], kept_bytes=totals[6],
+                                 elided=totals[7])

@@ -1,0 +1,221 @@
+"""The trace model: exchanges, their events, and the trace that holds them.
+
+This is the one definition every other part stands on. The JSON codec (``codec.py``), the JSON
+Schema shipped with the package and the views all read these Structs. Message and scope
+snapshots are kept as native Python values (``bytes`` stays ``bytes``, a missing key stays
+missing); ``values.py`` turns them into tagged JSON and back without loss.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+FORMAT = "asgi-inspect"
+VERSION = 1
+
+Direction = Literal["receive", "send"]
+EventStatus = Literal["ok", "raised", "cancelled", "pending"]
+Outcome = Literal[
+    "streaming",  # the app has not returned yet
+    "complete",
+    "no_response",  # the app returned without starting a response
+    "incomplete",  # the response started but its final body was never sent
+    "exception",
+    "cancelled",
+    "client_disconnected",
+]
+
+# A snapshot value: tagged JSON on disk (see values.py), native Python in memory.
+Snapshot = Annotated[Any, msgspec.Meta(extra_json_schema={"$ref": "#/$defs/Value"})]
+
+
+class Opaque(msgspec.Struct, frozen=True):
+    """A value the recorder could not keep as data (a file object, a pool, a generator)."""
+
+    type: str
+    repr: str
+
+
+class ExceptionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The exception the app raised, formatted when it was caught."""
+
+    type: str
+    message: str
+    traceback: str = ""
+    after_event: int = -1  # index of the last event before it; -1 when none
+
+
+class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One ``receive()`` or ``send()`` call of the app.
+
+    Times are nanoseconds since the exchange started. ``size`` is the original payload size
+    when only a prefix of it was kept (see ``Exchange.caps``).
+    """
+
+    direction: Direction
+    type: str
+    t_call: int
+    t_return: int | None = None
+    status: EventStatus = "ok"
+    message: Snapshot = None
+    size: int | None = None
+    error: str | None = None
+    late: bool = False  # happened after the app had returned
+
+    @property
+    def truncated(self) -> bool:
+        return self.size is not None
+
+    @property
+    def wait_ns(self) -> int | None:
+        """How long the await took: the client or server for receive, backpressure for send."""
+        return None if self.t_return is None else self.t_return - self.t_call
+
+
+class Counters(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Totals for one direction, counted on every chunk even when the chunk was not kept."""
+
+    bytes: int = 0
+    chunks: int = 0
+    kept_bytes: int = 0
+    elided: int = 0  # chunks or frames counted but not kept as events
+
+
+class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One call of the ASGI app: an HTTP request, a WebSocket session or the lifespan."""
+
+    id: str
+    type: str
+    started_at: float  # unix time, seconds
+    scope: Snapshot
+    events: list[Event] = msgspec.field(default_factory=list)
+    outcome: Outcome = "streaming"
+    exception: ExceptionInfo | None = None
+    ended_ns: int | None = None  # when the app returned
+    request: Counters = msgspec.field(default_factory=Counters)
+    response: Counters = msgspec.field(default_factory=Counters)
+    notes: list[str] = msgspec.field(default_factory=list)
+    source: str = ""
+    lost_records: bool = False  # some of its records were dropped on the way
+    replay_of: str | None = None
+    marked: bool = False
+    comment: str = ""
+
+    # Derived views; nothing here is stored twice.
+
+    @property
+    def method(self) -> str:
+        if self.type == "websocket":
+            return "WS"
+        return str(self.scope.get("method", self.type.upper())) if self.type == "http" else ""
+
+    @property
+    def path(self) -> str:
+        path = self.scope.get("path", "")
+        query = self.scope.get("query_string") or b""
+        if isinstance(query, bytes) and query:
+            return f"{path}?{query.decode('latin-1')}"
+        return str(path)
+
+    def first(self, message_type: str) -> Event | None:
+        return next((e for e in self.events if e.type == message_type), None)
+
+    @property
+    def response_start(self) -> Event | None:
+        return self.first("http.response.start") or self.first("websocket.http.response.start")
+
+    @property
+    def status(self) -> int | None:
+        start = self.response_start
+        if start is not None and isinstance(start.message, dict):
+            status = start.message.get("status")
+            return status if isinstance(status, int) else None
+        if self.type == "websocket":
+            if self.first("websocket.accept"):
+                return 101
+            if self.first("websocket.close"):
+                return 403
+        return None
+
+    @property
+    def request_headers(self) -> list[tuple[bytes, bytes]]:
+        return _pairs(self.scope.get("headers"))
+
+    @property
+    def response_headers(self) -> list[tuple[bytes, bytes]]:
+        start = self.response_start
+        return _pairs(start.message.get("headers")) if start and start.message else []
+
+    def body(self, direction: Direction) -> bytes:
+        """The kept body bytes of one direction (a prefix when the body was capped)."""
+        key = "body"
+        wanted = ("http.request",) if direction == "receive" else ("http.response.body",)
+        if self.type == "websocket":
+            wanted = ("websocket.http.response.body",)
+        parts = [
+            e.message.get(key) or b""
+            for e in self.events
+            if e.direction == direction and e.type in wanted and isinstance(e.message, dict)
+        ]
+        return b"".join(p for p in parts if isinstance(p, bytes))
+
+    @property
+    def ttfb_ns(self) -> int | None:
+        """Time to the first response body chunk whose send returned (or the WebSocket accept)."""
+        for e in self.events:
+            if e.status == "ok" and e.t_return is not None and e.type in _FIRST_BYTE:
+                return e.t_return
+        return None
+
+    @property
+    def duration_ns(self) -> int | None:
+        if self.ended_ns is not None:
+            return self.ended_ns
+        ends = [e.t_return or e.t_call for e in self.events]
+        return max(ends) if ends else None
+
+    @property
+    def content_type(self) -> str:
+        for name, value in self.response_headers:
+            if name.lower() == b"content-type":
+                return value.decode("latin-1")
+        return ""
+
+
+_FIRST_BYTE = frozenset(
+    {"http.response.body", "http.response.pathsend", "http.response.zerocopysend",
+     "websocket.accept", "websocket.http.response.body"}
+)
+
+
+def _pairs(headers: Any) -> list[tuple[bytes, bytes]]:
+    if not isinstance(headers, list):
+        return []
+    return [
+        (h[0], h[1])
+        for h in headers
+        if isinstance(h, (list, tuple)) and len(h) == 2
+        and isinstance(h[0], bytes) and isinstance(h[1], bytes)
+    ]
+
+
+class Caps(msgspec.Struct, kw_only=True):
+    """The limits the recorder kept data under."""
+
+    max_body: int = 64 * 1024
+    max_events: int = 1000
+
+
+class Trace(msgspec.Struct, kw_only=True):
+    """A saved trace: a versioned header and its exchanges, in the order they started."""
+
+    format: Literal["asgi-inspect"] = FORMAT
+    version: int = VERSION
+    created_at: float = 0.0
+    generator: dict[str, str] = msgspec.field(default_factory=dict)
+    caps: Caps = msgspec.field(default_factory=Caps)
+    dropped: int = 0  # records lost because a consumer lagged
+    recorder_errors: int = 0
+    exchanges: list[Exchange] = msgspec.field(default_factory=list)

@@ -1,0 +1,175 @@
+"""Records: what the recorder emits, MessagePack-encoded, in batches.
+
+Each record is a tagged, array-like Struct, so on the wire it is a short array whose first item
+names its kind. A batch is one MessagePack array: a :class:`Header`, then the records in the
+order they happened. The collector (``collector.py``) turns records into :mod:`model` objects.
+
+Times are ``perf_counter_ns()`` readings of the recording process; the collector makes them
+relative to the exchange's :class:`Open`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from asgi_inspect.model import Opaque
+from asgi_inspect.values import safe_repr
+
+OK, RAISED, CANCELLED = 0, 1, 2
+STATUS_NAMES = ("ok", "raised", "cancelled")
+OPAQUE_EXT = 1
+
+
+class Header(msgspec.Struct, array_like=True, tag=0):
+    """Leads every batch. ``dropped`` and ``errors`` are running totals for the source."""
+
+    source: str
+    batch: int
+    dropped: int
+    errors: int
+    max_body: int
+    max_events: int
+
+
+class Open(msgspec.Struct, array_like=True, tag=1):
+    xid: int
+    wall_ns: int
+    t: int
+    scope: Any
+
+
+class Received(msgspec.Struct, array_like=True, tag=2):
+    xid: int
+    seq: int
+    t_call: int
+    t_return: int
+    status: int
+    message: Any
+    size: int | None
+    error: str | None
+
+
+class Sending(msgspec.Struct, array_like=True, tag=3):
+    """A ``send()`` call as it was entered: the message is snapshotted before it goes on."""
+
+    xid: int
+    seq: int
+    t_call: int
+    message: Any
+    size: int | None
+
+
+class Sent(msgspec.Struct, array_like=True, tag=4):
+    xid: int
+    seq: int
+    t_return: int
+    status: int
+    error: str | None
+
+
+class Progress(msgspec.Struct, array_like=True, tag=5):
+    """Running totals, sent now and then while chunks are counted instead of kept."""
+
+    xid: int
+    t: int
+    totals: tuple[int, int, int, int, int, int, int, int]
+
+
+class Note(msgspec.Struct, array_like=True, tag=6):
+    xid: int
+    t: int
+    text: str
+
+
+class Failure(msgspec.Struct, array_like=True):
+    type: str
+    message: str
+    traceback: str
+    after_event: int
+
+
+class Closed(msgspec.Struct, array_like=True, tag=7):
+    xid: int
+    t: int
+    status: int
+    failure: Failure | None
+    returned: str | None  # repr of a non-None return value
+    totals: tuple[int, int, int, int, int, int, int, int]
+
+
+Record = Open | Received | Sending | Sent | Progress | Note | Closed
+
+
+def encode_opaque(value: Any) -> msgspec.msgpack.Ext:
+    """``enc_hook``: anything MessagePack cannot hold travels as its type and a capped repr."""
+    return opaque(type(value).__qualname__, safe_repr(value))
+
+
+def opaque(kind: str, text: str) -> msgspec.msgpack.Ext:
+    """An opaque marker with a chosen kind, for values described rather than kept."""
+    return msgspec.msgpack.Ext(OPAQUE_EXT, f"{kind}\x00{text}".encode("utf-8", "surrogatepass"))
+
+
+def scrubbed(record: Any) -> Any:
+    """A copy of a record whose snapshot fields hold only values MessagePack can encode."""
+    changes = {name: scrub(getattr(record, name))
+               for name in ("scope", "message") if hasattr(record, name)}
+    return msgspec.structs.replace(record, **changes) if changes else record
+
+
+def scrub(value: Any) -> Any:
+    """Replace what cannot be encoded (huge ints, odd keys, objects) with opaque markers."""
+    if value is None or isinstance(value, (bool, float, bytes, msgspec.msgpack.Ext)):
+        return value
+    if isinstance(value, str):
+        return value if value.isascii() or _utf8_ok(value) else encode_opaque(value)
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else encode_opaque(value)
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, dict):
+        return {_scrub_key(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    return encode_opaque(value)
+
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _scrub_key(key: Any) -> Any:
+    return key if isinstance(key, (str, int, bytes)) else safe_repr(key)
+
+
+def decode_ext(code: int, data: memoryview) -> Any:
+    if code != OPAQUE_EXT:
+        return Opaque(type=f"ext{code}", repr=bytes(data).hex())
+    kind, _, text = bytes(data).decode("utf-8", "surrogatepass").partition("\x00")
+    return Opaque(type=kind, repr=text)
+
+
+def array_prefix(count: int) -> bytes:
+    """The MessagePack header of an array of ``count`` items (always the 32-bit form)."""
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
+class BatchDecoder:
+    """Decodes batches; a batch that does not decode raises ``msgspec.DecodeError``."""
+
+    def __init__(self) -> None:
+        self._decoder = msgspec.msgpack.Decoder(
+            list[Header | Record], ext_hook=decode_ext
+        )
+
+    def decode(self, frame: bytes | memoryview) -> tuple[Header, list[Record]]:
+        items = self._decoder.decode(frame)
+        if not items or not isinstance(items[0], Header):
+            raise msgspec.DecodeError("batch does not start with a header")
+        return items[0], items[1:]  # type: ignore[return-value]
