@@ -12,9 +12,18 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgi_inspect import outcomes
-from asgi_inspect.model import Caps, Counters, Event, Exchange, ExceptionInfo
+from asgi_inspect.model import Caps, Counters, Event, ExceptionInfo, Exchange
 from asgi_inspect.wire import (
-    STATUS_NAMES, BatchDecoder, Closed, Header, Note, Open, Progress, Received, Record, Sending,
+    STATUS_NAMES,
+    BatchDecoder,
+    Closed,
+    Header,
+    Note,
+    Open,
+    Progress,
+    Received,
+    Record,
+    Sending,
     Sent,
 )
 
@@ -26,7 +35,7 @@ _RECENT = 4096  # closed exchanges still matched by late events
 
 
 class _Live:
-    __slots__ = ("exchange", "t0", "pending", "closed")
+    __slots__ = ("closed", "exchange", "pending", "t0")
 
     def __init__(self, exchange: Exchange, t0: int) -> None:
         self.exchange = exchange

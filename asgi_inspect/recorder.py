@@ -22,7 +22,17 @@ from asgi_inspect.batch import Batcher
 from asgi_inspect.sinks import Sink, resolve_sink
 from asgi_inspect.values import safe_repr
 from asgi_inspect.wire import (
-    CANCELLED, OK, RAISED, Closed, Failure, Note, Open, Progress, Received, Sending, Sent,
+    CANCELLED,
+    OK,
+    RAISED,
+    Closed,
+    Failure,
+    Note,
+    Open,
+    Progress,
+    Received,
+    Sending,
+    Sent,
     opaque,
 )
 
@@ -111,7 +121,7 @@ class Inspector:
 class _Flow:
     """Byte and chunk accounting for one direction, and the cap on what is kept."""
 
-    __slots__ = ("bytes", "chunks", "kept", "elided", "budget")
+    __slots__ = ("budget", "bytes", "chunks", "elided", "kept")
 
     def __init__(self, budget: int) -> None:
         self.bytes = self.chunks = self.kept = self.elided = 0
@@ -143,8 +153,18 @@ class _Flow:
 class _Tap:
     """The recorder of one exchange: the receive/send wrappers handed to the app."""
 
-    __slots__ = ("batch", "xid", "_receive", "_send", "seq", "events_left", "inbound",
-                 "outbound", "t_progress", "state")
+    __slots__ = (
+        "_receive",
+        "_send",
+        "batch",
+        "events_left",
+        "inbound",
+        "outbound",
+        "seq",
+        "state",
+        "t_progress",
+        "xid",
+    )
 
     def __init__(self, inspector: Inspector, scope: Scope, receive: Receive, send: Send) -> None:
         batch = self.batch = inspector.batcher
@@ -351,7 +371,9 @@ def _scope_snapshot(scope: Scope) -> Scope:
 
 def _type_name(exc: BaseException) -> str:
     cls = type(exc)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _message(exc: BaseException) -> str:
@@ -384,4 +406,6 @@ def _is_asgi3(app: Any) -> bool:
     if inspect.isfunction(app) or inspect.ismethod(app):
         return inspect.iscoroutinefunction(app)
     call = getattr(app, "__call__", None)  # noqa: B004
-    return inspect.iscoroutinefunction(call) or not inspect.isfunction(call) and not inspect.ismethod(call)
+    if inspect.isfunction(call) or inspect.ismethod(call):
+        return inspect.iscoroutinefunction(call)
+    return True  # a C-level or otherwise opaque callable: assume the modern interface

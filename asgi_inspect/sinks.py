@@ -8,6 +8,7 @@ thread) and :class:`SocketSink` (the live channel to ``asgi-inspect``'s collecto
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import socket
@@ -220,24 +221,21 @@ class SocketSink:
         except OSError:
             self._reset()
 
+    def _unwatch(self) -> None:
+        if self._loop is not None and self._sock is not None:
+            with contextlib.suppress(Exception):  # the loop may be closed already
+                self._loop.remove_writer(self._sock)
+
     def _reset(self) -> None:
         if self._sock is not None:
-            if self._loop is not None:
-                try:
-                    self._loop.remove_writer(self._sock)
-                except Exception:  # the loop may be closed already
-                    pass
+            self._unwatch()
             self._sock.close()
         self._sock, self._outbox = None, bytearray()
         self._retry_at = time.monotonic() + 1.0
 
     def close(self) -> None:
         if self._sock is not None and self._pid == os.getpid():
-            if self._loop is not None:
-                try:
-                    self._loop.remove_writer(self._sock)
-                except Exception:
-                    pass
+            self._unwatch()
             self._finish()
             if self._sock is not None:
                 self._sock.close()

@@ -1,0 +1,57 @@
+"""``asgi-inspect listen``: the collector and inspector alone, for apps run by any server.
+
+Wrap the app with ``Inspector(app)`` and start its server (gunicorn with uvicorn workers,
+hypercorn, several workers...) with ``ASGI_INSPECT`` set to the address this prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from asgi_inspect.channel import Address
+from asgi_inspect.commands.run import add_view_options, compile_filter_option, inspect_session
+from asgi_inspect.session import Session
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "listen", help="collect traffic from apps wrapped in Inspector(app), run by any server",
+        description="Listen for recorders and inspect what they send. Start your server with "
+                    "ASGI_INSPECT set to the printed address and the app wrapped in "
+                    "asgi_inspect.Inspector(app).")
+    parser.add_argument("--tcp", action="store_true",
+                        help="listen on loopback TCP instead of a Unix socket (for containers)")
+    parser.add_argument("--address-file", type=Path, metavar="FILE",
+                        help="also write the address to FILE (mode 0600), for scripts")
+    add_view_options(parser)
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    import asyncio
+
+    keep = compile_filter_option(args.filter)
+    return asyncio.run(_listen(args, keep))
+
+
+async def _listen(args: argparse.Namespace, keep: Any) -> int:
+    from asgi_inspect.collector import Collector
+
+    session = Session(collector=Collector(args.max_exchanges), title="asgi-inspect listen")
+
+    async def announce(address: Address) -> None:
+        session.title = f"asgi-inspect listen · ASGI_INSPECT={address}"
+        if args.address_file:
+            _write_private(args.address_file, f"{address}\n")
+        print(f"export ASGI_INSPECT='{address}'", flush=True)
+
+    return await inspect_session(session, args, keep, announce)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)

@@ -1,0 +1,53 @@
+"""The server child's side of ``asgi-inspect run``: load the user's app and wrap it.
+
+uvicorn runs ``asgi_inspect.serve:inspected_app`` as a factory, so reload and workers behave as
+uvicorn users expect, and every worker process wraps its own app in the recorder. What to load
+and how comes from the environment set by ``runner.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from uvicorn.importer import ImportFromStringError, import_from_string
+
+from asgi_inspect.recorder import Inspector
+
+ENV_TARGET = "ASGI_INSPECT_TARGET"
+ENV_FACTORY = "ASGI_INSPECT_FACTORY"
+ENV_APP_DIR = "ASGI_INSPECT_APP_DIR"
+ENV_MAX_BODY = "ASGI_INSPECT_MAX_BODY"
+ENV_MAX_EVENTS = "ASGI_INSPECT_MAX_EVENTS"
+ERROR_PREFIX = "asgi-inspect: error: "
+
+
+def load_app(target: str, *, factory: bool = False, app_dir: str = "") -> Any:
+    """Import ``module:attr`` the way uvicorn does (and call it when it is a factory)."""
+    if app_dir:
+        sys.path.insert(0, os.path.abspath(app_dir))
+    app = import_from_string(target)
+    return app() if factory else app
+
+
+def inspected_app() -> Inspector:
+    """uvicorn factory: the target app wrapped in an :class:`Inspector` fed to the collector."""
+    target = os.environ.get(ENV_TARGET, "")
+    try:
+        app = load_app(target, factory=os.environ.get(ENV_FACTORY) == "1",
+                       app_dir=os.environ.get(ENV_APP_DIR, ""))
+    except ImportFromStringError as exc:
+        _fail(str(exc).rstrip("."))
+    except Exception as exc:  # the user's module failed while importing: say where, briefly
+        import traceback
+
+        traceback.print_exc()
+        _fail(f"loading {target!r} raised {type(exc).__name__}: {exc}")
+    return Inspector(app, max_body=int(os.environ.get(ENV_MAX_BODY, 64 * 1024)),
+                     max_events=int(os.environ.get(ENV_MAX_EVENTS, 1000)))
+
+
+def _fail(message: str) -> Any:
+    print(f"{ERROR_PREFIX}{message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)

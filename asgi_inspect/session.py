@@ -1,0 +1,90 @@
+"""A session: what the views (TUI, headless printer) look at.
+
+It owns the collector (the store of exchanges), the live channel that feeds it, and, for
+``run``/``proxy``, the server child process and its log lines. ``view`` uses a session with
+neither channel nor process: just the exchanges of a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from asgi_inspect.channel import Address, Listener
+from asgi_inspect.collector import Collector
+from asgi_inspect.model import Exchange
+from asgi_inspect.runner import ServerProcess
+
+MAX_LOG_LINES = 5000
+
+
+@dataclass
+class LogLine:
+    stream: str  # "stdout", "stderr" or "inspector" (our own messages about the process)
+    text: str
+
+
+@dataclass
+class Session:
+    """The shared state behind every view of a trace."""
+
+    collector: Collector
+    title: str = "asgi-inspect"
+    app_url: str | None = None  # where the served app answers (for replay and the header)
+    server: ServerProcess | None = None
+    listener: Listener | None = None
+    logs: deque[LogLine] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+    log_count: int = 0  # lines ever logged, so views can tell what is new
+    on_close: list[Callable[[Exchange], None]] = field(default_factory=list)
+    echo_logs: bool = False  # headless: the server's output goes on to our stderr
+
+    @classmethod
+    def offline(cls, exchanges: list[Exchange], title: str,
+                max_exchanges: int | None = None) -> Session:
+        collector = Collector(max_exchanges)
+        for exchange in exchanges:
+            collector.add(exchange)
+        return cls(collector=collector, title=title)
+
+    @property
+    def live(self) -> bool:
+        return self.listener is not None
+
+    @property
+    def state(self) -> str:
+        """One word for the header: offline, listening, starting, running, exited (code)."""
+        if self.server is not None:
+            return self.server.state
+        return "listening" if self.listener is not None else "offline"
+
+    def log(self, stream: str, text: str) -> None:
+        self.logs.append(LogLine(stream, text))
+        self.log_count += 1
+        if self.echo_logs:
+            print(text, file=sys.stderr, flush=True)
+
+    async def open_channel(self, *, tcp: bool = False) -> Address:
+        """Start listening for recorders; batches go straight into the collector."""
+        self.collector.on_close = self._closed
+        self.listener = Listener(self.collector.feed, tcp=tcp)
+        return await self.listener.start()
+
+    def _closed(self, exchange: Exchange) -> None:
+        for callback in self.on_close:
+            callback(exchange)
+
+    async def start_server(self, server: ServerProcess) -> None:
+        """Start the app's server process; its output goes to the logs."""
+        self.server = server
+        server.on_output = self.log
+        await server.start()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        if self.listener is not None:
+            await asyncio.sleep(0.05)  # let the last batches arrive
+            await self.listener.stop()
