@@ -8,7 +8,7 @@ import sys
 
 from asgi_inspect import __version__
 
-COMMANDS = ("run", "listen", "view")
+COMMANDS = ("run", "listen", "view", "replay")
 
 
 class CliError(Exception):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgi_inspect import outcomes
-from asgi_inspect.model import Caps, Counters, Event, ExceptionInfo, Exchange
+from asgi_inspect.model import REPLAY_HEADER, Caps, Counters, Event, ExceptionInfo, Exchange
 from asgi_inspect.wire import (
     STATUS_NAMES,
     BatchDecoder,
@@ -118,7 +118,7 @@ class Collector:
         scope = record.scope if isinstance(record.scope, dict) else {}
         exchange = Exchange(id=self._new_id(), type=str(scope.get("type", "?")),
                             started_at=record.wall_ns / 1e9, scope=record.scope,
-                            source=self._source)
+                            source=self._source, replay_of=_replay_of(scope))
         self._live[(self._source, record.xid)] = _Live(exchange, record.t)
         self._store(exchange)
 
@@ -221,6 +221,17 @@ class Collector:
     def _bump_ids(self, exchange_id: str) -> None:
         if exchange_id.isdigit():
             self._next_id = max(self._next_id, int(exchange_id) + 1)
+
+
+def _replay_of(scope: dict[str, Any]) -> str | None:
+    headers = scope.get("headers")
+    if not isinstance(headers, list):
+        return None
+    for pair in headers:
+        if isinstance(pair, list) and len(pair) == 2 and pair[0] == REPLAY_HEADER:
+            value = pair[1]
+            return value.decode("latin-1") if isinstance(value, bytes) else None
+    return None
 
 
 def _type_of(message: Any) -> str:

@@ -14,6 +14,7 @@ import msgspec
 
 FORMAT = "asgi-inspect"
 VERSION = 1
+REPLAY_HEADER = b"x-asgi-inspect-replay"  # links a replay sent over HTTP to its original
 
 Direction = Literal["receive", "send"]
 EventStatus = Literal["ok", "raised", "cancelled", "pending"]

@@ -1,0 +1,321 @@
+"""Replay: send a recorded (or edited) request again, and get the new exchange.
+
+Two ways, one request model (:class:`ReplayRequest`):
+
+- :class:`Driver` runs an ASGI app in this process the way a server would: it feeds the recorded
+  ``receive()`` sequence (chunking and disconnect included, each message released once the app
+  has sent as many messages as it had at that point in the original) and records what the app
+  sends with the same recorder as live traffic. Streaming responses and SSE work, since nothing
+  waits for the app to return; WebSocket sessions replay their client frames in order.
+- :func:`replay_over_http` re-sends the request to a running server (``asgi-inspect run``), whose
+  recorder captures the replay; a ``x-asgi-inspect-replay`` header links it to the original.
+
+The original exchange is never changed: every replay is a new exchange with ``replay_of`` set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from asgi_inspect.model import REPLAY_HEADER, Exchange
+from asgi_inspect.recorder import Inspector
+from asgi_inspect.sinks import MemorySink
+
+HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te",
+                        b"transfer-encoding", b"upgrade", b"content-length", b"host"})
+_WS_HANDSHAKE = frozenset({b"sec-websocket-key", b"sec-websocket-version",
+                           b"sec-websocket-extensions", b"sec-websocket-protocol"})
+
+
+class ReplayError(Exception):
+    """The exchange cannot be replayed (one line, for the user)."""
+
+
+@dataclass
+class ReplayRequest:
+    """What a replay sends; built from an exchange and editable before sending."""
+
+    type: str
+    method: str
+    path: str
+    query: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    scope: dict[str, Any]  # the recorded scope, for the fields not edited here
+    receives: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    complete: bool = True  # False when the request body was capped at capture
+    stop_after: int | None = None  # for a stream still open when recorded: sends to wait for
+
+    @classmethod
+    def from_exchange(cls, exchange: Exchange) -> ReplayRequest:
+        if exchange.type not in ("http", "websocket"):
+            raise ReplayError(f"only HTTP and WebSocket exchanges replay, not {exchange.type}")
+        scope = exchange.scope if isinstance(exchange.scope, dict) else {}
+        if "path" not in scope:
+            raise ReplayError("the exchange's scope was not recorded (records were dropped)")
+        receives, sends = [], 0
+        for event in exchange.events:
+            if event.direction == "send":
+                sends += 1
+            elif isinstance(event.message, dict) and event.status == "ok":
+                receives.append((dict(event.message), sends))
+        complete = not exchange.request.elided and all(
+            e.size is None for e in exchange.events if e.direction == "receive")
+        query = scope.get("query_string") or b""
+        return cls(type=exchange.type, method=str(scope.get("method", "GET")),
+                   path=str(scope["path"]), query=query if isinstance(query, bytes) else b"",
+                   headers=list(exchange.request_headers), body=exchange.body("receive"),
+                   scope=scope, receives=receives, complete=complete,
+                   stop_after=sends if exchange.outcome == "streaming" else None)
+
+    def edited(self, *, method: str | None = None, path: str | None = None,
+               query: bytes | None = None, headers: list[tuple[bytes, bytes]] | None = None,
+               body: bytes | None = None) -> ReplayRequest:
+        """A copy with some parts replaced; a new body is sent as one chunk."""
+        new = replace(self, method=method or self.method, path=path or self.path,
+                      query=self.query if query is None else query,
+                      headers=self.headers if headers is None else headers,
+                      body=self.body if body is None else body)
+        if body is not None and self.type == "http":
+            rest = [(m, n) for m, n in self.receives if m.get("type") != "http.request"]
+            new.receives = [({"type": "http.request", "body": body, "more_body": False}, 0), *rest]
+            new.complete = True
+        return new
+
+    def build_scope(self, state: dict[str, Any] | None) -> dict[str, Any]:
+        """A fresh scope for the app: the recorded one with the (edited) request parts."""
+        scope = {k: v for k, v in self.scope.items() if k != "state"}
+        path = self.path
+        scope.update(path=path, query_string=self.query, headers=[list(h) for h in self.headers],
+                     raw_path=path.encode("utf-8"))
+        if self.type == "http":
+            scope["method"] = self.method
+        if state is not None:
+            scope["state"] = dict(state)
+        return scope
+
+
+class Driver:
+    """Runs an ASGI app in-process like a server, for replays; records them as live traffic."""
+
+    def __init__(self, app: Any, *, timeout: float = 30.0, max_body: int = 64 * 1024) -> None:
+        self.sink = MemorySink(max_exchanges=None)
+        self.inspector = Inspector(app, self.sink, max_body=max_body)
+        self.timeout = timeout
+        self._state: dict[str, Any] | None = None
+        self._lifespan: _Lifespan | None = None
+
+    async def __aenter__(self) -> Driver:
+        self._lifespan = _Lifespan(self.inspector)
+        self._state = await self._lifespan.startup(self.timeout)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._lifespan is not None:
+            await self._lifespan.shutdown(self.timeout)
+        self.inspector.close()
+
+    async def replay(self, request: ReplayRequest, original_id: str | None = None) -> Exchange:
+        """Run one request through the app; the recorded exchange, linked to its original."""
+        known = set(self.sink.collector.exchanges)
+        conversation = _Conversation(request.receives, request.type, request.stop_after)
+        scope = request.build_scope(self._state)
+        task = asyncio.ensure_future(self.inspector(scope, conversation.receive,
+                                                    conversation.send))
+        enough = asyncio.ensure_future(conversation.enough.wait())
+        await asyncio.wait({task, enough}, timeout=self.timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        enough.cancel()
+        if not task.done():  # an endless stream: stop it the way a client would, by leaving
+            conversation.hang_up()
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+            if not done:
+                task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        self.inspector.flush()
+        new = [e for i, e in self.sink.collector.exchanges.items() if i not in known]
+        exchange = new[-1]
+        exchange.replay_of = original_id
+        if not request.complete:
+            exchange.notes.append("the original request body was capped at capture: this "
+                                  "replay sent only the bytes that were kept")
+        self.sink.collector.remove(exchange.id)
+        return exchange
+
+
+class _Conversation:
+    """The server side of one replayed call: recorded receives, gated on the app's sends."""
+
+    def __init__(self, receives: list[tuple[dict[str, Any], int]], kind: str,
+                 stop_after: int | None) -> None:
+        self.pending = list(receives)
+        self.kind = kind
+        self.stop_after = stop_after
+        self.enough = asyncio.Event()  # as many sends as the still-open original had
+        self.sent = 0
+        self.finished = asyncio.Event()  # response complete, or the app closed the socket
+        self.progress = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        while self.pending:
+            message, sends_before = self.pending[0]
+            if self.sent >= sends_before or self.finished.is_set():
+                self.pending.pop(0)
+                return dict(message)
+            self.progress.clear()
+            await self.progress.wait()
+        await self.finished.wait()
+        if self.kind == "websocket":
+            return {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent += 1
+        self.progress.set()
+        if self.stop_after is not None and self.sent >= self.stop_after:
+            self.enough.set()
+        kind = message.get("type")
+        if (kind == "http.response.body" and not message.get("more_body", False)) or kind in (
+                "websocket.close", "websocket.http.response.body", "http.response.pathsend"):
+            self.finished.set()
+
+    def hang_up(self) -> None:
+        self.pending.clear()
+        self.finished.set()
+        self.progress.set()
+
+
+class _Lifespan:
+    """Runs the app's lifespan around a replay session, so ``scope["state"]`` is real."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.state: dict[str, Any] = {}
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.task: asyncio.Future[Any] | None = None
+
+    async def startup(self, timeout: float) -> dict[str, Any] | None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
+                 "state": self.state}
+        self.task = asyncio.ensure_future(self.app(scope, self.inbox.get, self.outbox.put))
+        reply = await self._ask("lifespan.startup", timeout)
+        if reply is None:
+            return None  # the app does no lifespan: replay without state
+        if reply.get("type") == "lifespan.startup.failed":
+            raise ReplayError(f"the app's startup failed: {reply.get('message', '')}")
+        return self.state
+
+    async def shutdown(self, timeout: float) -> None:
+        if self.task is not None and not self.task.done():
+            await self._ask("lifespan.shutdown", timeout)
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    async def _ask(self, kind: str, timeout: float) -> dict[str, Any] | None:
+        assert self.task is not None
+        await self.inbox.put({"type": kind})
+        reply = asyncio.ensure_future(self.outbox.get())
+        done, _ = await asyncio.wait({reply, self.task}, timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if reply in done:
+            return reply.result()
+        reply.cancel()
+        return None
+
+
+async def replay_over_http(request: ReplayRequest, base_url: str, original_id: str,
+                           timeout: float = 30.0) -> int | None:
+    """Send the request to a running server; the server's recorder captures the replay.
+
+    Returns the response status (None for WebSocket). The body is read and discarded here: the
+    recorded exchange is the result.
+    """
+    import httpx
+
+    headers = [(k, v) for k, v in request.headers
+               if k.lower() not in HOP_BY_HOP and k.lower() != REPLAY_HEADER]
+    host = _header(request.headers, b"host")
+    if host:
+        headers.append((b"host", host))
+    headers.append((REPLAY_HEADER, original_id.encode()))
+    if request.type == "websocket":
+        await _replay_websocket(request, base_url, headers, timeout)
+        return None
+    url = _url(base_url, request)
+    async with httpx.AsyncClient(timeout=timeout) as client, client.stream(
+            request.method, url, headers=headers, content=_chunks(request)) as response:
+        async for _ in response.aiter_raw():
+            pass
+        return response.status_code
+
+
+def _chunks(request: ReplayRequest) -> bytes | AsyncIterator[bytes]:
+    """The body as recorded: several chunks go out chunked, one goes out whole."""
+    chunks = [m.get("body") or b"" for m, _ in request.receives if m.get("type") == "http.request"]
+    if len([c for c in chunks if c]) <= 1:
+        return request.body
+
+    async def stream() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            if chunk:
+                yield chunk
+
+    return stream()
+
+
+async def _replay_websocket(request: ReplayRequest, base_url: str,
+                            headers: list[tuple[bytes, bytes]], timeout: float) -> None:
+    """Send the recorded client frames in order, each once the server has answered as often
+    as it had by then in the original; then let the server close first, as it did."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    url = _url(base_url.replace("http", "ws", 1), request)
+    extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers
+             if k.lower() not in _WS_HANDSHAKE and k.lower() != b"host"]
+    protocols = request.scope.get("subprotocols") or None
+    frames = [(m, max(0, n - 1)) for m, n in request.receives  # n - 1: the accept is no frame
+              if m.get("type") == "websocket.receive"]
+    async with connect(url, additional_headers=extra, subprotocols=protocols) as socket:
+        answers = 0
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            async with asyncio.timeout(timeout):
+                for frame, answered_before in frames:
+                    while answers < answered_before:
+                        await socket.recv()
+                        answers += 1
+                    data = frame.get("bytes")
+                    await socket.send(data if data is not None else frame.get("text") or "")
+                async for _ in socket:  # until the server closes (or the timeout)
+                    pass
+
+
+def _url(base_url: str, request: ReplayRequest) -> str:
+    base = urlsplit(base_url)
+    root = base.path.rstrip("/")
+    path = request.path if request.path.startswith(root) else root + request.path
+    query = f"?{request.query.decode('latin-1')}" if request.query else ""
+    return f"{base.scheme}://{base.netloc}{path}{query}"
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    return next((v for k, v in headers if k.lower() == name), None)
+
+
+def base_url_of(exchange: Exchange) -> str | None:
+    """Where the exchange's server listened, from its scope (for replay under ``listen``)."""
+    scope = exchange.scope if isinstance(exchange.scope, dict) else {}
+    server = scope.get("server")
+    if not isinstance(server, list) or len(server) != 2 or server[1] is None:
+        return None
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    host = str(server[0])
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{server[1]}{scope.get('root_path', '')}"
