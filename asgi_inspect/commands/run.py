@@ -105,6 +105,8 @@ async def _serve(spec: ServerSpec, args: argparse.Namespace, title: str, keep: A
         await session.start_server(server)
         if not await server.wait_ready():
             raise CliError(server.error or _last_error(session) or "the server did not start")
+        if args.headless:  # from now on the server's output goes on to stderr
+            session.echo_logs = True
 
     return await inspect_session(session, args, keep, start_server)
 
@@ -116,7 +118,6 @@ async def inspect_session(session: Session, args: argparse.Namespace, keep: Any,
 
     recorder = HeadlessRecorder(args.record, keep, echo=args.headless)
     session.on_close.append(recorder)
-    session.echo_logs = args.headless
     try:
         await start(await session.open_channel(tcp=getattr(args, "tcp", False)))
         if args.headless:

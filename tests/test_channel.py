@@ -1,0 +1,114 @@
+"""The live channel: only a peer with the token gets in; drops are counted, never silent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from asgi_inspect import Inspector, SocketSink
+from asgi_inspect.channel import Address, Listener
+from asgi_inspect.collector import Collector
+from tests.servers import uvicorn_server
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def hello(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"hi"})
+
+
+@pytest.fixture(params=["unix", "tcp"])
+async def channel(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Listener, Collector]]:
+    collector = Collector()
+    listener = Listener(collector.feed, tcp=request.param == "tcp")
+    await listener.start()
+    yield listener, collector
+    await listener.stop()
+
+
+async def test_recorded_traffic_arrives(channel: tuple[Listener, Collector]) -> None:
+    listener, collector = channel
+    inspector = Inspector(hello, SocketSink(str(listener.address)))
+    with uvicorn_server(inspector) as url:
+        async with httpx.AsyncClient() as client:
+            for _ in range(3):
+                assert (await client.get(url + "/x")).text == "hi"
+        await asyncio.sleep(0.1)
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+        if len(collector.exchanges) >= 3:
+            break
+    exchanges = [e for e in collector.exchanges.values() if e.type == "http"]
+    assert [e.status for e in exchanges] == [200, 200, 200]
+    assert listener.connections >= 1 and listener.rejected == 0
+
+
+def _intruder(address: Address, token: str) -> str:
+    """A third process that knows where the socket is but not the token."""
+    forged = Address(address.kind, address.path, address.host, address.port, token)
+    code = f"""
+import socket, sys
+from asgi_inspect.channel import Address, frame_bytes
+sock = Address.parse({str(forged)!r}).connect(timeout=2)
+sock.sendall(frame_bytes(b"garbage batch"))
+sock.settimeout(2)
+print("closed" if sock.recv(1) == b"" else "open")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=20, check=False)
+    return result.stdout.strip() or result.stderr.strip().splitlines()[-1]
+
+
+async def test_a_third_process_without_the_token_is_refused(
+        channel: tuple[Listener, Collector]) -> None:
+    listener, collector = channel
+    assert listener.address is not None
+    outcome = await asyncio.to_thread(_intruder, listener.address, "wrong-token")
+    assert outcome in ("closed", "ConnectionResetError: [Errno 104] Connection reset by peer")
+    assert listener.rejected == 1 and listener.connections == 0
+    assert not collector.exchanges
+
+
+async def test_unix_socket_is_private() -> None:
+    listener = Listener(Collector().feed)
+    address = await listener.start()
+    try:
+        mode = stat.S_IMODE(os.stat(address.path).st_mode)
+        directory = stat.S_IMODE(os.stat(Path(address.path).parent).st_mode)
+        assert mode == 0o600 and directory == 0o700
+    finally:
+        await listener.stop()
+    assert not os.path.exists(address.path)
+
+
+async def test_a_gone_collector_means_counted_drops_and_a_working_app() -> None:
+    listener = Listener(Collector().feed)
+    address = await listener.start()
+    await listener.stop()
+    inspector = Inspector(hello, SocketSink(str(address)))
+    with uvicorn_server(inspector) as url:
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(url)).text == "hi"
+        await asyncio.sleep(0.1)
+    inspector.flush()
+    assert inspector.dropped > 0
+
+
+def test_addresses_parse_and_reject_junk() -> None:
+    assert str(Address.parse("unix:/tmp/x.sock#abc")) == "unix:/tmp/x.sock#abc"
+    assert Address.parse("tcp://127.0.0.1:9#t").port == 9
+    for junk in ("unix:/tmp/x.sock", "http://x#t", "tcp://host#t"):
+        with pytest.raises(ValueError):
+            Address.parse(junk)

@@ -1,0 +1,107 @@
+"""``asgi-inspect run --headless --record`` and ``listen --headless`` as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from asgi_inspect import codec
+from tests.servers import free_port, wait_for_port
+
+APP_DIR = Path(__file__).parent
+CLI = [sys.executable, "-m", "asgi_inspect"]
+
+
+@contextmanager
+def running(args: list[str], **env: str) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, **env})
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_headless_run_prints_and_records(tmp_path: Path) -> None:
+    port, record = free_port(), tmp_path / "trace.jsonl"
+    args = ["run", "tests.replay_apps:app", "--app-dir", str(APP_DIR.parent), "--port",
+            str(port), "--headless", "--record", str(record)]
+    with running(args) as process:
+        wait_for_port(port, timeout=20)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert client.post("/items?q=1", content=b"hello").status_code == 200
+            assert client.get("/nothing").status_code == 200
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    lines = [line for line in out.splitlines() if " POST " in line or " GET " in line]
+    assert any("POST /items?q=1 200" in line for line in lines), out
+    trace = codec.read(record)
+    kinds = sorted(e.type for e in trace.exchanges)
+    assert kinds == ["http", "http", "lifespan"]
+    post = next(e for e in trace.exchanges if e.method == "POST")
+    assert post.body("receive") == b"hello" and post.outcome == "complete"
+    lifespan = next(e for e in trace.exchanges if e.type == "lifespan")
+    assert lifespan.outcome == "complete"  # the shutdown was recorded before the file closed
+
+
+def test_bad_app_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    for target, message in (("nosuchmodule:app", 'Could not import module "nosuchmodule"'),
+                            ("tests.replay_apps:nope", 'Attribute "nope" not found'),
+                            ("not-an-app", "APP must look like module:attribute")):
+        result = subprocess.run([*CLI, "run", target, "--port", str(free_port()), "--headless"],
+                                capture_output=True, text=True, timeout=30,
+                                cwd=APP_DIR.parent, check=False)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+        assert result.stderr.startswith("asgi-inspect: error: ")
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = subprocess.run([*CLI, "run", "--port", str(port), "--headless"],
+                                capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2 and "already in use" in result.stderr
+
+
+def test_listen_collects_from_an_app_run_by_another_server(tmp_path: Path) -> None:
+    address_file, port = tmp_path / "address", free_port()
+    with running(["listen", "--headless", "--address-file", str(address_file)]) as listener:
+        deadline = time.monotonic() + 20
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        address = address_file.read_text().strip()
+        assert oct(address_file.stat().st_mode & 0o777) == "0o600"
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tests.inspected_app:app", "--port", str(port),
+             "--log-level", "warning"], cwd=APP_DIR.parent,
+            env={**os.environ, "ASGI_INSPECT": address})
+        try:
+            wait_for_port(port, timeout=20)
+            assert httpx.get(f"http://127.0.0.1:{port}/from-elsewhere").status_code == 200
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=15)
+        time.sleep(0.3)
+        listener.send_signal(signal.SIGINT)
+        out, _ = listener.communicate(timeout=15)
+    assert "GET /from-elsewhere 200" in out
