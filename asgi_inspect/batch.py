@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import secrets
+from time import perf_counter_ns, time_ns
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -38,31 +39,45 @@ class Batcher:
         self.dropped = 0  # records lost because the sink refused them
         self.errors = 0  # internal recorder errors
         self._encoder = msgspec.msgpack.Encoder(enc_hook=encode_opaque)
-        self._buffer = bytearray()
+        self._encode_into = self._encoder.encode_into
+        self.buffer = bytearray()
+        self.generation = 0  # bumped at each flush: a record's offset is valid within one
+        # The pending batch. Recorders may patch a record in it in place (see Sending.done).
         self._count = 0
         self._batches = 0
         self._timer: asyncio.TimerHandle | None = None
         self._logged_error = False
 
-    def add(self, record: Any) -> None:
-        """Encode one record into the pending batch. Hot path: never blocks, never raises."""
-        buffer = self._buffer
-        size = len(buffer)
+    def add(self, record: Any) -> int:
+        """Encode one record into the pending batch; returns where it starts, -1 if it could
+        not be encoded. Hot path: never blocks, never raises."""
+        buffer = self.buffer
+        start = len(buffer)
         try:
-            self._encoder.encode_into(record, buffer, -1)
-        except Exception as exc:  # an unencodable value: keep what we can, count the error
-            del buffer[size:]
-            self.error(exc)
-            try:
-                self._encoder.encode_into(scrubbed(record), buffer, -1)
-            except Exception:
-                del buffer[size:]
-                return
+            self._encode_into(record, buffer, -1)
+        except Exception as exc:
+            return self._add_scrubbed(record, start, exc)
         self._count += 1
         if self._timer is None:
             self._schedule()
-        elif len(buffer) > MAX_BUFFER:
+        elif start > MAX_BUFFER:
             self.flush()
+        return start
+
+    def _add_scrubbed(self, record: Any, start: int, exc: Exception) -> int:
+        """An unencodable value: keep what we can of the record, count the error."""
+        buffer = self.buffer
+        del buffer[start:]
+        self.error(exc)
+        try:
+            self._encode_into(scrubbed(record), buffer, -1)
+        except Exception:
+            del buffer[start:]
+            return -1
+        self._count += 1
+        if self._timer is None:
+            self._schedule()
+        return start
 
     def _schedule(self) -> None:
         try:
@@ -79,13 +94,14 @@ class Batcher:
             self._timer = None
         if not self._count:
             return
-        body, count = self._buffer, self._count
-        self._buffer, self._count = bytearray(), 0
+        body, count = self.buffer, self._count
+        self.buffer, self._count = bytearray(), 0
+        self.generation += 1
         self._send(body, count)
 
     def _send(self, body: bytes | bytearray, count: int) -> None:
         header = Header(self.source, self._batches, self.dropped, self.errors,
-                        self.max_body, self.max_events)
+                        self.max_body, self.max_events, time_ns() - perf_counter_ns())
         self._batches += 1
         frame = b"".join((array_prefix(count + 1), self._encoder.encode(header), body))
         try:

@@ -14,6 +14,8 @@ from typing import Any
 from asgi_inspect import outcomes
 from asgi_inspect.model import REPLAY_HEADER, Caps, Counters, Event, ExceptionInfo, Exchange
 from asgi_inspect.wire import (
+    DONE,
+    PENDING,
     STATUS_NAMES,
     BatchDecoder,
     Closed,
@@ -35,13 +37,14 @@ _RECENT = 4096  # closed exchanges still matched by late events
 
 
 class _Live:
-    __slots__ = ("closed", "exchange", "pending", "t0")
+    __slots__ = ("closed", "elided", "exchange", "pending", "t0")
 
     def __init__(self, exchange: Exchange, t0: int) -> None:
         self.exchange = exchange
         self.t0 = t0
         self.pending: dict[int, Event] = {}
         self.closed = False
+        self.elided = (0, 0, 0, 0, 0, 0)  # the last elided totals the recorder reported
 
 
 class Collector:
@@ -60,6 +63,7 @@ class Collector:
         self._decoder = BatchDecoder()
         self._next_id = 1
         self._source = ""
+        self._clock = 0
         self._handlers: dict[type, Callable[[Any], None]] = {
             Open: self._open, Received: self._received, Sending: self._sending,
             Sent: self._sent, Progress: self._progress, Note: self._note, Closed: self._closed,
@@ -85,6 +89,7 @@ class Collector:
 
     def apply(self, header: Header, records: Iterable[Record]) -> None:
         self._source = header.source
+        self._clock = header.clock
         self._sources[header.source] = (header.dropped, header.errors)
         self.caps = Caps(max_body=header.max_body, max_events=header.max_events)
         handlers = self._handlers
@@ -117,7 +122,7 @@ class Collector:
     def _open(self, record: Open) -> None:
         scope = record.scope if isinstance(record.scope, dict) else {}
         exchange = Exchange(id=self._new_id(), type=str(scope.get("type", "?")),
-                            started_at=record.wall_ns / 1e9, scope=record.scope,
+                            started_at=(record.t + self._clock) / 1e9, scope=record.scope,
                             source=self._source, replay_of=_replay_of(scope))
         self._live[(self._source, record.xid)] = _Live(exchange, record.t)
         self._store(exchange)
@@ -135,7 +140,11 @@ class Collector:
         event = Event(direction="send", type=_type_of(record.message),
                       t_call=record.t_call - live.t0, status="pending", message=record.message,
                       size=record.size, late=live.closed)
-        live.pending[record.seq] = event
+        status, t_return = DONE.unpack(record.done)
+        if status == PENDING:
+            live.pending[record.seq] = event
+        else:
+            event.status, event.t_return = STATUS_NAMES[status], t_return - live.t0
         self._append(live, event, live.exchange.response)
 
     def _sent(self, record: Sent) -> None:
@@ -151,7 +160,7 @@ class Collector:
 
     def _progress(self, record: Progress) -> None:
         live = self._find(record.xid, record.t)
-        _set_totals(live.exchange, record.totals)
+        _add_elided(live, record.elided)
         self.changed.add(live.exchange.id)
 
     def _note(self, record: Note) -> None:
@@ -164,7 +173,8 @@ class Collector:
         exchange = live.exchange
         live.closed = True
         exchange.ended_ns = record.t - live.t0
-        _set_totals(exchange, record.totals)
+        if record.elided is not None:
+            _add_elided(live, record.elided)
         if record.failure is not None:
             f = record.failure
             exchange.exception = ExceptionInfo(type=f.type, message=f.message,
@@ -249,8 +259,10 @@ def _payload_len(message: dict[str, Any], key: str) -> int:
     return len(value) if isinstance(value, (bytes, str)) else 0
 
 
-def _set_totals(exchange: Exchange, totals: tuple[int, ...]) -> None:
-    exchange.request = Counters(bytes=totals[0], chunks=totals[1], kept_bytes=totals[2],
-                                elided=totals[3])
-    exchange.response = Counters(bytes=totals[4], chunks=totals[5], kept_bytes=totals[6],
-                                 elided=totals[7])
+def _add_elided(live: _Live, elided: tuple[int, ...]) -> None:
+    """Add what went by unkept since the recorder's last report to the exchange's totals."""
+    before, live.elided = live.elided, elided
+    for counters, way in ((live.exchange.request, 0), (live.exchange.response, 3)):
+        counters.bytes += elided[way] - before[way]
+        counters.chunks += elided[way + 1] - before[way + 1]
+        counters.elided = elided[way + 2]

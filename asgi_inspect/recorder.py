@@ -15,7 +15,7 @@ import itertools
 import os
 import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
-from time import perf_counter_ns, time_ns
+from time import perf_counter_ns
 from typing import Any
 
 from asgi_inspect.batch import Batcher
@@ -23,7 +23,10 @@ from asgi_inspect.sinks import Sink, resolve_sink
 from asgi_inspect.values import safe_repr
 from asgi_inspect.wire import (
     CANCELLED,
+    DONE,
+    DONE_OFFSET,
     OK,
+    PENDING_DONE,
     RAISED,
     Closed,
     Failure,
@@ -34,7 +37,13 @@ from asgi_inspect.wire import (
     Sending,
     Sent,
     opaque,
+    tag_of,
 )
+
+_pack_done = DONE.pack_into
+# The hottest records are built as plain tuples: they encode exactly like the tagged,
+# array-like Structs of wire.py (tag first, then the fields in order), a little faster.
+OPEN, RECEIVED, SENDING, CLOSED = (tag_of(r) for r in (Open, Received, Sending, Closed))
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,6 +54,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_MAX_EVENTS = 1000
 PROGRESS_EVERY_NS = 50_000_000
+IN, OUT = 0, 3  # offsets into a tap's elided counts
 
 # Message types whose payload counts against the body cap, and the key that carries it.
 _PAYLOAD_KEY = {
@@ -118,53 +128,15 @@ class Inspector:
             self.batcher.close()
 
 
-class _Flow:
-    """Byte and chunk accounting for one direction, and the cap on what is kept."""
-
-    __slots__ = ("budget", "bytes", "chunks", "elided", "kept")
-
-    def __init__(self, budget: int) -> None:
-        self.bytes = self.chunks = self.kept = self.elided = 0
-        self.budget = budget
-
-    def take(self, message: Message, key: str, keep_all: bool) -> tuple[Message, int | None] | None:
-        """The snapshot of a payload message and its original size if trimmed; None: elided."""
-        key, payload = _payload(message, key)
-        n = len(payload)
-        self.bytes += n
-        self.chunks += 1
-        budget = self.budget
-        if n <= budget and keep_all:
-            self.budget = budget - n
-            self.kept += n
-            return message, None
-        if (budget == 0 or not keep_all) and message.get("more_body", key != "body"):
-            self.elided += 1
-            return None
-        if n <= budget:
-            self.budget = budget - n
-            self.kept += n
-            return message, None
-        self.budget = 0
-        self.kept += budget
-        return _trimmed(message, key, payload, budget), n
-
-
 class _Tap:
-    """The recorder of one exchange: the receive/send wrappers handed to the app."""
+    """The recorder of one exchange: the receive/send wrappers handed to the app.
 
-    __slots__ = (
-        "_receive",
-        "_send",
-        "batch",
-        "events_left",
-        "inbound",
-        "outbound",
-        "seq",
-        "state",
-        "t_progress",
-        "xid",
-    )
+    Fast path per payload chunk: a length, a compare, a subtraction. Only past the caps does
+    the slow path (:meth:`_over_cap`) trim or count chunks instead of keeping them.
+    """
+
+    __slots__ = ("_receive", "_send", "batch", "budget_in", "budget_out", "elided",
+                 "events_left", "seq", "state", "t_progress", "xid")
 
     def __init__(self, inspector: Inspector, scope: Scope, receive: Receive, send: Send) -> None:
         batch = self.batch = inspector.batcher
@@ -173,11 +145,11 @@ class _Tap:
         self._send = send
         self.seq = 0
         self.events_left = batch.max_events
-        self.inbound = _Flow(batch.max_body)
-        self.outbound = _Flow(batch.max_body)
+        self.budget_in = self.budget_out = batch.max_body
+        self.elided: list[int] | None = None  # bytes, chunks, events: in, then out
         self.t_progress = 0
         self.state = scope.get("state") if scope.get("type") == "lifespan" else None
-        batch.add(Open(self.xid, time_ns(), perf_counter_ns(), _scope_snapshot(scope)))
+        batch.add((OPEN, self.xid, perf_counter_ns(), _scope_snapshot(scope)))
 
     # receive ---------------------------------------------------------------------------
 
@@ -188,30 +160,32 @@ class _Tap:
         except BaseException as exc:
             self._receive_failed(t, exc)
             raise
-        try:
-            self._received(t, message)
+        try:  # (inlined: this runs for every message the app receives)
+            t_return = perf_counter_ns()
+            kind = message.get("type")
+            snap, size = message, None
+            key = _PAYLOAD_KEY.get(kind)  # type: ignore[arg-type]
+            if key is not None:
+                key, payload = _payload(message, key)
+                n = len(payload)
+                if n <= self.budget_in and self.events_left > 0:
+                    self.budget_in -= n
+                else:
+                    taken = self._over_cap(message, key, payload, IN, False)
+                    if taken is None:
+                        self._progress(t_return)
+                        return message
+                    snap, size = taken
+            elif self.events_left <= 0 and kind not in _ALWAYS_KEPT:
+                self._count_elided(IN, 0, 0)
+                return message
+            self.events_left -= 1
+            seq = self.seq
+            self.seq = seq + 1
+            self.batch.add((RECEIVED, self.xid, seq, t, t_return, OK, snap, size, None))
         except Exception as exc:
             self.batch.error(exc)
         return message
-
-    def _received(self, t: int, message: Message) -> None:
-        t_return = perf_counter_ns()
-        kind = message.get("type")
-        snap, size = message, None
-        key = _PAYLOAD_KEY.get(kind)  # type: ignore[arg-type]
-        if key is not None:
-            taken = self.inbound.take(message, key, self.events_left > 0)
-            if taken is None:
-                self._progress(t_return)
-                return
-            snap, size = taken
-        elif self.events_left <= 0 and kind not in _ALWAYS_KEPT:
-            self.inbound.elided += 1
-            return
-        self.events_left -= 1
-        seq = self.seq
-        self.seq = seq + 1
-        self.batch.add(Received(self.xid, seq, t, t_return, OK, snap, size, None))
 
     def _receive_failed(self, t: int, exc: BaseException) -> None:
         try:
@@ -227,48 +201,91 @@ class _Tap:
 
     async def send(self, message: Message) -> None:
         t = perf_counter_ns()
+        batch = self.batch
+        generation = batch.generation  # before the record: adding it may flush the batch
         try:
-            seq = self._sending(t, message, False)
+            seq, start = self._sending(t, message, False)
         except Exception as exc:
-            self.batch.error(exc)
-            seq = -1
+            batch.error(exc)
+            seq, start = -1, -1
         try:
             await self._send(message)
         except BaseException as exc:
             self._send_failed(t, message, seq, exc)
             raise
-        if seq >= 0:
-            self.batch.add(Sent(self.xid, seq, perf_counter_ns(), OK, None))
+        if start >= 0:  # complete the record in place while its batch is still pending
+            if generation == batch.generation:
+                _pack_done(batch.buffer, start + DONE_OFFSET, OK, perf_counter_ns())
+            else:
+                batch.add(Sent(self.xid, seq, perf_counter_ns(), OK, None))
 
-    def _sending(self, t: int, message: Message, force: bool) -> int:
+    def _sending(self, t: int, message: Message, force: bool) -> tuple[int, int]:
+        """Record a send as it is entered: (its seq, where its record starts); -1 if elided."""
         kind = message.get("type")
         snap, size = message, None
         key = _PAYLOAD_KEY.get(kind)  # type: ignore[arg-type]
         if key is not None:
-            taken = self.outbound.take(message, key, force or self.events_left > 0)
-            if taken is None:
-                self._progress(t)
-                return -1
-            snap, size = taken
+            key, payload = _payload(message, key)
+            n = len(payload)
+            if n <= self.budget_out and (self.events_left > 0 or force):
+                self.budget_out -= n
+            else:
+                taken = self._over_cap(message, key, payload, OUT, force)
+                if taken is None:
+                    self._progress(t)
+                    return -1, -1
+                snap, size = taken
         elif kind in _SPECIAL_SENDS:
             snap = _SPECIAL_SENDS[kind](self, message)
         elif self.events_left <= 0 and kind not in _ALWAYS_KEPT and not force:
-            self.outbound.elided += 1
-            return -1
+            self._count_elided(OUT, 0, 0)
+            return -1, -1
         self.events_left -= 1
         seq = self.seq
         self.seq = seq + 1
-        self.batch.add(Sending(self.xid, seq, t, snap, size))
-        return seq
+        return seq, self.batch.add((SENDING, PENDING_DONE, self.xid, seq, t, snap, size))
 
     def _send_failed(self, t: int, message: Message, seq: int, exc: BaseException) -> None:
         try:
             if seq < 0:
-                seq = self._sending(t, message, True)
+                seq, _ = self._sending(t, message, True)
             status = CANCELLED if isinstance(exc, asyncio.CancelledError) else RAISED
             self.batch.add(Sent(self.xid, seq, perf_counter_ns(), status, _describe(exc)))
         except Exception as error:
             self.batch.error(error)
+
+    # past the caps ---------------------------------------------------------------------
+
+    def _over_cap(self, message: Message, key: str, payload: Any, way: int,
+                  force: bool) -> tuple[Message, int | None] | None:
+        """Trim a payload to what the budget allows, or (mid-stream) count it and keep nothing.
+
+        ``way`` is IN for what the app receives, OUT for what it sends. Returns the snapshot
+        and the original size, or None when the chunk is elided.
+        """
+        budget = self.budget_in if way == IN else self.budget_out
+        n = len(payload)
+        final = not message.get("more_body", key != "body")
+        if not force and not final and (budget == 0 or self.events_left <= 0):
+            self._count_elided(way, n, 1)
+            return None
+        kept = min(n, budget)
+        if way == IN:
+            self.budget_in = budget - kept
+        else:
+            self.budget_out = budget - kept
+        if kept == n:
+            return message, None
+        return _trimmed(message, key, payload, kept), n
+
+    def _count_elided(self, way: int, size: int, chunks: int, events: int = 1) -> None:
+        """Count what went by without being kept: payload bytes, chunks, and events."""
+        elided = self.elided
+        if elided is None:
+            elided = self.elided = [0, 0, 0, 0, 0, 0]
+        elided[way] += size
+        elided[way + 1] += chunks
+        elided[way + 2] += events
 
     def _zerocopy(self, message: Message) -> Message:
         """Describe the file without reading, seeking or closing it."""
@@ -282,18 +299,16 @@ class _Tap:
             text = safe_repr(file)
         snap["file"] = opaque("file", text)
         count = message.get("count")
-        self.outbound.bytes += count if isinstance(count, int) else 0
-        self.outbound.chunks += 1
+        self._count_elided(OUT, count if isinstance(count, int) else 0, 1, 0)  # not kept
         return snap
 
     def _pathsend(self, message: Message) -> Message:
         try:
             stat = os.stat(message["path"])
-            self.outbound.bytes += stat.st_size
             note = f"pathsend file: {stat.st_size} bytes, modified {stat.st_mtime:.0f}"
+            self._count_elided(OUT, stat.st_size, 1, 0)  # the server sends it; we keep none
         except Exception as exc:
             note = f"pathsend file not readable: {_describe(exc)}"
-        self.outbound.chunks += 1
         self.batch.add(Note(self.xid, perf_counter_ns(), note))
         return message
 
@@ -306,14 +321,13 @@ class _Tap:
 
     # end of the exchange ---------------------------------------------------------------
 
-    def _totals(self) -> tuple[int, int, int, int, int, int, int, int]:
-        i, o = self.inbound, self.outbound
-        return (i.bytes, i.chunks, i.kept, i.elided, o.bytes, o.chunks, o.kept, o.elided)
+    def _elided_totals(self) -> tuple[int, ...] | None:
+        return None if self.elided is None else tuple(self.elided)
 
     def _progress(self, t: int) -> None:
         if t - self.t_progress > PROGRESS_EVERY_NS:
             self.t_progress = t
-            self.batch.add(Progress(self.xid, t, self._totals()))
+            self.batch.add(Progress(self.xid, t, self._elided_totals()))
 
     def close(self, exc: BaseException | None, result: Any) -> None:
         try:
@@ -326,7 +340,7 @@ class _Tap:
                 failure = Failure(_type_name(exc), _message(exc),
                                   "".join(traceback.format_exception(exc)), self.seq - 1)
             returned = None if result is None else safe_repr(result)
-            self.batch.add(Closed(self.xid, t, status, failure, returned, self._totals()))
+            self.batch.add((CLOSED, self.xid, t, status, failure, returned, self._elided_totals()))
             if self.state is not None:  # the lifespan ends with the process: flush now
                 self.batch.flush()
         except Exception as error:

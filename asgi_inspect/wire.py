@@ -10,6 +10,7 @@ relative to the exchange's :class:`Open`.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import msgspec
@@ -17,13 +18,17 @@ import msgspec
 from asgi_inspect.model import Opaque
 from asgi_inspect.values import safe_repr
 
-OK, RAISED, CANCELLED = 0, 1, 2
+OK, RAISED, CANCELLED, PENDING = 0, 1, 2, 255
 STATUS_NAMES = ("ok", "raised", "cancelled")
 OPAQUE_EXT = 1
+DONE = struct.Struct(">BQ")
+PENDING_DONE = DONE.pack(PENDING, 0)
+DONE_OFFSET = 4  # fixarray header, tag, bin8 header (2 bytes): then the 9 bytes of ``done``
 
 
 class Header(msgspec.Struct, array_like=True, tag=0):
-    """Leads every batch. ``dropped`` and ``errors`` are running totals for the source."""
+    """Leads every batch. ``dropped`` and ``errors`` are running totals for the source;
+    ``clock`` is wall-clock ns minus ``perf_counter_ns()`` in the recording process."""
 
     source: str
     batch: int
@@ -31,11 +36,11 @@ class Header(msgspec.Struct, array_like=True, tag=0):
     errors: int
     max_body: int
     max_events: int
+    clock: int
 
 
 class Open(msgspec.Struct, array_like=True, tag=1):
     xid: int
-    wall_ns: int
     t: int
     scope: Any
 
@@ -52,8 +57,14 @@ class Received(msgspec.Struct, array_like=True, tag=2):
 
 
 class Sending(msgspec.Struct, array_like=True, tag=3):
-    """A ``send()`` call as it was entered: the message is snapshotted before it goes on."""
+    """A ``send()`` call as it was entered: the message is snapshotted before it goes on.
 
+    ``done`` is 9 bytes, status then ``t_return`` (big-endian), written as PENDING and patched
+    in place in the pending batch when the send returns (see :data:`DONE_OFFSET`); when the
+    batch left before that, a :class:`Sent` record follows instead.
+    """
+
+    done: bytes
     xid: int
     seq: int
     t_call: int
@@ -70,11 +81,12 @@ class Sent(msgspec.Struct, array_like=True, tag=4):
 
 
 class Progress(msgspec.Struct, array_like=True, tag=5):
-    """Running totals, sent now and then while chunks are counted instead of kept."""
+    """What went by without being kept, sent now and then: payload bytes, payload chunks and
+    events, first of what the app received, then of what it sent."""
 
     xid: int
     t: int
-    totals: tuple[int, int, int, int, int, int, int, int]
+    elided: tuple[int, int, int, int, int, int]
 
 
 class Note(msgspec.Struct, array_like=True, tag=6):
@@ -96,7 +108,7 @@ class Closed(msgspec.Struct, array_like=True, tag=7):
     status: int
     failure: Failure | None
     returned: str | None  # repr of a non-None return value
-    totals: tuple[int, int, int, int, int, int, int, int]
+    elided: tuple[int, int, int, int, int, int] | None  # as in Progress; None: nothing
 
 
 Record = Open | Received | Sending | Sent | Progress | Note | Closed
@@ -112,8 +124,14 @@ def opaque(kind: str, text: str) -> msgspec.msgpack.Ext:
     return msgspec.msgpack.Ext(OPAQUE_EXT, f"{kind}\x00{text}".encode("utf-8", "surrogatepass"))
 
 
+def tag_of(record_type: type[msgspec.Struct]) -> int:
+    return record_type.__struct_config__.tag  # type: ignore[return-value]
+
+
 def scrubbed(record: Any) -> Any:
     """A copy of a record whose snapshot fields hold only values MessagePack can encode."""
+    if isinstance(record, tuple):
+        return tuple(scrub(item) for item in record)
     changes = {name: scrub(getattr(record, name))
                for name in ("scope", "message") if hasattr(record, name)}
     return msgspec.structs.replace(record, **changes) if changes else record
@@ -121,7 +139,8 @@ def scrubbed(record: Any) -> Any:
 
 def scrub(value: Any) -> Any:
     """Replace what cannot be encoded (huge ints, odd keys, objects) with opaque markers."""
-    if value is None or isinstance(value, (bool, float, bytes, msgspec.msgpack.Ext)):
+    if value is None or isinstance(value, (bool, float, bytes, msgspec.msgpack.Ext,
+                                           msgspec.Struct)):
         return value
     if isinstance(value, str):
         return value if value.isascii() or _utf8_ok(value) else encode_opaque(value)

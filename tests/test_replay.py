@@ -162,7 +162,7 @@ async def test_replay_command_exit_codes(tmp_path: Path, version: dict[str, int]
     assert await asyncio.to_thread(main, args) == 0
     assert "1 replayed, 0 differ" in capsys.readouterr().out
     written = codec.read(tmp_path / "session.replay.jsonl")
-    assert written.exchanges[0].replay_of == "1"
+    assert written.exchanges[0].replay_of == codec.read(path).exchanges[0].id
     version["value"] = 3
     assert await asyncio.to_thread(main, [*args, "-o", str(tmp_path / "out.jsonl")]) == 1
     out = capsys.readouterr().out
