@@ -136,10 +136,12 @@ class _Tap:
     """
 
     __slots__ = ("_receive", "_send", "batch", "budget_in", "budget_out", "elided",
-                 "events_left", "seq", "state", "t_progress", "xid")
+                 "events_left", "inspector", "seq", "shutdown", "state", "t_progress", "xid")
 
     def __init__(self, inspector: Inspector, scope: Scope, receive: Receive, send: Send) -> None:
         batch = self.batch = inspector.batcher
+        self.inspector = inspector
+        self.shutdown = False
         self.xid = next(inspector._ids)
         self._receive = receive
         self._send = send
@@ -312,6 +314,20 @@ class _Tap:
         self.batch.add(Note(self.xid, perf_counter_ns(), note))
         return message
 
+    def _headers_listed(self, message: Message) -> Message:
+        """Headers may be any iterable (Sanic sends a generator): recording would use it up,
+        so it becomes a list, once, and that list goes on to the server (ASGI allows it)."""
+        headers = message.get("headers")
+        if headers is not None and not isinstance(headers, (list, tuple)):
+            message["headers"] = list(headers)
+            self.batch.add(Note(self.xid, perf_counter_ns(), f"{message.get('type')}: headers "
+                                f"were a {type(headers).__name__}; passed on as a list"))
+        return message
+
+    def _shutdown_answered(self, message: Message) -> Message:
+        self.shutdown = True
+        return message
+
     def _startup_complete(self, message: Message) -> Message:
         state = self.state
         if isinstance(state, dict):
@@ -341,7 +357,9 @@ class _Tap:
                                   "".join(traceback.format_exception(exc)), self.seq - 1)
             returned = None if result is None else safe_repr(result)
             self.batch.add((CLOSED, self.xid, t, status, failure, returned, self._elided_totals()))
-            if self.state is not None:  # the lifespan ends with the process: flush now
+            if self.shutdown:  # the server exits now, maybe by a signal that atexit never sees
+                self.inspector.close()
+            elif self.state is not None:  # the lifespan lasts as long as the process: flush
                 self.batch.flush()
         except Exception as error:
             self.batch.error(error)
@@ -351,6 +369,12 @@ _SPECIAL_SENDS: dict[str, Callable[[_Tap, Message], Message]] = {
     "http.response.zerocopysend": _Tap._zerocopy,
     "http.response.pathsend": _Tap._pathsend,
     "lifespan.startup.complete": _Tap._startup_complete,
+    "lifespan.shutdown.complete": _Tap._shutdown_answered,
+    "lifespan.shutdown.failed": _Tap._shutdown_answered,
+    "http.response.start": _Tap._headers_listed,
+    "http.response.trailers": _Tap._headers_listed,
+    "websocket.accept": _Tap._headers_listed,
+    "websocket.http.response.start": _Tap._headers_listed,
 }
 
 
