@@ -108,9 +108,10 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     @property
     def method(self) -> str:
-        if self.type == "websocket":
-            return "WS"
-        return str(self.scope.get("method", self.type.upper())) if self.type == "http" else ""
+        if self.type == "http":
+            method = self.scope.get("method")
+            return method if isinstance(method, str) else "HTTP"
+        return "WS" if self.type == "websocket" else ""
 
     @property
     def path(self) -> str:
@@ -129,14 +130,16 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     @property
     def status(self) -> int | None:
-        start = self.response_start
-        if start is not None and isinstance(start.message, dict):
-            status = start.message.get("status")
-            return status if isinstance(status, int) else None
-        if self.type == "websocket":
-            if self.first("websocket.accept"):
+        """The response status; for WebSocket 101 when accepted, 403 when closed before."""
+        for event in self.events:
+            kind = event.type
+            if kind == "http.response.start" or kind == "websocket.http.response.start":
+                message = event.message
+                status = message.get("status") if isinstance(message, dict) else None
+                return status if isinstance(status, int) else None
+            if kind == "websocket.accept":
                 return 101
-            if self.first("websocket.close"):
+            if kind == "websocket.close" and event.direction == "send":
                 return 403
         return None
 
@@ -146,7 +149,7 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     @property
     def response_headers(self) -> list[tuple[bytes, bytes]]:
-        start = self.response_start
+        start = self.response_start or self.first("websocket.accept")
         return _pairs(start.message.get("headers")) if start and start.message else []
 
     def body(self, direction: Direction) -> bytes:
