@@ -8,7 +8,7 @@ import sys
 
 from asgi_inspect import __version__
 
-COMMANDS = ("run", "listen", "view", "replay")
+COMMANDS = ("run", "listen", "view", "replay", "export", "proxy")
 
 
 class CliError(Exception):

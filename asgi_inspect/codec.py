@@ -89,8 +89,12 @@ def write(trace: Trace, path: str | Path, *, jsonl: bool | None = None) -> None:
 
 def _untag(exchange: Exchange) -> Exchange:
     exchange.scope = from_json(exchange.scope)
+    if not isinstance(exchange.scope, dict):
+        raise BadValue(f"exchange {exchange.id}: the scope is not an object")
     for event in exchange.events:
         event.message = from_json(event.message)
+        if not isinstance(event.message, dict | None):
+            raise BadValue(f"exchange {exchange.id}: a message is not an object")
     return exchange
 
 
@@ -104,24 +108,27 @@ def _check_version(format_: Any, version: Any) -> None:
 def loads(data: bytes | str) -> Trace:
     """A trace from our JSON document or JSONL text."""
     if isinstance(data, str):
-        data = data.encode("utf-8")
+        data = data.encode("utf-8", "surrogatepass")  # a lone surrogate then fails to decode
     data = data.removeprefix(b"\xef\xbb\xbf").strip()
     if not data:
         raise TraceError("the file is empty")
     first_line = data.split(b"\n", 1)[0]
     try:
         head = msgspec.json.decode(first_line)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         head = None
-    if isinstance(head, dict) and "exchanges" not in head:
-        return _loads_jsonl(data)
-    return _loads_document(data)
+    try:
+        if isinstance(head, dict) and "exchanges" not in head:
+            return _loads_jsonl(data)
+        return _loads_document(data)
+    except RecursionError:
+        raise TraceError("the JSON is nested too deeply") from None
 
 
 def _loads_document(data: bytes) -> Trace:
     try:
         raw = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise TraceError(f"not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise TraceError("not an asgi-inspect trace (the JSON is not an object)")
@@ -130,7 +137,7 @@ def _loads_document(data: bytes) -> Trace:
         trace = _trace_decoder.decode(data)
         for exchange in trace.exchanges:
             _untag(exchange)
-    except (msgspec.ValidationError, BadValue) as exc:
+    except (msgspec.ValidationError, BadValue, UnicodeDecodeError) as exc:
         raise TraceError(f"invalid trace: {exc}") from None
     return trace
 
@@ -145,7 +152,10 @@ def _loads_jsonl(data: bytes) -> Trace:
 
 
 def _jsonl_header(line: bytes) -> Trace:
-    head = msgspec.json.decode(line)
+    try:
+        head = msgspec.json.decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise TraceError(f"line 1: {exc}") from None
     _check_version(head.get("format"), head.get("version"))
     try:
         return msgspec.convert(head, Trace)
@@ -161,7 +171,8 @@ def _jsonl_line(trace: Trace, line: bytes, number: int) -> None:
             trace.recorder_errors += stats.recorder_errors
         else:
             trace.exchanges.append(_untag(_exchange_decoder.decode(line)))
-    except (msgspec.DecodeError, msgspec.ValidationError, BadValue, KeyError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, BadValue, KeyError,
+            UnicodeDecodeError) as exc:
         raise TraceError(f"line {number}: {exc}") from None
 
 
@@ -185,6 +196,8 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema of a trace document, generated from the model."""
     (trace_ref,), defs = msgspec.json.schema_components([Trace])
     defs["Value"] = VALUE_SCHEMA
+    defs["Trace"]["required"] = ["format", "version"]
+    defs["Trace"]["properties"]["version"] = {"const": VERSION}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": "https://asgi-inspect.dev/schema/trace-v1.json",
             "title": "asgi-inspect trace, version 1",

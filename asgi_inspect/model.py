@@ -145,12 +145,12 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     @property
     def request_headers(self) -> list[tuple[bytes, bytes]]:
-        return _pairs(self.scope.get("headers"))
+        return header_pairs(self.scope.get("headers"))
 
     @property
     def response_headers(self) -> list[tuple[bytes, bytes]]:
         start = self.response_start or self.first("websocket.accept")
-        return _pairs(start.message.get("headers")) if start and start.message else []
+        return header_pairs(start.message.get("headers")) if start and start.message else []
 
     def body(self, direction: Direction) -> bytes:
         """The kept body bytes of one direction (a prefix when the body was capped)."""
@@ -194,7 +194,8 @@ _FIRST_BYTE = frozenset(
 )
 
 
-def _pairs(headers: Any) -> list[tuple[bytes, bytes]]:
+def header_pairs(headers: Any) -> list[tuple[bytes, bytes]]:
+    """The well-formed [name, value] byte pairs of a recorded header list, in order."""
     if not isinstance(headers, list):
         return []
     return [

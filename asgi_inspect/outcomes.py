@@ -63,11 +63,14 @@ def _more_body(event: Event) -> bool:
 def _http_facts(exchange: Exchange, status: str) -> list[str]:
     facts = []
     started = exchange.response_start is not None
-    sent = exchange.response.bytes
+    attempted = exchange.response.bytes
+    sent = attempted - _undelivered(exchange)
+    code = exchange.status
+    bodyless = code in _BODYLESS_STATUSES or exchange.method == "HEAD"
     if status == "raised" and not started:
         facts.append("the app raised before starting a response: the server answered on its "
                      "own (uvicorn sends 500 Internal Server Error)")
-    elif status == "raised" and not _finished(exchange):
+    elif status == "raised" and not _finished(exchange) and not bodyless:
         facts.append(f"the app raised after the response started: the client got a truncated "
                      f"body ({sent} bytes) and the connection was closed")
     elif exchange.outcome == "no_response":
@@ -75,14 +78,24 @@ def _http_facts(exchange: Exchange, status: str) -> list[str]:
                      "its own (uvicorn sends 500 Internal Server Error)")
     if exchange.method == "HEAD" and sent:
         facts.append(f"HEAD: the app sent {sent} body bytes; the server does not transmit them")
-    code = exchange.status
-    if code in _BODYLESS_STATUSES and sent:
-        facts.append(f"status {code} must not have a body, yet the app sent {sent} bytes")
+    if code in _BODYLESS_STATUSES and attempted:
+        facts.append(f"status {code} must not have a body, yet the app sent {attempted} bytes")
     declared = _content_length(exchange)
     finished = _finished(exchange) and exchange.method != "HEAD"
     if declared is not None and finished and declared != sent:
         facts.append(f"content-length says {declared} but the app sent {sent} bytes")
     return facts
+
+
+def _undelivered(exchange: Exchange) -> int:
+    """Body bytes of sends that raised or were cancelled: attempted, never delivered."""
+    total = 0
+    for event in exchange.events:
+        if event.direction == "send" and event.status in ("raised", "cancelled") and \
+                event.type == "http.response.body" and isinstance(event.message, dict):
+            body = event.message.get("body") or b""
+            total += event.size if event.size is not None else len(body)
+    return total
 
 
 def _content_length(exchange: Exchange) -> int | None:

@@ -79,15 +79,19 @@ class Inspector:
 
     ``sink`` is where records go: a :class:`~asgi_inspect.sinks.Sink`, a path (JSONL file),
     or None: the collector named by ``$ASGI_INSPECT`` if set, else an in-memory ring buffer
-    (``inspector.sink.exchanges``).
+    (``inspector.sink.exchanges``). ``redact=True`` redacts secrets (Authorization, cookies,
+    API keys, token query parameters and JSON fields) before anything leaves the app's
+    process; a callable taking and returning a snapshot may be given instead.
     """
 
     def __init__(self, app: Any, sink: Sink | str | os.PathLike[str] | None = None, *,
                  max_body: int = DEFAULT_MAX_BODY, max_events: int = DEFAULT_MAX_EVENTS,
+                 redact: bool | Callable[[Any], Any] = False,
                  flush_interval: float = 0.02) -> None:
         if max_body < 0 or max_events < 1:
             raise ValueError("max_body must be >= 0 and max_events >= 1")
         self.app: ASGIApp = as_asgi3(app)
+        self.redact = _redactor(redact)
         self.sink = resolve_sink(sink)
         self.batcher = Batcher(self.sink, max_body=max_body, max_events=max_events,
                                flush_interval=flush_interval)
@@ -136,12 +140,14 @@ class _Tap:
     """
 
     __slots__ = ("_receive", "_send", "batch", "budget_in", "budget_out", "elided",
-                 "events_left", "inspector", "seq", "shutdown", "state", "t_progress", "xid")
+                 "events_left", "forward", "inspector", "redact", "seq", "shutdown", "state",
+                 "t_progress", "xid")
 
     def __init__(self, inspector: Inspector, scope: Scope, receive: Receive, send: Send) -> None:
         batch = self.batch = inspector.batcher
         self.inspector = inspector
         self.shutdown = False
+        self.forward: Message | None = None
         self.xid = next(inspector._ids)
         self._receive = receive
         self._send = send
@@ -151,7 +157,11 @@ class _Tap:
         self.elided: list[int] | None = None  # bytes, chunks, events: in, then out
         self.t_progress = 0
         self.state = scope.get("state") if scope.get("type") == "lifespan" else None
-        batch.add((OPEN, self.xid, perf_counter_ns(), _scope_snapshot(scope)))
+        self.redact = inspector.redact
+        snap = _scope_snapshot(scope)
+        if self.redact is not None:
+            snap = self.redact(snap)
+        batch.add((OPEN, self.xid, perf_counter_ns(), snap))
 
     # receive ---------------------------------------------------------------------------
 
@@ -184,6 +194,8 @@ class _Tap:
             self.events_left -= 1
             seq = self.seq
             self.seq = seq + 1
+            if self.redact is not None:
+                snap = self.redact(snap)
             self.batch.add((RECEIVED, self.xid, seq, t, t_return, OK, snap, size, None))
         except Exception as exc:
             self.batch.error(exc)
@@ -210,6 +222,8 @@ class _Tap:
         except Exception as exc:
             batch.error(exc)
             seq, start = -1, -1
+        if self.forward is not None:  # the rare message that had to be copied
+            message, self.forward = self.forward, None
         try:
             await self._send(message)
         except BaseException as exc:
@@ -245,6 +259,8 @@ class _Tap:
         self.events_left -= 1
         seq = self.seq
         self.seq = seq + 1
+        if self.redact is not None:
+            snap = self.redact(snap)
         return seq, self.batch.add((SENDING, PENDING_DONE, self.xid, seq, t, snap, size))
 
     def _send_failed(self, t: int, message: Message, seq: int, exc: BaseException) -> None:
@@ -316,10 +332,11 @@ class _Tap:
 
     def _headers_listed(self, message: Message) -> Message:
         """Headers may be any iterable (Sanic sends a generator): recording would use it up,
-        so it becomes a list, once, and that list goes on to the server (ASGI allows it)."""
+        so it is read into a list once, and a copy of the message carrying that list goes on
+        to the server (ASGI middleware copies rather than mutates)."""
         headers = message.get("headers")
         if headers is not None and not isinstance(headers, (list, tuple)):
-            message["headers"] = list(headers)
+            message = self.forward = {**message, "headers": list(headers)}
             self.batch.add(Note(self.xid, perf_counter_ns(), f"{message.get('type')}: headers "
                                 f"were a {type(headers).__name__}; passed on as a list"))
         return message
@@ -405,6 +422,14 @@ def _scope_snapshot(scope: Scope) -> Scope:
     except Exception:
         snap["state"] = safe_repr(state)
     return snap
+
+
+def _redactor(redact: bool | Callable[[Any], Any]) -> Callable[[Any], Any] | None:
+    if redact is True:
+        from asgi_inspect.export.redact import capture_redactor
+
+        return capture_redactor()
+    return redact or None
 
 
 def _type_name(exc: BaseException) -> str:

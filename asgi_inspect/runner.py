@@ -32,6 +32,7 @@ class ServerSpec:
     root_path: str = ""
     max_body: int = 64 * 1024
     max_events: int = 1000
+    redact: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -57,6 +58,7 @@ class ServerSpec:
         env[serve.ENV_APP_DIR] = os.path.abspath(self.app_dir)
         env[serve.ENV_MAX_BODY] = str(self.max_body)
         env[serve.ENV_MAX_EVENTS] = str(self.max_events)
+        env[serve.ENV_REDACT] = "1" if self.redact else "0"
         env.update(self.extra_env)
         return env
 

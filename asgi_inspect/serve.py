@@ -20,6 +20,7 @@ ENV_FACTORY = "ASGI_INSPECT_FACTORY"
 ENV_APP_DIR = "ASGI_INSPECT_APP_DIR"
 ENV_MAX_BODY = "ASGI_INSPECT_MAX_BODY"
 ENV_MAX_EVENTS = "ASGI_INSPECT_MAX_EVENTS"
+ENV_REDACT = "ASGI_INSPECT_REDACT"
 ERROR_PREFIX = "asgi-inspect: error: "
 
 
@@ -45,7 +46,8 @@ def inspected_app() -> Inspector:
         traceback.print_exc()
         _fail(f"loading {target!r} raised {type(exc).__name__}: {exc}")
     return Inspector(app, max_body=int(os.environ.get(ENV_MAX_BODY, 64 * 1024)),
-                     max_events=int(os.environ.get(ENV_MAX_EVENTS, 1000)))
+                     max_events=int(os.environ.get(ENV_MAX_EVENTS, 1000)),
+                     redact=os.environ.get(ENV_REDACT) == "1")
 
 
 def _fail(message: str) -> Any:

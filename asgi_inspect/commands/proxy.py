@@ -33,6 +33,7 @@ def handle(args: argparse.Namespace) -> int:
            "ASGI_INSPECT_FORWARDED": "0" if args.no_forwarded else "1"}
     spec = ServerSpec(target="asgi_inspect.proxy:proxy_from_env", factory=True, host=args.host,
                       port=args.port, root_path=args.root_path, max_body=args.max_body,
+                      redact=args.redact,
                       extra_env=env)
     return serve(spec, args, title=f"asgi-inspect proxy → {upstream}")
 

@@ -37,13 +37,16 @@ def add_parser(sub: Any) -> None:
 def add_server_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("server (as uvicorn)")
     group.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    group.add_argument("--port", type=int, default=8000, help="bind port (default 8000)")
+    group.add_argument("--port", type=int, default=8000, help="bind port (run: 8000, proxy: 8080)")
     group.add_argument("--reload", action="store_true", help="restart on code changes")
     group.add_argument("--factory", action="store_true", help="APP is a factory to call")
     group.add_argument("--app-dir", default=".", help="look for APP's module here (default .)")
     group.add_argument("--root-path", default="", help="ASGI root_path, behind a proxy")
     group.add_argument("--max-body", default="64KiB", type=_size,
                        help="body bytes kept per direction and exchange (default 64KiB)")
+    group.add_argument("--redact", action="store_true",
+                       help="redact secrets as they are recorded: they never leave the app's "
+                            "process (exports redact by default anyway)")
 
 
 def add_view_options(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +73,7 @@ def handle(args: argparse.Namespace) -> int:
         raise CliError(f"APP must look like module:attribute, got {args.app!r}")
     spec = ServerSpec(target=args.app, host=args.host, port=args.port, reload=args.reload,
                       factory=args.factory, app_dir=args.app_dir, root_path=args.root_path,
-                      max_body=args.max_body)
+                      max_body=args.max_body, redact=args.redact)
     return serve(spec, args, title=f"asgi-inspect run {args.app}")
 
 

@@ -1,0 +1,233 @@
+"""The recorder's limits and its accounting, in-process.
+
+Caps keep an exchange small whatever flows through it, while the counters still count every
+byte; batches a sink refuses are counted and reported to the collector; records that went
+missing or arrived after the app returned are flagged, never silently merged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from asgi_inspect import Inspector, MemorySink, codec
+from asgi_inspect.model import Exchange
+from asgi_inspect.wire import BatchDecoder
+from tests import apps
+from tests.apps import Receive, Scope, Send
+
+CHUNK = bytes(range(256)) * 256  # 64 KiB, one object sent again and again
+CHUNKS = 20_000  # about 1.25 GiB per direction
+MiB = 1024 * 1024
+
+
+class CountingSink(MemorySink):
+    """A memory sink that also measures what the recorder shipped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shipped = 0
+
+    def deliver(self, frame: bytes) -> bool:
+        self.shipped += len(frame)
+        return super().deliver(frame)
+
+
+class GateSink(MemorySink):
+    """Refuses the frames whose numbers are in ``refuse`` (counting from 0), takes the rest."""
+
+    def __init__(self, refuse: set[int]) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.frames = 0
+        self.refused: list[bytes] = []
+
+    def deliver(self, frame: bytes) -> bool:
+        number, self.frames = self.frames, self.frames + 1
+        if number in self.refuse:
+            self.refused.append(bytes(frame))
+            return False
+        return super().deliver(frame)
+
+    def refused_records(self) -> int:
+        decoder = BatchDecoder()
+        return sum(len(decoder.decode(frame)[1]) for frame in self.refused)
+
+
+def kept_payload(exchange: Exchange) -> int:
+    """Bytes of body and frame payload actually held by the exchange's events."""
+    total = 0
+    for event in exchange.events:
+        message = event.message if isinstance(event.message, dict) else {}
+        for key in ("body", "bytes", "text"):
+            value = message.get(key)
+            total += len(value) if isinstance(value, (bytes, str)) else 0
+    return total
+
+
+async def firehose(scope: Scope, receive: Receive, send: Send) -> None:
+    """Drains a huge request without keeping it, then streams a huge response."""
+    while (await receive()).get("more_body"):
+        pass
+    await apps.start(send)
+    for _ in range(CHUNKS):
+        await apps.chunk(send, CHUNK)
+    await apps.chunk(send, b"", more=False)
+
+
+async def test_huge_stream_keeps_under_a_mebibyte() -> None:
+    incoming = [{"type": "http.request", "body": CHUNK, "more_body": True}] * CHUNKS
+    incoming.append({"type": "http.request", "body": b""})
+    sink = CountingSink()
+    inspector = Inspector(firehose, sink)
+    run = await apps.drive(inspector, apps.http_scope(method="POST"), incoming)
+    inspector.close()
+    assert run.error is None and len(run.sent) == CHUNKS + 2
+    (exchange,) = sink.exchanges
+    for counters in (exchange.request, exchange.response):
+        assert counters.bytes == CHUNKS * len(CHUNK)
+        assert counters.chunks == CHUNKS + 1
+        assert counters.kept_bytes <= inspector.batcher.max_body
+        assert counters.elided == CHUNKS - 1  # the first chunk and the final one are kept
+    assert kept_payload(exchange) <= 2 * inspector.batcher.max_body
+    assert len(exchange.events) == 5
+    assert len(codec.exchange_line(exchange)) < MiB
+    assert sink.shipped < MiB
+    assert exchange.outcome == "complete"
+
+
+async def test_trimmed_payloads_keep_a_prefix_and_the_size() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "é" * 30})
+        await send({"type": "websocket.send", "bytes": memoryview(b"x" * 30)})
+        await send({"type": "websocket.close"})
+
+    scope = {"type": "websocket", "path": "/", "headers": []}
+    _, exchange = await apps.record(app, scope, [{"type": "websocket.connect"}], max_body=10)
+    assert [e.type for e in exchange.events][-1] == "websocket.close"
+    text = exchange.events[2]
+    assert (text.message, text.size) == ({"type": "websocket.send", "text": "é" * 10}, 30)
+    assert exchange.response.bytes == 60 and exchange.response.kept_bytes == 10
+    assert exchange.response.elided == 1  # the binary frame, past the cap
+
+
+async def test_events_cap() -> None:
+    """Past max_events, chunks and unknown messages are counted; the skeleton stays."""
+
+    async def chatty(scope: Scope, receive: Receive, send: Send) -> None:
+        await apps.start(send)
+        for i in range(300):
+            await send({"type": "x-custom.tick", "n": i})
+            await apps.chunk(send, b"%03d" % i)
+        await apps.chunk(send, b"end", more=False)
+
+    _, exchange = await apps.record(chatty, apps.http_scope(), max_events=50)
+    types = [e.type for e in exchange.events]
+    assert len(types) == 51  # 50 events, then the final body chunk that ends the response
+    assert types[0] == "http.response.start" and types[-1] == "http.response.body"
+    assert exchange.events[-1].message["body"] == b"end"
+    assert exchange.response.chunks == 301 and exchange.response.bytes == 903
+    assert exchange.response.elided == 600 - 49
+    assert exchange.outcome == "complete"
+
+
+async def test_counters_move_while_chunks_are_elided() -> None:
+    """A long stream shows its running totals before it ends."""
+    gate = asyncio.Event()
+
+    async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+        await apps.start(send)
+        for _ in range(3):
+            await apps.chunk(send, CHUNK)
+        await gate.wait()
+        await apps.chunk(send, b"", more=False)
+
+    async with apps.recorded(slow) as (inspector, sink):
+        task = asyncio.create_task(apps.drive(inspector, apps.http_scope()))
+        while not sink.exchanges or sink.exchanges[0].response.bytes < 2 * len(CHUNK):
+            await asyncio.sleep(0.005)
+        (live,) = sink.exchanges
+        assert live.outcome == "streaming" and live.response.elided >= 1
+        gate.set()
+        await task
+    assert sink.exchanges[0].response.bytes == 3 * len(CHUNK)
+
+
+async def test_refused_batches_are_counted_and_reported() -> None:
+    """The collector learns how many records were lost from the next batch's header."""
+    holder: list[Inspector] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await apps.start(send)
+        holder[0].flush()  # frame 0: refused
+        await apps.chunk(send, b"one")
+        holder[0].flush()  # frame 1: taken
+        await apps.chunk(send, b"two", more=False)
+
+    sink = GateSink(refuse={0})
+    inspector = Inspector(app, sink)
+    holder.append(inspector)
+    await apps.drive(inspector, apps.http_scope())
+    inspector.close()
+    lost = sink.refused_records()
+    assert lost >= 2  # at least the Open and the start message
+    assert inspector.dropped == sink.collector.dropped == lost
+    (exchange,) = sink.exchanges
+    assert exchange.lost_records and exchange.type == "?"
+    assert [e.type for e in exchange.events] == ["http.response.body"] * 2
+    assert exchange.events[0].t_call == 0  # timed from the first record that arrived
+
+
+async def test_lost_send_record_is_flagged() -> None:
+    """A Sent whose Sending was lost marks the exchange instead of inventing an event."""
+
+    async def server_send(message: dict[str, Any]) -> None:
+        inspector.flush()  # frame 1 holds the Sending record of this call: refused
+
+    async def server_receive() -> dict[str, Any]:
+        raise AssertionError("this app never receives")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        inspector.flush()  # frame 0: the Open record, taken
+        await apps.respond(send, b"x")
+
+    sink = GateSink(refuse={1})
+    inspector = Inspector(app, sink)
+    await inspector(apps.http_scope(), server_receive, server_send)
+    inspector.close()
+    (exchange,) = sink.exchanges
+    assert exchange.lost_records and exchange.type == "http"
+    assert [e.type for e in exchange.events] == ["http.response.body"]
+    assert sink.collector.dropped == inspector.dropped == 1
+
+
+async def test_late_events_are_flagged() -> None:
+    """Sends from a task that outlives the app are kept and marked late."""
+    release = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await apps.start(send)
+
+        async def later() -> None:
+            await release.wait()
+            await apps.chunk(send, b"late", more=False)
+
+        tasks.append(asyncio.create_task(later()))
+
+    async with apps.recorded(app) as (inspector, sink):
+        await apps.drive(inspector, apps.http_scope())
+        release.set()
+        await tasks[0]
+    (exchange,) = sink.exchanges
+    assert [(e.type, e.late) for e in exchange.events] == [("http.response.start", False),
+                                                            ("http.response.body", True)]
+    assert exchange.outcome == "incomplete"  # as it stood when the app returned
+
+
+async def test_receive_is_never_called_for_the_app() -> None:
+    run, exchange = await apps.record(apps.hello, apps.http_scope(), [{"type": "http.request"}])
+    assert run.received == [] and not run.waiting.is_set()
+    assert [e.direction for e in exchange.events] == ["send", "send"]
