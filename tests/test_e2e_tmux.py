@@ -66,6 +66,7 @@ def test_run_shows_live_traffic_and_quits(inspector_in_tmux: tuple[str, int]) ->
     tmux("send-keys", "-t", name, "Enter")
     wait_for_text(name, "Overview")
     tmux("send-keys", "-t", name, "Escape")
+    time.sleep(0.3)  # keep Escape and q apart, or the terminal reads them as Alt+q
     tmux("send-keys", "-t", name, "q")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and name in tmux("list-sessions", "-F", "#S"):

@@ -1,0 +1,213 @@
+"""The detail pane: tabs about the selected exchange, kept up to date while it is open.
+
+Only the visible tab is rendered when the exchange changes; the others are marked stale and
+rendered when the user opens them, so a streaming exchange costs one tab's render per poll.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import TabbedContent, TabPane
+
+from asgi_inspect.model import Caps, Counters, Exchange
+from asgi_inspect.tui.formatting import clock, data_text, decode, printable
+from asgi_inspect.tui.widgets.body_view import MessageView, start_line
+from asgi_inspect.tui.widgets.lines import TextLines
+from asgi_inspect.tui.widgets.timeline import EventTimeline, FrameTable, RowsWithDetail
+from asgi_inspect.units import format_duration, format_size
+
+TABS = ("overview", "request", "response", "messages", "frames", "exception")
+_SHOWN_SCOPE_KEYS = frozenset({"type", "method", "path", "query_string", "raw_path", "headers",
+                               "client", "server", "scheme", "http_version", "root_path"})
+
+
+def _address(value: Any) -> str:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return printable(f"{value[0]}:{value[1]}")
+    return "—" if value is None else printable(repr(value))
+
+
+def _counters(counters: Counters, unit: str) -> str:
+    text = f"{format_size(counters.bytes)} in {counters.chunks:,} {unit}"
+    if counters.kept_bytes < counters.bytes:
+        text += f", {format_size(counters.kept_bytes)} kept"
+    if counters.elided:
+        text += f", {counters.elided:,} not kept as events"
+    return text
+
+
+LABEL_WIDTH = 12
+
+
+def overview(exchange: Exchange, caps: Caps) -> list[Text]:
+    """The facts of an exchange at a glance: one ``label  value`` line each."""
+    scope: dict[str, Any] = exchange.scope if isinstance(exchange.scope, dict) else {}
+    lines: list[Text] = []
+
+    def row(label: str, value: str | Text, style: str = "") -> None:
+        line = Text(no_wrap=True, end="")
+        line.append(f"{label:<{LABEL_WIDTH}} ", style="bold")
+        line.append_text(value if isinstance(value, Text) else Text(value, style=style))
+        lines.append(line)
+
+    row("exchange", f"#{printable(exchange.id)}  {printable(exchange.type)}"
+        + (f"  (source {printable(exchange.source)})" if exchange.source else ""))
+    if exchange.type != "lifespan":
+        row("request", start_line(exchange, "receive"))
+        row("response", start_line(exchange, "send"))
+    row("started", clock(exchange.started_at, with_date=True))
+    row("outcome", exchange.outcome, "bold red" if exchange.exception else "")
+    if exchange.exception is not None:
+        info = exchange.exception
+        row("exception", data_text(f"{info.type}: {info.message}", "red"))
+    if exchange.type != "lifespan":
+        row("client", _address(scope.get("client")))
+        row("server", _address(scope.get("server")))
+        row("scheme", printable(f"{scope.get('scheme', '—')}  HTTP/"
+                                f"{scope.get('http_version', '—')}"))
+        row("root_path", data_text(repr(scope.get("root_path", ""))))
+        raw = scope.get("raw_path")
+        row("raw path", data_text(repr(raw) if raw is not None else "— (not given)"))
+        row("query", data_text(decode(scope.get("query_string") or b"") or "—"))
+        for key in sorted(k for k in scope if k not in _SHOWN_SCOPE_KEYS and isinstance(k, str)):
+            row(printable(key), data_text(repr(scope[key])))
+    row("ttfb", format_duration(exchange.ttfb_ns) or "—")
+    still_open = "  (still open)" if exchange.outcome == "streaming" else ""
+    row("duration", (format_duration(exchange.duration_ns) or "—") + still_open)
+    unit = "frames" if exchange.type == "websocket" else "chunks"
+    row("received", _counters(exchange.request, unit))
+    row("sent", _counters(exchange.response, unit))
+    truncated = sum(1 for e in exchange.events if e.truncated)
+    if truncated or exchange.request.elided or exchange.response.elided:
+        row("caps", f"{truncated} payloads cut at {format_size(caps.max_body)}, at most "
+                    f"{caps.max_events:,} events kept", "yellow")
+    if exchange.lost_records:
+        row("lost", "some records of this exchange were dropped on the way", "bold red")
+    if exchange.replay_of:
+        row("replay of", f"#{printable(exchange.replay_of)}")
+    if exchange.comment:
+        row("comment", data_text(exchange.comment, "italic"))
+    for note in exchange.notes:
+        row("note", data_text(note, "yellow"))
+    return lines
+
+
+def exception_lines(exchange: Exchange) -> list[Text]:
+    """The exception's one-line summary, then its traceback."""
+    info = exchange.exception
+    if info is None:
+        return [Text("no exception")]
+    lines = [data_text(f"{info.type}: {info.message}", "bold red")]
+    if info.after_event >= 0:
+        lines.append(Text(f"raised after event #{info.after_event}", "dim"))
+    lines.append(Text(""))
+    lines.extend(data_text(line.expandtabs(4))
+                 for line in info.traceback.rstrip("\n").split("\n"))
+    return lines
+
+
+class DetailPane(Vertical):
+    """Tabs about one exchange: overview, request, response, messages, frames, exception."""
+
+    ALLOW_MAXIMIZE = True
+
+    DEFAULT_CSS = """
+    DetailPane {
+        & TabbedContent { height: 1fr; }
+        & TabPane { padding: 0; height: 1fr; }
+        & .text-view { padding: 0 1; }
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.exchange: Exchange | None = None
+        self.caps = Caps()
+        self._overview = TextLines(classes="text-view")
+        self._exception = TextLines(classes="text-view")
+        self._request = MessageView("receive")
+        self._response = MessageView("send")
+        self._messages = RowsWithDetail(EventTimeline())
+        self._frames = RowsWithDetail(FrameTable())
+        self._overview_of: Exchange | None = None
+        self._stale: set[str] = set(TABS)
+        self._hidden: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(id="tabs"):
+            with TabPane("Overview", id="overview"):
+                yield self._overview
+            with TabPane("Request", id="request"):
+                yield self._request
+            with TabPane("Response", id="response"):
+                yield self._response
+            with TabPane("Messages", id="messages"):
+                yield self._messages
+            with TabPane("Frames", id="frames"):
+                yield self._frames
+            with TabPane("Exception", id="exception"):
+                yield self._exception
+
+    @property
+    def tabs(self) -> TabbedContent:
+        return self.query_one(TabbedContent)
+
+    def show(self, exchange: Exchange | None, caps: Caps) -> None:
+        """Show ``exchange`` (a new one, or the same one that changed)."""
+        self.exchange, self.caps = exchange, caps
+        self._stale = set(TABS)
+        self._set_visible_tabs(exchange)
+        self.border_title = self._title(exchange)
+        self.render_tab(self.tabs.active)
+
+    def _title(self, exchange: Exchange | None) -> str:
+        if exchange is None:
+            return "no exchange selected"
+        return printable(f"#{exchange.id} {exchange.method} {exchange.path}".replace("  ", " "))
+
+    def _set_visible_tabs(self, exchange: Exchange | None) -> None:
+        kind = exchange.type if exchange is not None else ""
+        hidden = set()
+        if kind not in ("http", "websocket"):
+            hidden |= {"request", "response"}
+        if kind != "websocket":
+            hidden.add("frames")
+        if exchange is None or exchange.exception is None:
+            hidden.add("exception")
+        if exchange is None:
+            hidden.add("messages")
+        for tab in hidden - self._hidden:
+            self.tabs.hide_tab(tab)
+        for tab in self._hidden - hidden:
+            self.tabs.show_tab(tab)
+        self._hidden = hidden
+
+    def render_tab(self, tab: str) -> None:
+        """Render one tab if what it shows changed since it was last rendered."""
+        if tab not in self._stale:
+            return
+        self._stale.discard(tab)
+        exchange = self.exchange
+        if tab == "overview":
+            self._overview.set_lines(overview(exchange, self.caps) if exchange else
+                                     [Text("Nothing yet: waiting for traffic.")],
+                                     keep_scroll=exchange is self._overview_of)
+            self._overview_of = exchange
+        elif tab == "request":
+            self._request.show(exchange)
+        elif tab == "response":
+            self._response.show(exchange)
+        elif tab == "messages":
+            self._messages.show(exchange)
+        elif tab == "frames":
+            self._frames.show(exchange)
+        elif tab == "exception":
+            self._exception.set_lines(exception_lines(exchange) if exchange else [])
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self.render_tab(event.pane.id)

@@ -1,0 +1,104 @@
+"""The filter bar: type an expression, the list follows as you type; errors show inline.
+
+A bad expression leaves the last good filter in place and shows where the fault is, so typing
+through an incomplete expression never empties the list.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from asgi_inspect.filters import Filter, FilterError, compile_filter
+
+
+class FilterBar(Vertical):
+    """An input for the filter expression, with the compile error (and a caret) under it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "clear", "Clear filter", tooltip="Clear the filter and close the bar"),
+    ]
+    DEFAULT_CSS = """
+    FilterBar {
+        height: auto;
+        display: none;
+        &.-open { display: block; }
+        & > Input { border: tall $border-blurred; }
+        & > Input:focus { border: tall $border; }
+        & > .error { color: $text-error; padding: 0 1; display: none; }
+        &.-error > .error { display: block; }
+        &.-error > Input { border: tall $error; }
+    }
+    """
+
+    class Applied(Message):
+        """A new filter is in force (``filter`` None: show everything)."""
+
+        def __init__(self, text: str, filter: Filter | None) -> None:
+            super().__init__()
+            self.text = text
+            self.filter = filter
+
+    class Closed(Message):
+        """The user is done with the bar (Enter or Escape)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.input = Input(placeholder="filter, e.g.  ~m POST  ~c 5xx  ~u /api  !~websocket",
+                           id="filter-input", select_on_focus=False)
+        self.error = Static(classes="error")
+        self.text = ""  # the expression in force
+
+    def compose(self) -> ComposeResult:
+        yield self.input
+        yield self.error
+
+    def open(self) -> None:
+        self.add_class("-open")
+        self.input.focus()
+
+    def set_expression(self, text: str) -> None:
+        """Start with ``text`` (from the command line), applied at once."""
+        self.input.value = text
+        self._apply(text)
+        if text:
+            self.add_class("-open")
+
+    @on(Input.Changed, "#filter-input")
+    def _changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._apply(event.value)
+
+    def _apply(self, text: str) -> None:
+        try:
+            compiled = compile_filter(text) if text.strip() else None
+        except FilterError as exc:
+            self.add_class("-error")
+            caret = exc.caret().split("\n")[-1]
+            self.error.update(Text(f" {caret}\n{exc.message} at column {exc.position + 1}",
+                                   no_wrap=True))
+            return
+        self.remove_class("-error")
+        self.error.update("")
+        self.text = text
+        self.post_message(self.Applied(text, compiled))
+
+    @on(Input.Submitted, "#filter-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not self.text:
+            self.remove_class("-open")
+        self.post_message(self.Closed())
+
+    def action_clear(self) -> None:
+        self.input.value = ""
+        self._apply("")
+        self.remove_class("-open")
+        self.post_message(self.Closed())

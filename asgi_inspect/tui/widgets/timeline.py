@@ -1,0 +1,291 @@
+"""The Messages tab (every receive/send with timings and a waterfall) and the WebSocket frames.
+
+Both are a line-API table of the selected exchange's events over a panel that shows the
+cursor row in full; both re-render only what is on screen when the exchange grows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.app import ComposeResult
+from textual.containers import Vertical
+
+from asgi_inspect.model import Event, Exchange
+from asgi_inspect.tui.bodies import render_body
+from asgi_inspect.tui.formatting import decode, printable
+from asgi_inspect.tui.widgets.lines import Column, ColumnHeader, LineTable, TextLines, fit
+from asgi_inspect.units import format_duration, format_size
+
+PREVIEW_BYTES = 4096  # of a payload shown in the message panel
+
+
+def payload(event: Event) -> bytes | str | None:
+    """The body, bytes or text an event carries, if any."""
+    message = event.message if isinstance(event.message, dict) else {}
+    for key in ("body", "bytes", "text"):
+        value = message.get(key)
+        if isinstance(value, (bytes, str)):
+            return value
+    return None
+
+
+def payload_size(event: Event) -> int | None:
+    """The payload's original size (before the recorder's cap)."""
+    data = payload(event)
+    if data is None:
+        return None
+    return event.size if event.size is not None else len(data)
+
+
+def message_lines(event: Event) -> list[str]:
+    """An event's message snapshot as readable, printable lines."""
+    lines = [f"{event.direction} {printable(event.type)}  status={event.status}"
+             + ("  (after the app returned)" if event.late else "")]
+    if event.error:
+        lines.append(f"error: {printable(event.error)}")
+    message = event.message
+    if not isinstance(message, dict):
+        return [*lines, printable(repr(message))]
+    for key, value in message.items():
+        if key != "type":
+            lines.extend(_field_lines(printable(str(key)), value, event))
+    return lines
+
+
+def _field_lines(key: str, value: Any, event: Event) -> list[str]:
+    if key == "headers" and isinstance(value, list):
+        return [f"{key}:"] + [f"  {_header_line(pair)}" for pair in value]
+    if isinstance(value, str) and len(value) <= 200 and "\n" not in value:
+        return [f"{key}: {printable(repr(value))}"]
+    if isinstance(value, (bytes, str)):
+        size = event.size if event.size is not None else len(value)
+        note = f"{size:,} {'bytes' if isinstance(value, bytes) else 'chars'}"
+        if event.size is not None:
+            note += f", kept {len(value):,}"
+        head = value[:PREVIEW_BYTES]
+        preview = decode(head) if isinstance(head, bytes) else head
+        body = [f"  {printable(line)}" for line in preview.splitlines()]
+        more = ["  …"] if len(value) > PREVIEW_BYTES else []
+        return [f"{key}: ({note})", *body, *more]
+    return [f"{key}: {printable(repr(value))}"]
+
+
+def _header_line(pair: Any) -> str:
+    if isinstance(pair, (list, tuple)) and len(pair) == 2:
+        name, value = (decode(v) if isinstance(v, bytes) else str(v) for v in pair)
+        return f"{printable(name)}: {printable(value)}"
+    return printable(repr(pair))
+
+
+class EventTable(LineTable):
+    """A table over some of the events of one exchange."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "event-table--receive", "event-table--send", "event-table--bad",
+        "event-table--pending", "event-table--dim",
+    }
+    DEFAULT_CSS = """
+    EventTable {
+        & > .event-table--receive { color: $text-accent; }
+        & > .event-table--send { color: $text-success; }
+        & > .event-table--bad { color: $text-error; text-style: bold; }
+        & > .event-table--pending { color: $text-warning; }
+        & > .event-table--dim { color: $text-muted; }
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.exchange: Exchange | None = None
+        self.events: list[tuple[int, Event]] = []  # (index in exchange.events, event)
+
+    def select_events(self, exchange: Exchange) -> list[tuple[int, Event]]:
+        return list(enumerate(exchange.events))
+
+    def show(self, exchange: Exchange | None) -> None:
+        """Show ``exchange``'s events; the cursor stays put when it is the same exchange."""
+        same = exchange is not None and exchange is self.exchange
+        self.exchange = exchange
+        self.events = self.select_events(exchange) if exchange is not None else []
+        self.update_size()
+        if not same:
+            self.cursor = 0
+            self.scroll_to(0, 0, animate=False)
+        self.refresh_rows()
+
+    @property
+    def row_count(self) -> int:
+        return len(self.events)
+
+    @property
+    def current(self) -> Event | None:
+        return self.events[self.cursor][1] if 0 <= self.cursor < len(self.events) else None
+
+    def detail_lines(self, event: Event) -> list[str]:
+        """The cursor row in full, for the panel below the table."""
+        return message_lines(event)
+
+    def direction_cell(self, event: Event) -> tuple[str, Style]:
+        if event.direction == "receive":
+            return "→", self.component_style("event-table--receive")
+        return "←", self.component_style("event-table--send")
+
+    def status_style(self, event: Event) -> Style:
+        if event.status in ("raised", "cancelled"):
+            return self.component_style("event-table--bad")
+        if event.status == "pending":
+            return self.component_style("event-table--pending")
+        return Style()
+
+
+class EventTimeline(EventTable):
+    """Every receive() and send(): offset, await time, status, size and a waterfall bar."""
+
+    COLUMNS: ClassVar[tuple[Column, ...]] = (
+        ("n", "#", 4, True), ("dir", "", 1, False), ("type", "type", 26, False),
+        ("t", "at", 8, True), ("wait", "await", 8, True), ("status", "status", 9, False),
+        ("size", "size", 8, True), ("bar", "waterfall", 0, False))
+    DROP_ORDER: ClassVar[tuple[str, ...]] = ("size", "wait", "status")
+
+    def cell(self, index: int, name: str) -> tuple[str, Style]:
+        number, event = self.events[index]
+        if name == "n":
+            return str(number), self.component_style("event-table--dim")
+        if name == "dir":
+            return self.direction_cell(event)
+        if name == "type":
+            return printable(event.type), self.status_style(event)
+        if name == "t":
+            return format_duration(event.t_call), Style()
+        if name == "wait":
+            wait = event.wait_ns
+            return ("…" if wait is None else format_duration(wait)), Style()
+        if name == "status":
+            return event.status + (" late" if event.late else ""), self.status_style(event)
+        return format_size(payload_size(event)), Style()
+
+    def render_cell(self, index: int, name: str, width: int, right: bool, base: Style,
+                    selected: bool) -> list[Segment]:
+        if name != "bar":
+            return super().render_cell(index, name, width, right, base, selected)
+        event = self.events[index][1]
+        start, length = bar_span(event, self.span_ns(), width)
+        style = base + (self.status_style(event) if event.status != "ok"
+                        else self.direction_cell(event)[1])
+        return [Segment(" " * start, base), Segment("█" * length, style),
+                Segment(" " * (width - start - length), base)]
+
+    def span_ns(self) -> int:
+        """The time the bars are scaled to: the exchange's duration so far."""
+        exchange = self.exchange
+        return max((exchange.duration_ns or 0) if exchange else 0, 1)
+
+
+def bar_span(event: Event, span_ns: int, width: int) -> tuple[int, int]:
+    """Where an event's bar starts and how long it is, in cells (at least one)."""
+    end = event.t_return if event.t_return is not None else span_ns
+    start = min(int(event.t_call * width / span_ns), width - 1)
+    stop = min(max(int(end * width / span_ns + 0.999), start + 1), width)
+    return start, stop - start
+
+
+_FRAME_TYPES = frozenset({
+    "websocket.accept", "websocket.receive", "websocket.send", "websocket.close",
+    "websocket.disconnect", "websocket.http.response.start", "websocket.http.response.body",
+})
+
+
+class FrameTable(EventTable):
+    """WebSocket frames: direction, text/binary, size, a preview; close codes and reasons."""
+
+    COLUMNS: ClassVar[tuple[Column, ...]] = (
+        ("n", "#", 4, True), ("dir", "", 1, False), ("kind", "frame", 10, False),
+        ("size", "size", 8, True), ("t", "at", 8, True), ("preview", "content", 0, False))
+    DROP_ORDER: ClassVar[tuple[str, ...]] = ("t",)
+
+    def select_events(self, exchange: Exchange) -> list[tuple[int, Event]]:
+        return [(i, e) for i, e in enumerate(exchange.events) if e.type in _FRAME_TYPES]
+
+    def detail_lines(self, event: Event) -> list[str]:
+        data = payload(event)
+        if data is None:
+            return message_lines(event)
+        return render_body(data.encode() if isinstance(data, str) else data, "").lines
+
+    def cell(self, index: int, name: str) -> tuple[str, Style]:
+        number, event = self.events[index]
+        if name == "n":
+            return str(number), self.component_style("event-table--dim")
+        if name == "dir":
+            return self.direction_cell(event)
+        if name == "kind":
+            return frame_kind(event), self.status_style(event)
+        if name == "size":
+            return format_size(payload_size(event)), Style()
+        if name == "t":
+            return format_duration(event.t_call), Style()
+        return fit(frame_preview(event), 400), Style()
+
+
+def frame_kind(event: Event) -> str:
+    data = payload(event)
+    if isinstance(data, str):
+        return "text"
+    if isinstance(data, bytes):
+        return "binary"
+    return event.type.removeprefix("websocket.").removeprefix("http.response.")
+
+
+def frame_preview(event: Event) -> str:
+    """One line about the frame: its content, or the close code and reason."""
+    message = event.message if isinstance(event.message, dict) else {}
+    data = payload(event)
+    if isinstance(data, str):
+        return printable(data[:PREVIEW_BYTES])
+    if isinstance(data, bytes):
+        return printable(decode(data[:PREVIEW_BYTES]))
+    if event.type in ("websocket.close", "websocket.disconnect"):
+        code, reason = message.get("code", 1000), message.get("reason") or ""
+        return printable(f"code {code}" + (f"  {reason}" if reason else ""))
+    if event.type == "websocket.accept" and message.get("subprotocol"):
+        return printable(f"subprotocol {message['subprotocol']}")
+    return ""
+
+
+class RowsWithDetail(Vertical):
+    """A table of events over a panel showing the cursor row in full."""
+
+    DEFAULT_CSS = """
+    RowsWithDetail {
+        & > EventTable { height: 2fr; scrollbar-gutter: stable; }
+        & > TextLines { height: 1fr; border-top: solid $border-blurred; }
+    }
+    """
+
+    def __init__(self, table: EventTable, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.table = table
+        self.panel = TextLines()
+        self._shown_event: Event | None = None
+
+    def compose(self) -> ComposeResult:
+        yield ColumnHeader(self.table)
+        yield self.table
+        yield self.panel
+
+    def show(self, exchange: Exchange | None) -> None:
+        self.table.show(exchange)
+        self.show_current()
+
+    def on_line_table_highlighted(self, message: LineTable.Highlighted) -> None:
+        message.stop()
+        self.show_current()
+
+    def show_current(self) -> None:
+        event = self.table.current
+        same = event is not None and event is self._shown_event
+        self._shown_event = event
+        self.panel.set_lines(self.table.detail_lines(event) if event else [], keep_scroll=same)

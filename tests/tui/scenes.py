@@ -1,0 +1,61 @@
+"""The screens worth a picture, as Pilot steps: shared by the snapshot tests and the screenshots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from asgi_inspect.tui.app import InspectorApp
+from asgi_inspect.tui.widgets.exchange_list import PATH
+
+Scene = Callable[[Pilot[Any]], Coroutine[Any, Any, None]]
+SIZE = (120, 36)
+
+
+def still(pilot: Pilot[Any]) -> None:
+    """No blinking cursors: the frame must not depend on when it is taken."""
+    for widget in pilot.app.screen.query(Input):
+        widget.cursor_blink = False
+
+
+def select(path: str, tab: str = "overview") -> Scene:
+    """Put the cursor on the last exchange whose path starts with ``path``, open ``tab``."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, InspectorApp)
+        listing = app.exchange_list
+        index = max(i for i in range(listing.row_count) if listing.row(i)[PATH].startswith(path))
+        listing.move_cursor(index)
+        await pilot.pause()
+        app.detail.tabs.active = tab
+        await pilot.pause()
+        still(pilot)
+
+    return run
+
+
+def press(*keys: str) -> Scene:
+    async def run(pilot: Pilot[Any]) -> None:
+        await pilot.press(*keys)
+        await pilot.pause()
+        still(pilot)
+
+    return run
+
+
+SCENES: dict[str, Scene] = {
+    "main": press(),
+    "request-json": select("/api/items", "request"),
+    "response-html": select("/about", "response"),
+    "messages": select("/events", "messages"),
+    "websocket-frames": select("/ws/echo", "frames"),
+    "exception": select("/orders", "exception"),
+    "help": press("question_mark"),
+    "filter": press("slash", *"~m POST | ~c 5xx"),
+    "filter-error": press("slash", *"~m POST & ~nope"),
+    "side-by-side": press("v", "g", "j", "j"),
+}

@@ -1,0 +1,126 @@
+"""The TUI's pure parts: escaping, body rendering, column layout, and the list's bookkeeping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asgi_inspect.collector import Collector
+from asgi_inspect.filters import compile_filter
+from asgi_inspect.tui.app import InspectorApp
+from asgi_inspect.tui.bodies import classify, hex_dump, render_body
+from asgi_inspect.tui.formatting import data_text, printable
+from asgi_inspect.tui.screens.help import binding_rows
+from asgi_inspect.tui.widgets.body_view import MessageView
+from asgi_inspect.tui.widgets.exchange_list import ID, ExchangeList, summarize
+from asgi_inspect.tui.widgets.lines import LineTable, fit, fit_columns
+from tests.tui.factory import http_exchange, sample_exchanges
+
+
+def test_printable_spells_out_controls_and_invisible_direction_marks() -> None:
+    assert printable("a\x1b[31mb\x00\x7f\x9b") == "a\\x1b[31mb\\x00\\x7f\\x9b"
+    assert printable("evil\u202etxt.exe\u2028") == "evil\\u202etxt.exe\\u2028"
+    assert printable("tab\there", keep_tabs=True) == "tab\there"
+    assert printable("tab\there") == "tab\\x09here"
+    assert printable("héllo ✓ 日本") == "héllo ✓ 日本"
+
+
+def test_data_text_is_never_markup() -> None:
+    text = data_text(b"[bold red]x[/] \x1b[2J")
+    assert text.plain == "[bold red]x[/] \\x1b[2J"
+    assert text.spans == []
+
+
+def test_json_is_pretty_printed_and_escaped() -> None:
+    body = render_body(b'{"a": [1, {"b": "\\u001b\xe2\x80\xae"}]}', "application/json")
+    assert body.kind == "json"
+    assert body.lines == ["{", '  "a": [', "    1,", "    {", '      "b": "\\u001b\\u202e"',
+                          "    }", "  ]", "}"]
+
+
+def test_ndjson_and_broken_json() -> None:
+    assert render_body(b'{"a":1}\n{"a":2}\n', "application/x-ndjson").lines == [
+        '{"a": 1}', '{"a": 2}']
+    cut = render_body(b'{"a": [1, 2', "application/json")
+    assert cut.kind == "text" and cut.lines == ['{"a": [1, 2']
+
+
+def test_form_is_url_decoded() -> None:
+    body = render_body(b"name=J%C3%BCrgen&q=a+b&empty=", "application/x-www-form-urlencoded")
+    assert body.kind == "form"
+    assert body.lines == ["name   Jürgen", "q      a b", "empty  "]
+
+
+def test_binary_is_a_hex_dump_and_limits_are_kept() -> None:
+    data = bytes(range(40))
+    body = render_body(data, "application/octet-stream", limit=20)
+    assert body.kind == "binary" and (body.shown, body.total) == (20, 40)
+    assert body.lines[0] == ("00000000  00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f  "
+                             "|................|")
+    assert hex_dump(b"AB") == ["00000000  41 42" + " " * 42 + "  |AB|"]
+
+
+def test_classify_sniffs_when_the_type_is_missing() -> None:
+    assert classify(b"", "text/plain") == "empty"
+    assert classify(b'  {"x": 1}', "") == "json"
+    assert classify(b"<html></html>", "text/html; charset=utf-8") == "html"
+    assert classify(b"plain words\n", "") == "text"
+    assert classify(b"\x89PNG\r\n\x1a\n\x00\x00", "") == "binary"
+    assert classify("é".encode() * 600, "")[:4] == "text"  # a character cut at 1 KiB is fine
+
+
+def test_columns_give_way_on_narrow_screens() -> None:
+    columns = ExchangeList.COLUMNS
+    wide = fit_columns(columns, ExchangeList.DROP_ORDER, 120)
+    assert [c[0] for c in wide] == [c[0] for c in columns]
+    assert sum(c[2] + 1 for c in wide) - 1 == 120
+    narrow = [c[0] for c in fit_columns(columns, ExchangeList.DROP_ORDER, 60)]
+    assert "kind" not in narrow and "time" not in narrow and "path" in narrow
+    assert fit("日本語のパス", 7) == "日本語…"
+    assert fit("/short", 10) == "/short"
+
+
+def test_list_follows_filters_and_removes_in_arrival_order() -> None:
+    collector = Collector()
+    for exchange in sample_exchanges(30):
+        collector.add(exchange)
+    listing = ExchangeList(collector)
+    listing.sync(collector.drain_changes())
+    assert [listing.row(i)[ID] for i in range(3)] == ["1", "2", "3"]
+    assert listing.selected_id == "30"  # following
+    posts = compile_filter("~m POST")
+    listing.set_filter(posts)
+    expected = [e.id for e in collector.exchanges.values() if e.method == "POST"]
+    assert [listing.row(i)[ID] for i in range(listing.row_count)] == expected
+    for exchange_id in ("1", "2", "3", "17"):  # the oldest (eviction), then one in the middle
+        collector.remove(exchange_id)
+    collector.add(http_exchange("31", method="POST"))
+    listing.sync(collector.drain_changes())
+    expected = [e.id for e in collector.exchanges.values() if e.method == "POST"]
+    assert [listing.row(i)[ID] for i in range(listing.row_count)] == expected
+    assert listing.total == 27 and listing.selected_id == "31"
+    listing.set_filter(None)
+    assert listing.row_count == 27
+
+
+def test_an_update_can_move_a_row_in_or_out_of_the_filter() -> None:
+    collector = Collector()
+    live = http_exchange("1", status=None, outcome="streaming")
+    collector.add(live)
+    listing = ExchangeList(collector)
+    listing.sync(collector.drain_changes())
+    listing.set_filter(compile_filter("~c 200"))
+    assert listing.row_count == 0
+    done = http_exchange("1", status=200)
+    live.events, live.outcome = done.events, "complete"
+    collector.changed.add("1")
+    listing.sync(collector.drain_changes())
+    assert listing.row_count == 1 and listing.row(0) == summarize(live)
+
+
+def test_the_key_table_in_the_docs_covers_every_binding() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "tui.md"
+    table = docs.read_text(encoding="utf-8").split("## Keys", 1)[1].split("## Filter", 1)[0]
+    for bindings in (InspectorApp.BINDINGS, LineTable.BINDINGS, MessageView.BINDINGS):
+        for keys, _, _ in binding_rows(bindings):
+            for key in keys.split():
+                assert f"`{key}`" in table, key

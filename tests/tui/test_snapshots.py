@@ -1,0 +1,40 @@
+"""Snapshot tests: SVGs of the main screens, under tests/tui/__snapshots__/.
+
+Update with ``pytest tests/tui/test_snapshots.py --snapshot-update`` and look at the diff
+(``snapshot_report.html``) before committing new ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.tui.conftest import make_app
+from tests.tui.scenes import SCENES, SIZE
+
+
+def test_main_list_and_overview(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["main"])
+
+
+def test_request_tab_json_body(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["request-json"])
+
+
+def test_messages_tab(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["messages"])
+
+
+def test_websocket_frames(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["websocket-frames"])
+
+
+def test_exception_tab(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["exception"])
+
+
+def test_help_screen(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["help"])
+
+
+def test_filter_error(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["filter-error"])
