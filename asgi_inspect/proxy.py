@@ -675,17 +675,18 @@ class _WsRelay:
     async def downstream(self) -> None:
         """Upstream to client, then the upstream's close code and reason."""
         send = self.send
+        closed: ConnectionClosed | None = None
         try:
             async for data in self.upstream:
                 key = "text" if isinstance(data, str) else "bytes"
                 await send({"type": "websocket.send", key: data})
-        except ConnectionClosed:
-            pass  # the close frame received (or its absence) tells how
+        except ConnectionClosed as exc:
+            closed = exc  # an abnormal close; the frame received (or its absence) tells how
         except OSError:
             return  # the client is gone; upstream_pump sees its disconnect
         if not self.client_gone:
             with contextlib.suppress(OSError):
-                await send({"type": "websocket.close", **_client_close(self.upstream)})
+                await send({"type": "websocket.close", **_client_close(self.upstream, closed)})
 
 
 async def _close_upstream(upstream: ClientConnection, message: Message) -> None:
@@ -700,11 +701,11 @@ async def _close_upstream(upstream: ClientConnection, message: Message) -> None:
         await upstream.close(1001, "client connection lost")
 
 
-def _client_close(upstream: ClientConnection) -> dict[str, Any]:
+def _client_close(upstream: ClientConnection, closed: ConnectionClosed | None) -> dict[str, Any]:
     """The close message for the client that mirrors how the upstream closed."""
     received = upstream.protocol.close_rcvd
     if received is None:
-        cause = upstream.protocol.handshake_exc or "no close frame"
+        cause = closed or "no close frame"
         return {"code": _BAD_GATEWAY_CLOSE,
                 "reason": _close_reason(f"upstream connection lost: {cause}")}
     if received.code == 1005:

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from asgi_inspect.model import REPLAY_HEADER, Exchange
@@ -319,3 +319,105 @@ def base_url_of(exchange: Exchange) -> str | None:
     host = str(server[0])
     host = f"[{host}]" if ":" in host else host
     return f"{scheme}://{host}:{server[1]}{scope.get('root_path', '')}"
+
+
+# the request as text, for editing ----------------------------------------------------------
+
+BINARY_MARKER = "# binary body"
+
+
+class RequestTextError(ValueError):
+    """An edited request that does not parse (one line, for the user)."""
+
+
+def request_text(request: ReplayRequest) -> str:
+    """The request as an editor shows it: ``METHOD target``, header lines, a blank line, body.
+
+    A body that is not UTF-8 text is shown as a marker line; leaving the marker keeps it.
+    """
+    target = request.path + (f"?{request.query.decode('latin-1')}" if request.query else "")
+    lines = [f"{request.method} {target}"]
+    lines += [f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in request.headers]
+    try:
+        body = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        body = f"{BINARY_MARKER} ({len(request.body)} bytes, kept as recorded)"
+    return "\n".join([*lines, "", body])
+
+
+def edited_request(request: ReplayRequest, text: str) -> ReplayRequest:
+    """``request`` with what the user wrote in :func:`request_text`'s format."""
+    head, _, body = text.partition("\n\n")
+    first, *header_lines = head.split("\n")
+    method, _, target = first.strip().partition(" ")
+    if not method.isalpha() or not target.startswith("/"):
+        raise RequestTextError("the first line must be a method and a path, like GET /items")
+    path, _, query = target.strip().partition("?")
+    headers = []
+    for number, line in enumerate(header_lines, 2):
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip():
+            raise RequestTextError(f"line {number} is not a header (name: value)")
+        headers.append((name.strip().lower().encode("latin-1"),
+                        value.strip().encode("latin-1")))
+    kept = body.startswith(BINARY_MARKER)
+    new_body = request.body if kept else body.encode("utf-8")
+    return request.edited(method=method.upper(), path=path, query=query.encode("latin-1"),
+                          headers=_with_length(headers, new_body),
+                          body=None if new_body == request.body else new_body)
+
+
+def _with_length(headers: list[tuple[bytes, bytes]], body: bytes) -> list[tuple[bytes, bytes]]:
+    """Keep a Content-Length header true to the (possibly edited) body."""
+    if not any(k == b"content-length" for k, _ in headers):
+        return headers
+    return [(k, str(len(body)).encode() if k == b"content-length" else v) for k, v in headers]
+
+
+# where replays go ---------------------------------------------------------------------------
+
+class Replayer(Protocol):
+    """Sends replays for a view; returns the new exchange, or None when it arrives live."""
+
+    where: str  # for messages: "http://127.0.0.1:8000" or "in-process app.module:app"
+
+    async def replay(self, original: Exchange, request: ReplayRequest) -> Exchange | None: ...
+
+    async def close(self) -> None: ...
+
+
+class HttpReplayer:
+    """Replays to a running server whose recorder feeds this session (run, proxy, listen)."""
+
+    def __init__(self, base_url: str | None) -> None:
+        self.base_url = base_url
+        self.where = base_url or "each exchange's own server"
+
+    async def replay(self, original: Exchange, request: ReplayRequest) -> Exchange | None:
+        base = self.base_url or base_url_of(original)
+        if base is None:
+            raise ReplayError("the exchange's scope does not say where its server listens")
+        await replay_over_http(request, base, original.id)
+        return None
+
+    async def close(self) -> None:
+        pass
+
+
+class InProcessReplayer:
+    """Replays against an app in this process (``view --app``), with its lifespan."""
+
+    def __init__(self, app: Any, where: str, timeout: float = 30.0) -> None:
+        self.where = where
+        self._driver = Driver(app, timeout=timeout)
+        self._started = False
+
+    async def replay(self, original: Exchange, request: ReplayRequest) -> Exchange | None:
+        if not self._started:
+            await self._driver.__aenter__()
+            self._started = True
+        return await self._driver.replay(request, original.id)
+
+    async def close(self) -> None:
+        if self._started:
+            await self._driver.__aexit__(None, None, None)

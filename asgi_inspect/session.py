@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from asgi_inspect.channel import Address, Listener
 from asgi_inspect.collector import Collector
 from asgi_inspect.model import Exchange
+from asgi_inspect.replay import Replayer
 from asgi_inspect.runner import ServerProcess
 
 MAX_LOG_LINES = 5000
@@ -40,6 +41,7 @@ class Session:
     log_count: int = 0  # lines ever logged, so views can tell what is new
     on_close: list[Callable[[Exchange], None]] = field(default_factory=list)
     echo_logs: bool = False  # headless: the server's output goes on to our stderr
+    replayer: Replayer | None = None  # where ``r`` sends replays; None: replay is off
 
     @classmethod
     def offline(cls, exchanges: list[Exchange], title: str,
@@ -83,6 +85,8 @@ class Session:
         await server.start()
 
     async def close(self) -> None:
+        if self.replayer is not None:
+            await self.replayer.close()
         if self.server is not None:
             await self.server.stop()
         if self.listener is not None:

@@ -175,3 +175,18 @@ def test_replay_command_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["replay", str(bad), "--app", "tests.replay_apps:app"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("asgi-inspect: error: ") and err.count("\n") == 1
+
+
+def test_request_text_round_trip_keeps_a_binary_body() -> None:
+    from asgi_inspect.replay import RequestTextError, edited_request, request_text
+
+    request = ReplayRequest(type="http", method="PUT", path="/blob", query=b"v=1",
+                            headers=[(b"content-type", b"application/octet-stream")],
+                            body=b"\xff\x00", scope={"type": "http", "path": "/blob"})
+    text = request_text(request)
+    assert text.splitlines()[0] == "PUT /blob?v=1"
+    assert "# binary body (2 bytes, kept as recorded)" in text
+    same = edited_request(request, text.replace("PUT", "POST"))
+    assert (same.method, same.body, same.query) == ("POST", b"\xff\x00", b"v=1")
+    with pytest.raises(RequestTextError, match="line 2 is not a header"):
+        edited_request(request, "GET /\nnot a header\n\n")

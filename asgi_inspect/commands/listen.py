@@ -13,6 +13,7 @@ from typing import Any
 
 from asgi_inspect.channel import Address
 from asgi_inspect.commands.run import add_view_options, compile_filter_option, inspect_session
+from asgi_inspect.replay import HttpReplayer
 from asgi_inspect.session import Session
 
 
@@ -40,7 +41,8 @@ def handle(args: argparse.Namespace) -> int:
 async def _listen(args: argparse.Namespace, keep: Any) -> int:
     from asgi_inspect.collector import Collector
 
-    session = Session(collector=Collector(args.max_exchanges), title="asgi-inspect listen")
+    session = Session(collector=Collector(args.max_exchanges), title="asgi-inspect listen",
+                      replayer=HttpReplayer(None))  # to the server each exchange came from
 
     async def announce(address: Address) -> None:
         session.title = f"asgi-inspect listen · ASGI_INSPECT={address}"

@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    upstream = _check_upstream(args.upstream)
+    upstream = check_upstream(args.upstream)
     env = {"ASGI_INSPECT_UPSTREAM": upstream,
            "ASGI_INSPECT_REWRITE_HOST": "1" if args.rewrite_host else "0",
            "ASGI_INSPECT_FORWARDED": "0" if args.no_forwarded else "1"}
@@ -38,7 +38,7 @@ def handle(args: argparse.Namespace) -> int:
     return serve(spec, args, title=f"asgi-inspect proxy → {upstream}")
 
 
-def _check_upstream(url: str) -> str:
+def check_upstream(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CliError(f"UPSTREAM must be an http:// or https:// URL, got {url!r}")

@@ -14,6 +14,7 @@ from typing import Any
 
 from asgi_inspect import codec
 from asgi_inspect.cli import CliError
+from asgi_inspect.commands.view import add_replay_target
 from asgi_inspect.diff import DEFAULT_IGNORED_HEADERS, Diff, diff_exchanges
 from asgi_inspect.model import Exchange
 from asgi_inspect.replay import Driver, ReplayError, ReplayRequest
@@ -28,11 +29,7 @@ def add_parser(sub: Any) -> None:
                     "response with the recorded one, write the replays to a file, and exit 1 "
                     "when any differs.")
     parser.add_argument("trace", type=Path, metavar="TRACE", help="a .json, .jsonl or .har file")
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--app", metavar="MODULE:ATTR", help="replay in-process against this app")
-    target.add_argument("--url", help="replay against a running server at this base URL")
-    parser.add_argument("--factory", action="store_true", help="--app is a factory to call")
-    parser.add_argument("--app-dir", default=".", help="look for --app's module here")
+    add_replay_target(parser, required=True)
     parser.add_argument("--filter", default="", metavar="EXPR", help="replay only these")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="where to write the replays (default: TRACE.replay.jsonl)")
@@ -45,7 +42,7 @@ def add_parser(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from asgi_inspect.commands.run import compile_filter_option
-    from asgi_inspect.commands.view import load_trace_file
+    from asgi_inspect.commands.view import load_trace_file, replay_target
 
     trace = load_trace_file(args.trace)
     keep = compile_filter_option(args.filter) or (lambda exchange: True)
@@ -53,7 +50,7 @@ def handle(args: argparse.Namespace) -> int:
               if e.type in ("http", "websocket") and e.replay_of is None and keep(e)]
     if not chosen:
         raise CliError("nothing to replay: no HTTP or WebSocket exchange matches")
-    app = _target_app(args)
+    app, _ = replay_target(args)  # type: ignore[misc]  # required=True: never None
     output = args.output or args.trace.with_suffix(".replay.jsonl")
     ignored = (*DEFAULT_IGNORED_HEADERS, *args.ignore_header)
     diffs = asyncio.run(_replay_all(app, chosen, args.timeout, ignored))
@@ -61,19 +58,6 @@ def handle(args: argparse.Namespace) -> int:
     differing = sum(d.differs for d in diffs)
     print(f"{len(diffs)} replayed, {differing} differ; replays written to {output}")
     return 1 if differing else 0
-
-
-def _target_app(args: argparse.Namespace) -> Any:
-    if args.url:
-        from asgi_inspect.proxy import make_proxy
-
-        return make_proxy(args.url, rewrite_host=True, forwarded=False)
-    from asgi_inspect.serve import load_app
-
-    try:
-        return load_app(args.app, factory=args.factory, app_dir=args.app_dir)
-    except Exception as exc:  # any import failure of the user's module is one line here
-        raise CliError(f"cannot load {args.app}: {exc}") from None
 
 
 async def _replay_all(app: Any, exchanges: list[Exchange], timeout: float,

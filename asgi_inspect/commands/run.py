@@ -13,6 +13,7 @@ from typing import Any
 
 from asgi_inspect.channel import Address
 from asgi_inspect.cli import CliError
+from asgi_inspect.replay import HttpReplayer
 from asgi_inspect.runner import ServerProcess, ServerSpec, port_in_use
 from asgi_inspect.session import Session
 from asgi_inspect.units import parse_size
@@ -101,7 +102,8 @@ def compile_filter_option(text: str) -> Any:
 async def _serve(spec: ServerSpec, args: argparse.Namespace, title: str, keep: Any) -> int:
     from asgi_inspect.collector import Collector
 
-    session = Session(collector=Collector(args.max_exchanges), title=title, app_url=spec.url)
+    session = Session(collector=Collector(args.max_exchanges), title=title, app_url=spec.url,
+                      replayer=HttpReplayer(spec.url))
 
     async def start_server(address: Address) -> None:
         server = ServerProcess(spec, str(address))

@@ -6,10 +6,8 @@ batch, refreshes changed rows that are on screen and the selected exchange's tab
 the header. There is no message per exchange, which is what keeps the UI responsive at
 thousands of exchanges per second.
 
-Replay keys ``r`` (replay) and ``e`` (edit and replay) are left free for
-``asgi_inspect.replay``: it can bind them on a subclass or by adding to ``BINDINGS``, using
-:attr:`InspectorApp.focused_exchange` to read the exchange and
-:meth:`InspectorApp.add_exchange` to show the result.
+Replays (``r``, ``R``, ``e``) go to the session's replayer (``tui/replaying.py``); each one
+is a new exchange linked to its original, with a Diff tab.
 """
 
 from __future__ import annotations
@@ -28,10 +26,13 @@ from textual.widgets import Footer, Tabs
 from asgi_inspect.codec import exchange_copy
 from asgi_inspect.filters import Filter
 from asgi_inspect.model import Exchange
+from asgi_inspect.replay import ReplayRequest
 from asgi_inspect.session import Session
 from asgi_inspect.tui.commands import InspectorCommands
 from asgi_inspect.tui.formatting import printable
+from asgi_inspect.tui.replaying import replay_request, run_replays
 from asgi_inspect.tui.screens.dialogs import ConfirmScreen, PromptScreen
+from asgi_inspect.tui.screens.edit_request import EditRequestScreen
 from asgi_inspect.tui.screens.export import ExportRequest, ExportScreen, Which, write_export
 from asgi_inspect.tui.screens.help import HelpScreen, KeySection
 from asgi_inspect.tui.widgets.body_view import MessageView
@@ -75,6 +76,11 @@ class InspectorApp(App[None]):
                 tooltip="Duplicate the focused exchange"),
         Binding("d", "delete", "Delete", show=False, tooltip="Delete the focused exchange"),
         Binding("z", "clear", "Clear", show=False, tooltip="Clear all exchanges"),
+        Binding("r", "replay", "Replay", tooltip="Replay the focused request (a new exchange)"),
+        Binding("R", "replay_many", "Replay marked", show=False,
+                tooltip="Replay the marked exchanges, or all shown when none is marked"),
+        Binding("e", "edit_replay", "Edit+replay", show=False,
+                tooltip="Edit the focused request, then replay it"),
         Binding("y", "copy_curl", "Copy curl", tooltip="Copy the focused request as curl"),
         Binding("x", "export", "Export", tooltip="Export exchanges to a file"),
         Binding("L", "toggle_logs", "Logs", tooltip="Show or hide the server logs"),
@@ -95,6 +101,7 @@ class InspectorApp(App[None]):
         self.collector = session.collector
         self.exchange_list = ExchangeList(self.collector, id="exchanges")
         self.detail = DetailPane(id="detail")
+        self.detail.original_of = self._original_of
         self.filter_bar = FilterBar(id="filter-bar")
         self.logs = LogsView(session, id="logs")
         self.main = Container(id="main")
@@ -375,6 +382,39 @@ class InspectorApp(App[None]):
         else:
             self.notify(f"The server did not start: {server.error or server.state}",
                         severity="error")
+
+    # replay -------------------------------------------------------------------------------
+
+    def _original_of(self, exchange: Exchange) -> Exchange | None:
+        return self.collector.exchanges.get(exchange.replay_of or "")
+
+    def action_replay(self) -> None:
+        exchange = self.focused_exchange
+        if exchange is not None and (request := replay_request(self, exchange)) is not None:
+            self.replay([(exchange, request)])
+
+    def action_replay_many(self) -> None:
+        chosen = self.exchanges_for("marked") or self.exchanges_for("shown")
+        items = [(e, r) for e in chosen if e.type in ("http", "websocket")
+                 and (r := replay_request(self, e)) is not None]
+        if items:
+            self.replay(items)
+
+    def action_edit_replay(self) -> None:
+        exchange = self.focused_exchange
+        if exchange is None or (request := replay_request(self, exchange)) is None:
+            return
+
+        def edited(new: ReplayRequest | None) -> None:
+            if new is not None:
+                self.replay([(exchange, new)])
+
+        title = printable(f"Edit #{exchange.id} and replay")
+        self.push_screen(EditRequestScreen(request, title), edited)
+
+    @work(group="replay")
+    async def replay(self, items: list[tuple[Exchange, ReplayRequest]]) -> None:
+        await run_replays(self, items)
 
     def _changed(self, exchange: Exchange) -> None:
         """Something the user changed on an exchange: show it now."""

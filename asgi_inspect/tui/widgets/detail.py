@@ -6,6 +6,7 @@ rendered when the user opens them, so a streaming exchange costs one tab's rende
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -13,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import TabbedContent, TabPane
 
+from asgi_inspect.diff import diff_exchanges
 from asgi_inspect.model import Caps, Counters, Exchange
 from asgi_inspect.tui.formatting import clock, data_text, decode, printable
 from asgi_inspect.tui.widgets.body_view import MessageView, start_line
@@ -20,7 +22,7 @@ from asgi_inspect.tui.widgets.lines import TextLines
 from asgi_inspect.tui.widgets.timeline import EventTimeline, FrameTable, RowsWithDetail
 from asgi_inspect.units import format_duration, format_size
 
-TABS = ("overview", "request", "response", "messages", "frames", "exception")
+TABS = ("overview", "request", "response", "messages", "frames", "exception", "diff")
 _SHOWN_SCOPE_KEYS = frozenset({"type", "method", "path", "query_string", "raw_path", "headers",
                                "client", "server", "scheme", "http_version", "root_path"})
 
@@ -110,8 +112,33 @@ def exception_lines(exchange: Exchange) -> list[Text]:
     return lines
 
 
+_CHANGE_STYLES = {"+": "green", "-": "red", "~": "yellow", "@": "cyan"}
+
+
+def diff_lines(original: Exchange | None, replay: Exchange) -> list[Text]:
+    """The Diff tab: this replay against its original, section by section."""
+    if original is None:
+        return [Text(f"the original #{replay.replay_of} is no longer here (deleted or evicted)")]
+    if replay.outcome == "streaming":
+        return [Text("the replay is still running…", "dim")]
+    diff = diff_exchanges(original, replay)
+    lines = [Text(f"#{replay.id} replays #{original.id}: {diff.summary()}",
+                  "bold red" if diff.differs else "bold green"), Text("")]
+    section = ""
+    for change in diff.changes:
+        if change.section != section:
+            section = change.section
+            lines.append(Text(section, "bold"))
+        style = _CHANGE_STYLES.get(change.text[:1], "") if change.significant else "dim"
+        lines.append(data_text(f"  {change.text}", style))
+    if not diff.changes:
+        lines.append(Text("no difference at all", "dim"))
+    return lines
+
+
 class DetailPane(Vertical):
-    """Tabs about one exchange: overview, request, response, messages, frames, exception."""
+    """Tabs about one exchange: overview, request, response, messages, frames, exception, and
+    for a replay the diff against its original."""
 
     ALLOW_MAXIMIZE = True
 
@@ -129,6 +156,8 @@ class DetailPane(Vertical):
         self.caps = Caps()
         self._overview = TextLines(classes="text-view")
         self._exception = TextLines(classes="text-view")
+        self._diff = TextLines(classes="text-view")
+        self.original_of: Callable[[Exchange], Exchange | None] = lambda exchange: None
         self._request = MessageView("receive")
         self._response = MessageView("send")
         self._messages = RowsWithDetail(EventTimeline())
@@ -151,6 +180,8 @@ class DetailPane(Vertical):
                 yield self._frames
             with TabPane("Exception", id="exception"):
                 yield self._exception
+            with TabPane("Diff", id="diff"):
+                yield self._diff
 
     @property
     def tabs(self) -> TabbedContent:
@@ -178,6 +209,8 @@ class DetailPane(Vertical):
             hidden.add("frames")
         if exchange is None or exchange.exception is None:
             hidden.add("exception")
+        if exchange is None or exchange.replay_of is None:
+            hidden.add("diff")
         if exchange is None:
             hidden.add("messages")
         for tab in hidden - self._hidden:
@@ -207,6 +240,9 @@ class DetailPane(Vertical):
             self._frames.show(exchange)
         elif tab == "exception":
             self._exception.set_lines(exception_lines(exchange) if exchange else [])
+        elif tab == "diff":
+            original = self.original_of(exchange) if exchange else None
+            self._diff.set_lines(diff_lines(original, exchange) if exchange else [])
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id:
