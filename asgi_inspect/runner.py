@@ -34,6 +34,7 @@ class ServerSpec:
     max_events: int = 1000
     redact: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)  # more uvicorn options
 
     @property
     def url(self) -> str:
@@ -49,10 +50,11 @@ class ServerSpec:
             argv += ["--reload", "--reload-dir", os.path.abspath(self.app_dir)]
         if self.root_path:
             argv += ["--root-path", self.root_path]
-        return argv
+        return argv + self.extra_args
 
     def environment(self, collector_address: str) -> dict[str, str]:
         env = dict(os.environ, PYTHONUNBUFFERED="1", ASGI_INSPECT=collector_address)
+        env[serve.ENV_PARENT] = str(os.getpid())
         env[serve.ENV_TARGET] = self.target
         env[serve.ENV_FACTORY] = "1" if self.factory else "0"
         env[serve.ENV_APP_DIR] = os.path.abspath(self.app_dir)

@@ -8,7 +8,10 @@ and how comes from the environment set by ``runner.py``.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+import time
 from typing import Any
 
 from uvicorn.importer import ImportFromStringError, import_from_string
@@ -21,6 +24,7 @@ ENV_APP_DIR = "ASGI_INSPECT_APP_DIR"
 ENV_MAX_BODY = "ASGI_INSPECT_MAX_BODY"
 ENV_MAX_EVENTS = "ASGI_INSPECT_MAX_EVENTS"
 ENV_REDACT = "ASGI_INSPECT_REDACT"
+ENV_PARENT = "ASGI_INSPECT_PARENT"  # the inspector's pid: the server stops when it is gone
 ERROR_PREFIX = "asgi-inspect: error: "
 
 
@@ -45,9 +49,30 @@ def inspected_app() -> Inspector:
 
         traceback.print_exc()
         _fail(f"loading {target!r} raised {type(exc).__name__}: {exc}")
+    _watch_parent(os.environ.get(ENV_PARENT, ""))
     return Inspector(app, max_body=int(os.environ.get(ENV_MAX_BODY, 64 * 1024)),
                      max_events=int(os.environ.get(ENV_MAX_EVENTS, 1000)),
                      redact=os.environ.get(ENV_REDACT) == "1")
+
+
+def _watch_parent(pid: str) -> None:
+    """Stop the whole server (reloader and workers) gracefully if the inspector dies, even
+    by SIGKILL: an orphaned server would keep the port and the app running unseen."""
+    if not pid.isdigit():
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                os.killpg(os.getpgid(0), signal.SIGINT)
+                return
+            except PermissionError:  # the pid was reused by someone else's process
+                return
+
+    threading.Thread(target=watch, name="asgi-inspect-parent-watch", daemon=True).start()
 
 
 def _fail(message: str) -> Any:

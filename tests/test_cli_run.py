@@ -105,3 +105,46 @@ def test_listen_collects_from_an_app_run_by_another_server(tmp_path: Path) -> No
         listener.send_signal(signal.SIGINT)
         out, _ = listener.communicate(timeout=15)
     assert "GET /from-elsewhere 200" in out
+
+
+def _port_closes(port: int, timeout: float = 15.0) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_server_stops_when_the_inspector_is_killed() -> None:
+    port = free_port()
+    with running(["run", "--port", str(port), "--headless"]) as process:
+        wait_for_port(port, timeout=20)
+        process.kill()  # SIGKILL: no cleanup runs in the inspector
+        process.wait(timeout=10)
+        assert _port_closes(port), "the orphaned server kept running"
+
+
+def test_headless_proxy_records_traffic_to_any_server(tmp_path: Path) -> None:
+    from tests.replay_apps import app as upstream_app
+    from tests.servers import uvicorn_server
+
+    port, record = free_port(), tmp_path / "proxy.jsonl"
+    with uvicorn_server(upstream_app) as upstream, running(
+            ["proxy", upstream, "--port", str(port), "--headless", "--record", str(record)]
+    ) as process:
+        wait_for_port(port, timeout=20)
+        response = httpx.post(f"http://127.0.0.1:{port}/via?x=1", content=b"through")
+        direct = httpx.post(f"{upstream}/via?x=1", content=b"through")
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=15)
+    assert response.status_code == 200 and response.json()["body"] == "through"
+    for name in ("date", "server"):  # the upstream's own, not doubled by the proxy's server
+        assert len(response.headers.get_list(name)) == len(direct.headers.get_list(name))
+    assert "POST /via?x=1 200" in out, err
+    (exchange,) = [e for e in codec.read(record).exchanges if e.type == "http"]
+    assert exchange.body("receive") == b"through" and exchange.status == 200

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
-from urllib.parse import urlsplit
 
 from asgi_inspect.cli import CliError
 from asgi_inspect.commands.run import add_server_options, add_view_options, serve
@@ -20,7 +19,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--rewrite-host", action="store_true",
                         help="send the upstream's host in Host (default: keep the client's)")
     parser.add_argument("--no-forwarded", action="store_true",
-                        help="do not add X-Forwarded-For/-Proto/-Host")
+                        help="do not add X-Forwarded-For/-Proto/-Host and Forwarded")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds to wait for the upstream (default 60; 0: no limit)")
     add_server_options(parser)
     add_view_options(parser)
     parser.set_defaults(handler=handle, port=8080)
@@ -30,20 +31,24 @@ def handle(args: argparse.Namespace) -> int:
     upstream = check_upstream(args.upstream)
     env = {"ASGI_INSPECT_UPSTREAM": upstream,
            "ASGI_INSPECT_REWRITE_HOST": "1" if args.rewrite_host else "0",
-           "ASGI_INSPECT_FORWARDED": "0" if args.no_forwarded else "1"}
+           "ASGI_INSPECT_FORWARDED": "0" if args.no_forwarded else "1",
+           "ASGI_INSPECT_TIMEOUT": str(args.timeout) if args.timeout > 0 else "none"}
     spec = ServerSpec(target="asgi_inspect.proxy:proxy_from_env", factory=True, host=args.host,
                       port=args.port, root_path=args.root_path, max_body=args.max_body,
-                      redact=args.redact,
-                      extra_env=env)
+                      redact=args.redact, extra_env=env,
+                      # the upstream's own Server/Date headers pass through, and the client
+                      # address must not be rewritten from X-Forwarded-For: the proxy adds it
+                      extra_args=["--no-server-header", "--no-date-header",
+                                  "--no-proxy-headers"])
     return serve(spec, args, title=f"asgi-inspect proxy → {upstream}")
 
 
 def check_upstream(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CliError(f"UPSTREAM must be an http:// or https:// URL, got {url!r}")
+    """The upstream URL, or a one-line :class:`CliError` saying what is wrong with it."""
+    from asgi_inspect.proxy import parse_upstream
+
     try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise CliError(f"bad port in UPSTREAM {url!r}") from None
+        parse_upstream(url)
+    except ValueError as exc:
+        raise CliError(f"bad UPSTREAM: {exc}") from None
     return url.rstrip("/")
