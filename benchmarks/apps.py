@@ -1,0 +1,131 @@
+"""The ASGI apps the benchmarks serve, as uvicorn factories (``uvicorn --factory apps:NAME``).
+
+Each variant is built only when its server starts, so a bare server never imports or creates
+anything of the recorder. ``recorded`` variants use ``Inspector(app)`` with no sink: with
+``$ASGI_INSPECT`` set by the benchmark, that is the live channel to a collector process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asgi_inspect.sinks import Sink
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+STREAM_ENV = "BENCH_STREAM_BYTES"
+CHUNK = 64 * 1024
+
+_HELLO_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")],
+}
+_HELLO_BODY = {"type": "http.response.body", "body": b"Hello, world!"}
+
+
+async def hello(scope: Scope, receive: Receive, send: Send) -> None:
+    """The smallest honest HTTP app: reads the request, answers 13 bytes."""
+    if scope["type"] != "http":
+        return
+    await receive()
+    await send(_HELLO_START)
+    await send(_HELLO_BODY)
+
+
+def stream_app(total: int) -> ASGIApp:
+    """An app that streams ``total`` bytes in 64 KiB chunks of one preallocated bytes object."""
+    chunk = bytes(CHUNK)
+    full, rest = divmod(total, CHUNK)
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"application/octet-stream"),
+                    (b"content-length", str(total).encode())],
+    }
+
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()
+        await send(start)
+        more = {"type": "http.response.body", "body": chunk, "more_body": True}
+        for _ in range(full):
+            await send(more)
+        await send({"type": "http.response.body", "body": chunk[:rest], "more_body": False})
+
+    return stream
+
+
+def passthrough(app: ASGIApp) -> ASGIApp:
+    """A do-nothing wrapper of the same shape as the recorder: the floor any middleware pays."""
+
+    async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
+        async def receive_wrapper() -> Message:
+            return await receive()
+
+        async def send_wrapper(message: Message) -> None:
+            await send(message)
+
+        await app(scope, receive_wrapper, send_wrapper)
+
+    return wrapper
+
+
+class NullSink:
+    """Takes every batch and keeps only counts: the recorder's own cost, without a consumer."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.bytes = 0
+
+    def deliver(self, frame: bytes) -> bool:
+        self.frames += 1
+        self.bytes += len(frame)
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def _recorded(app: ASGIApp, sink: Sink | None = None) -> ASGIApp:
+    from asgi_inspect import Inspector
+
+    return Inspector(app, sink=sink)
+
+
+def _stream_total() -> int:
+    return int(os.environ.get(STREAM_ENV, str(1 << 30)))
+
+
+# Factories, named on the uvicorn command line.
+
+def bare() -> ASGIApp:
+    return hello
+
+
+def wrapper() -> ASGIApp:
+    return passthrough(hello)
+
+
+def recorded() -> ASGIApp:
+    return _recorded(hello)
+
+
+def recorder_only() -> ASGIApp:
+    return _recorded(hello, NullSink())
+
+
+def stream_bare() -> ASGIApp:
+    return stream_app(_stream_total())
+
+
+def stream_recorded() -> ASGIApp:
+    return _recorded(stream_app(_stream_total()))
