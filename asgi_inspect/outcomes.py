@@ -1,108 +1,116 @@
 """How an exchange ended, and the facts the recorder cannot see but can infer.
 
 Nothing here is invented: when the app raised before responding, the trace says the *server*
-probably answered 500; it never records a 500 the app did not send.
+probably answered 500; it never records a 500 the app did not send. Everything is read from
+the events in one pass: the collector settles every exchange as it closes.
 """
 
 from __future__ import annotations
 
-from asgi_inspect.model import Event, Exchange, Outcome
+from dataclasses import dataclass
+
+from asgi_inspect.model import Event, Exchange, Outcome, header_pairs
 
 _BODYLESS_STATUSES = frozenset({204, 304})
+_WS_ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
+_BODIES = frozenset({"http.response.body", "http.response.zerocopysend"})
+SERVER_500 = "the server answered on its own (uvicorn sends 500 Internal Server Error)"
 
 
 def settle(exchange: Exchange, status: str) -> None:
     """Set ``exchange.outcome`` after the app returned (``status``: ok, raised, cancelled)."""
-    exchange.outcome = _outcome(exchange, status)
     if exchange.type == "http":
-        exchange.notes.extend(_http_facts(exchange, status))
-
-
-def _outcome(exchange: Exchange, status: str) -> Outcome:
-    if status == "cancelled":
-        return "cancelled"
-    if status == "raised":
-        return "exception"
-    if exchange.type == "http":
-        return _http_outcome(exchange)
-    if exchange.type == "websocket":
+        response = _HttpResponse.read(exchange)
+        exchange.outcome = _fault(status) or response.outcome
+        exchange.notes.extend(response.facts(exchange, status))
+    elif exchange.type == "websocket":
         answered = any(e.type in _WS_ANSWERS and e.direction == "send" for e in exchange.events)
-        return "complete" if answered else "no_response"
-    return "complete"
+        exchange.outcome = _fault(status) or ("complete" if answered else "no_response")
+    else:
+        exchange.outcome = _fault(status) or "complete"
 
 
-_WS_ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
+def _fault(status: str) -> Outcome | None:
+    return "cancelled" if status == "cancelled" else "exception" if status == "raised" else None
 
 
-def _http_outcome(exchange: Exchange) -> Outcome:
-    if exchange.response_start is None and exchange.first("http.response.pathsend") is None:
-        return "no_response"
-    if _finished(exchange):
-        return "complete"
-    if exchange.first("http.disconnect") is not None:
-        return "client_disconnected"
-    return "incomplete"
+@dataclass(slots=True)
+class _HttpResponse:
+    """What an HTTP exchange's events say about its response."""
 
+    start: Event | None = None
+    finished: bool = False  # the final body (or a pathsend) was delivered
+    answered: bool = False  # a response started, or a file was sent
+    disconnected: bool = False
+    undelivered: int = 0  # body bytes of sends that raised or were cancelled
 
-def _finished(exchange: Exchange) -> bool:
-    for event in reversed(exchange.events):
-        if event.direction != "send" or event.status != "ok":
-            continue
-        if event.type == "http.response.pathsend":
-            return True
-        if event.type in ("http.response.body", "http.response.zerocopysend"):
-            return not _more_body(event)
-    return False
+    @classmethod
+    def read(cls, exchange: Exchange) -> _HttpResponse:
+        response = cls()
+        for event in exchange.events:
+            kind = event.type
+            if event.direction == "receive":
+                response.disconnected |= kind == "http.disconnect"
+            elif kind == "http.response.start" and response.start is None:
+                response.start = event
+                response.answered = True
+            elif kind in _BODIES:
+                response.body(event)
+            elif kind == "http.response.pathsend":
+                response.answered = True
+                response.finished |= event.status == "ok"
+        return response
 
+    def body(self, event: Event) -> None:
+        message = event.message if isinstance(event.message, dict) else {}
+        if event.status == "ok":
+            self.finished = not message.get("more_body", False)
+        elif event.status in ("raised", "cancelled"):
+            body = message.get("body") or b""
+            self.undelivered += event.size if event.size is not None else len(body)
 
-def _more_body(event: Event) -> bool:
-    message = event.message if isinstance(event.message, dict) else {}
-    return bool(message.get("more_body", False))
+    @property
+    def outcome(self) -> Outcome:
+        if not self.answered:
+            return "no_response"
+        if self.finished:
+            return "complete"
+        return "client_disconnected" if self.disconnected else "incomplete"
 
+    @property
+    def status(self) -> int | None:
+        message = self.start.message if self.start is not None else None
+        status = message.get("status") if isinstance(message, dict) else None
+        return status if isinstance(status, int) else None
 
-def _http_facts(exchange: Exchange, status: str) -> list[str]:
-    facts = []
-    started = exchange.response_start is not None
-    attempted = exchange.response.bytes
-    sent = attempted - _undelivered(exchange)
-    code = exchange.status
-    bodyless = code in _BODYLESS_STATUSES or exchange.method == "HEAD"
-    if status == "raised" and not started:
-        facts.append("the app raised before starting a response: the server answered on its "
-                     "own (uvicorn sends 500 Internal Server Error)")
-    elif status == "raised" and not _finished(exchange) and not bodyless:
-        facts.append(f"the app raised after the response started: the client got a truncated "
-                     f"body ({sent} bytes) and the connection was closed")
-    elif exchange.outcome == "no_response":
-        facts.append("the app returned without starting a response: the server answered on "
-                     "its own (uvicorn sends 500 Internal Server Error)")
-    if exchange.method == "HEAD" and sent:
-        facts.append(f"HEAD: the app sent {sent} body bytes; the server does not transmit them")
-    if code in _BODYLESS_STATUSES and attempted:
-        facts.append(f"status {code} must not have a body, yet the app sent {attempted} bytes")
-    declared = _content_length(exchange)
-    finished = _finished(exchange) and exchange.method != "HEAD"
-    if declared is not None and finished and declared != sent:
-        facts.append(f"content-length says {declared} but the app sent {sent} bytes")
-    return facts
+    def content_length(self) -> int | None:
+        message = self.start.message if self.start is not None else None
+        headers = message.get("headers") if isinstance(message, dict) else None
+        for name, value in header_pairs(headers):
+            if name.lower() == b"content-length":
+                return int(value) if value.isdigit() else None
+        return None
 
-
-def _undelivered(exchange: Exchange) -> int:
-    """Body bytes of sends that raised or were cancelled: attempted, never delivered."""
-    total = 0
-    for event in exchange.events:
-        if event.direction == "send" and event.status in ("raised", "cancelled") and \
-                event.type == "http.response.body" and isinstance(event.message, dict):
-            body = event.message.get("body") or b""
-            total += event.size if event.size is not None else len(body)
-    return total
-
-
-def _content_length(exchange: Exchange) -> int | None:
-    for name, value in exchange.response_headers:
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    def facts(self, exchange: Exchange, status: str) -> list[str]:
+        attempted = exchange.response.bytes
+        sent = attempted - self.undelivered
+        code, head = self.status, exchange.method == "HEAD"
+        facts = []
+        if status == "raised" and not self.answered:
+            facts.append(f"the app raised before starting a response: {SERVER_500}")
+        elif status == "raised" and not self.finished and code not in _BODYLESS_STATUSES \
+                and not head:
+            facts.append(f"the app raised after the response started: the client got a "
+                         f"truncated body ({sent} bytes) and the connection was closed")
+        elif status == "ok" and not self.answered:
+            facts.append(f"the app returned without starting a response: {SERVER_500}")
+        if head and sent:
+            facts.append(f"HEAD: the app sent {sent} body bytes; the server does not transmit "
+                         f"them")
+        if code in _BODYLESS_STATUSES and attempted:
+            facts.append(f"status {code} must not have a body, yet the app sent {attempted} "
+                         f"bytes")
+        declared = self.content_length()
+        if declared is not None and self.finished and not head and declared != sent:
+            facts.append(f"content-length says {declared} but the app sent {sent} bytes")
+        return facts

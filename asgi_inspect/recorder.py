@@ -230,10 +230,13 @@ class _Tap:
             self._send_failed(t, message, seq, exc)
             raise
         if start >= 0:  # complete the record in place while its batch is still pending
-            if generation == batch.generation:
-                _pack_done(batch.buffer, start + DONE_OFFSET, OK, perf_counter_ns())
-            else:
-                batch.add(Sent(self.xid, seq, perf_counter_ns(), OK, None))
+            try:
+                if generation == batch.generation:
+                    _pack_done(batch.buffer, start + DONE_OFFSET, OK, perf_counter_ns())
+                else:
+                    batch.add(Sent(self.xid, seq, perf_counter_ns(), OK, None))
+            except Exception as exc:
+                batch.error(exc)
 
     def _sending(self, t: int, message: Message, force: bool) -> tuple[int, int]:
         """Record a send as it is entered: (its seq, where its record starts); -1 if elided."""

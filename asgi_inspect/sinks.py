@@ -58,6 +58,7 @@ class MemorySink:
 
     def deliver(self, frame: bytes) -> bool:
         self.collector.feed(frame)
+        self.collector.changed.clear()  # no view drains it here
         return True
 
     def close(self) -> None:
@@ -117,6 +118,7 @@ class JsonlSink:
             collector = Collector(on_close=write)
             while (frame := self._queue.get()) is not None:
                 collector.feed(frame)
+                collector.changed.clear()  # nothing views this collector
             for exchange in list(collector.exchanges.values()):  # still open at shutdown
                 write(exchange)
             file.write(codec.stats_line(collector.dropped, collector.recorder_errors))
