@@ -54,7 +54,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_MAX_EVENTS = 1000
 PROGRESS_EVERY_NS = 50_000_000
-IN, OUT = 0, 3  # offsets into a tap's elided counts
+IN, OUT = 0, 1  # what the app receives, what it sends
 
 # Message types whose payload counts against the body cap, and the key that carries it.
 _PAYLOAD_KEY = {
@@ -139,7 +139,7 @@ class _Tap:
     the slow path (:meth:`_over_cap`) trim or count chunks instead of keeping them.
     """
 
-    __slots__ = ("_receive", "_send", "batch", "budget_in", "budget_out", "elided",
+    __slots__ = ("_receive", "_send", "batch", "budgets", "elided",
                  "events_left", "forward", "inspector", "redact", "seq", "shutdown", "state",
                  "t_progress", "xid")
 
@@ -153,7 +153,7 @@ class _Tap:
         self._send = send
         self.seq = 0
         self.events_left = batch.max_events
-        self.budget_in = self.budget_out = batch.max_body
+        self.budgets = [batch.max_body, batch.max_body]  # body bytes still kept, IN and OUT
         self.elided: list[int] | None = None  # bytes, chunks, events: in, then out
         self.t_progress = 0
         self.state = scope.get("state") if scope.get("type") == "lifespan" else None
@@ -172,25 +172,13 @@ class _Tap:
         except BaseException as exc:
             self._receive_failed(t, exc)
             raise
-        try:  # (inlined: this runs for every message the app receives)
+        try:
             t_return = perf_counter_ns()
-            kind = message.get("type")
-            snap, size = message, None
-            key = _PAYLOAD_KEY.get(kind)  # type: ignore[arg-type]
-            if key is not None:
-                key, payload = _payload(message, key)
-                n = len(payload)
-                if n <= self.budget_in and self.events_left > 0:
-                    self.budget_in -= n
-                else:
-                    taken = self._over_cap(message, key, payload, IN, False)
-                    if taken is None:
-                        self._progress(t_return)
-                        return message
-                    snap, size = taken
-            elif self.events_left <= 0 and kind not in _ALWAYS_KEPT:
-                self._count_elided(IN, 0, 0)
+            taken = self._snapshot(message, IN, False)
+            if taken is None:
+                self._progress(t_return)
                 return message
+            snap, size = taken
             self.events_left -= 1
             seq = self.seq
             self.seq = seq + 1
@@ -240,25 +228,11 @@ class _Tap:
 
     def _sending(self, t: int, message: Message, force: bool) -> tuple[int, int]:
         """Record a send as it is entered: (its seq, where its record starts); -1 if elided."""
-        kind = message.get("type")
-        snap, size = message, None
-        key = _PAYLOAD_KEY.get(kind)  # type: ignore[arg-type]
-        if key is not None:
-            key, payload = _payload(message, key)
-            n = len(payload)
-            if n <= self.budget_out and (self.events_left > 0 or force):
-                self.budget_out -= n
-            else:
-                taken = self._over_cap(message, key, payload, OUT, force)
-                if taken is None:
-                    self._progress(t)
-                    return -1, -1
-                snap, size = taken
-        elif kind in _SPECIAL_SENDS:
-            snap = _SPECIAL_SENDS[kind](self, message)
-        elif self.events_left <= 0 and kind not in _ALWAYS_KEPT and not force:
-            self._count_elided(OUT, 0, 0)
+        taken = self._snapshot(message, OUT, force)
+        if taken is None:
+            self._progress(t)
             return -1, -1
+        snap, size = taken
         self.events_left -= 1
         seq = self.seq
         self.seq = seq + 1
@@ -275,7 +249,28 @@ class _Tap:
         except Exception as error:
             self.batch.error(error)
 
-    # past the caps ---------------------------------------------------------------------
+    # snapshots and caps ----------------------------------------------------------------
+
+    def _snapshot(self, message: Message, way: int,
+                  force: bool) -> tuple[Message, int | None] | None:
+        """What to record of a message (and the payload's size when trimmed); None when it is
+        counted instead of kept. The common case, a payload within the budget, returns at once.
+        """
+        kind = message.get("type")
+        key = _PAYLOAD_KEY.get(kind)  # type: ignore[arg-type]
+        if key is not None:
+            key, payload = _payload(message, key)
+            n = len(payload)
+            if n <= self.budgets[way] and (self.events_left > 0 or force):
+                self.budgets[way] -= n
+                return message, None
+            return self._over_cap(message, key, payload, way, force)
+        if kind in _SPECIAL_SENDS:
+            return _SPECIAL_SENDS[kind](self, message), None
+        if self.events_left <= 0 and kind not in _ALWAYS_KEPT and not force:
+            self._count_elided(way, 0, 0)
+            return None
+        return message, None
 
     def _over_cap(self, message: Message, key: str, payload: Any, way: int,
                   force: bool) -> tuple[Message, int | None] | None:
@@ -284,17 +279,14 @@ class _Tap:
         ``way`` is IN for what the app receives, OUT for what it sends. Returns the snapshot
         and the original size, or None when the chunk is elided.
         """
-        budget = self.budget_in if way == IN else self.budget_out
+        budget = self.budgets[way]
         n = len(payload)
         final = not message.get("more_body", key != "body")
         if not force and not final and (budget == 0 or self.events_left <= 0):
             self._count_elided(way, n, 1)
             return None
         kept = min(n, budget)
-        if way == IN:
-            self.budget_in = budget - kept
-        else:
-            self.budget_out = budget - kept
+        self.budgets[way] = budget - kept
         if kept == n:
             return message, None
         return _trimmed(message, key, payload, kept), n
@@ -304,9 +296,10 @@ class _Tap:
         elided = self.elided
         if elided is None:
             elided = self.elided = [0, 0, 0, 0, 0, 0]
-        elided[way] += size
-        elided[way + 1] += chunks
-        elided[way + 2] += events
+        at = 3 * way
+        elided[at] += size
+        elided[at + 1] += chunks
+        elided[at + 2] += events
 
     def _zerocopy(self, message: Message) -> Message:
         """Describe the file without reading, seeking or closing it."""
