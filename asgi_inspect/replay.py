@@ -69,7 +69,8 @@ class ReplayRequest:
         query = scope.get("query_string") or b""
         return cls(type=exchange.type, method=str(scope.get("method", "GET")),
                    path=str(scope["path"]), query=query if isinstance(query, bytes) else b"",
-                   headers=list(exchange.request_headers), body=exchange.body("receive"),
+                   headers=[h for h in exchange.request_headers if h[0] != REPLAY_HEADER],
+                   body=exchange.body("receive"),
                    scope=scope, receives=receives, complete=complete,
                    stop_after=sends if exchange.outcome == "streaming" else None)
 
@@ -249,11 +250,13 @@ async def replay_over_http(request: ReplayRequest, base_url: str, original_id: s
         await _replay_websocket(request, base_url, headers, timeout)
         return None
     url = _url(base_url, request)
-    async with httpx.AsyncClient(timeout=timeout) as client, client.stream(
-            request.method, url, headers=headers, content=_chunks(request)) as response:
-        async for _ in response.aiter_raw():
-            pass
-        return response.status_code
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        client.headers.clear()  # send the recorded headers only, not httpx's defaults
+        async with client.stream(request.method, url, headers=headers,
+                                 content=_chunks(request)) as response:
+            async for _ in response.aiter_raw():
+                pass
+            return response.status_code
 
 
 def _chunks(request: ReplayRequest) -> bytes | AsyncIterator[bytes]:

@@ -117,6 +117,9 @@ async def test_replay_over_http_is_recorded_and_linked(version: dict[str, int]) 
     assert status == 200
     (replay,) = [e for e in sink.exchanges if e.type == "http"]
     assert replay.replay_of == post.id
+    framing = {b"transfer-encoding", b"content-length", b"connection", b"x-asgi-inspect-replay"}
+    sent = sorted(h for h in replay.request_headers if h[0] not in framing)
+    assert sent == sorted(h for h in post.request_headers if h[0] not in framing)
     before, after = (json.loads(e.body("send")) for e in (post, replay))
     before.pop("chunks"), after.pop("chunks")  # TCP may merge or split chunks
     assert before == after
