@@ -24,7 +24,7 @@ def format_line(exchange: Exchange) -> str:
     client = exchange.scope.get("client") if isinstance(exchange.scope, dict) else None
     peer = f"{client[0]}:{client[1]}" if isinstance(client, list) and len(client) == 2 else "-"
     status = exchange.status
-    parts = [f"{clock}.{millis:03d}", peer, exchange.method or exchange.type, exchange.path or "-",
+    parts = [f"{clock}.{millis:03d}", peer, exchange.method or exchange.type, exchange.label or "-",
              str(status) if status is not None else "---",
              format_duration(exchange.duration_ns), format_size(exchange.response.bytes)]
     if exchange.outcome != "complete":

@@ -121,6 +121,14 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
             return f"{path}?{query.decode('latin-1')}"
         return str(path)
 
+    @property
+    def label(self) -> str:
+        """What a one-line view shows for it: the path, or where a lifespan has got to."""
+        if self.type != "lifespan":
+            return self.path
+        last = next((e.type for e in reversed(self.events) if e.status == "ok"), "")
+        return _LIFESPAN_PHASES.get(last, "lifespan")
+
     def first(self, message_type: str) -> Event | None:
         return next((e for e in self.events if e.type == message_type), None)
 
@@ -188,6 +196,11 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
         return ""
 
 
+_LIFESPAN_PHASES = {
+    "lifespan.startup": "startup…", "lifespan.startup.complete": "started",
+    "lifespan.startup.failed": "startup failed", "lifespan.shutdown": "shutting down…",
+    "lifespan.shutdown.complete": "stopped", "lifespan.shutdown.failed": "shutdown failed",
+}
 _FIRST_BYTE = frozenset(
     {"http.response.body", "http.response.pathsend", "http.response.zerocopysend",
      "websocket.accept", "websocket.http.response.body"}
