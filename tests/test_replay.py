@@ -14,8 +14,9 @@ from websockets.asyncio.client import connect
 from asgi_inspect import Inspector, MemorySink, codec
 from asgi_inspect.cli import main
 from asgi_inspect.diff import diff_exchanges
+from asgi_inspect.driver import Driver
 from asgi_inspect.model import Exchange
-from asgi_inspect.replay import Driver, ReplayError, ReplayRequest, base_url_of, replay_over_http
+from asgi_inspect.replay import ReplayError, ReplayRequest, base_url_of, replay_over_http
 from tests import replay_apps
 from tests.servers import uvicorn_server
 

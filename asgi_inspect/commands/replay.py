@@ -16,8 +16,9 @@ from asgi_inspect import codec
 from asgi_inspect.cli import CliError
 from asgi_inspect.commands.view import add_replay_target
 from asgi_inspect.diff import DEFAULT_IGNORED_HEADERS, Diff, diff_exchanges
+from asgi_inspect.driver import Driver
 from asgi_inspect.model import Exchange
-from asgi_inspect.replay import Driver, ReplayError, ReplayRequest
+from asgi_inspect.replay import ReplayError, ReplayRequest
 
 SHOWN_CHANGES = 6
 

@@ -7,8 +7,9 @@ import json
 from textual.widgets import TextArea
 
 from asgi_inspect import Inspector, MemorySink
+from asgi_inspect.driver import Driver
 from asgi_inspect.model import Exchange
-from asgi_inspect.replay import Driver, InProcessReplayer, ReplayRequest
+from asgi_inspect.replay import InProcessReplayer, ReplayRequest
 from asgi_inspect.session import Session
 from asgi_inspect.tui.screens.edit_request import EditRequestScreen
 from tests import replay_apps
