@@ -40,44 +40,40 @@ class Batcher:
         self.errors = 0  # internal recorder errors
         self._encoder = msgspec.msgpack.Encoder(enc_hook=encode_opaque)
         self._encode_into = self._encoder.encode_into
-        self.buffer = bytearray()
-        self.generation = 0  # bumped at each flush: a record's offset is valid within one
-        # The pending batch. Recorders may patch a record in it in place (see Sending.done).
+        self._buffer = bytearray()
         self._count = 0
         self._batches = 0
         self._timer: asyncio.TimerHandle | None = None
         self._logged_error = False
 
-    def add(self, record: Any) -> int:
-        """Encode one record into the pending batch; returns where it starts, -1 if it could
-        not be encoded. Hot path: never blocks, never raises."""
-        buffer = self.buffer
+    def add(self, record: Any) -> None:
+        """Encode one record into the pending batch. Hot path: never blocks, never raises."""
+        buffer = self._buffer
         start = len(buffer)
         try:
             self._encode_into(record, buffer, -1)
         except Exception as exc:
-            return self._add_scrubbed(record, start, exc)
+            self._add_scrubbed(record, start, exc)
+            return
         self._count += 1
         if self._timer is None:
             self._schedule()
         elif start > MAX_BUFFER:
             self.flush()
-        return start
 
-    def _add_scrubbed(self, record: Any, start: int, exc: Exception) -> int:
+    def _add_scrubbed(self, record: Any, start: int, exc: Exception) -> None:
         """An unencodable value: keep what we can of the record, count the error."""
-        buffer = self.buffer
+        buffer = self._buffer
         del buffer[start:]
         self.error(exc)
         try:
             self._encode_into(scrubbed(record), buffer, -1)
         except Exception:
             del buffer[start:]
-            return -1
+            return
         self._count += 1
         if self._timer is None:
             self._schedule()
-        return start
 
     def _schedule(self) -> None:
         try:
@@ -94,9 +90,8 @@ class Batcher:
             self._timer = None
         if not self._count:
             return
-        body, count = self.buffer, self._count
-        self.buffer, self._count = bytearray(), 0
-        self.generation += 1
+        body, count = self._buffer, self._count
+        self._buffer, self._count = bytearray(), 0
         self._send(body, count)
 
     def _send(self, body: bytes | bytearray, count: int) -> None:

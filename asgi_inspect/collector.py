@@ -13,10 +13,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgi_inspect import outcomes
-from asgi_inspect.model import REPLAY_HEADER, Caps, Counters, Event, ExceptionInfo, Exchange
+from asgi_inspect.model import (
+    REPLAY_HEADER,
+    Caps,
+    Counters,
+    Direction,
+    Event,
+    ExceptionInfo,
+    Exchange,
+)
 from asgi_inspect.wire import (
-    DONE,
-    PENDING,
     STATUS_NAMES,
     BatchDecoder,
     Closed,
@@ -26,7 +32,6 @@ from asgi_inspect.wire import (
     Progress,
     Received,
     Record,
-    Sending,
     Sent,
 )
 
@@ -38,13 +43,13 @@ _RECENT = 4096  # closed exchanges still matched by late events
 
 
 class _Live:
-    __slots__ = ("closed", "elided", "exchange", "pending", "t0")
+    __slots__ = ("closed", "elided", "exchange", "next_seq", "t0")
 
     def __init__(self, exchange: Exchange, t0: int) -> None:
         self.exchange = exchange
         self.t0 = t0
-        self.pending: dict[int, Event] = {}
         self.closed = False
+        self.next_seq = 0  # a gap in the recorder's sequence numbers means records were lost
         self.elided = (0, 0, 0, 0, 0, 0)  # the last elided totals the recorder reported
 
 
@@ -66,8 +71,8 @@ class Collector:
         self._source = ""
         self._clock = 0
         self._handlers: dict[type, Callable[[Any], None]] = {
-            Open: self._open, Received: self._received, Sending: self._sending,
-            Sent: self._sent, Progress: self._progress, Note: self._note, Closed: self._closed,
+            Open: self._open, Received: self._received, Sent: self._sent,
+            Progress: self._progress, Note: self._note, Closed: self._closed,
         }
 
     # counts reported by the recorders -----------------------------------------------------
@@ -139,35 +144,22 @@ class Collector:
         self._store(exchange)
 
     def _received(self, record: Received) -> None:
-        live = self._find(record.xid, record.t_call)
-        event = Event(direction="receive", type=_type_of(record.message),
+        self._event(record, "receive", self._find(record.xid, record.t_call))
+
+    def _sent(self, record: Sent) -> None:
+        self._event(record, "send", self._find(record.xid, record.t_call))
+
+    def _event(self, record: Received | Sent, direction: Direction, live: _Live) -> None:
+        if record.seq != live.next_seq:
+            live.exchange.lost_records = True
+        live.next_seq = record.seq + 1
+        event = Event(direction=direction, type=_type_of(record.message),
                       t_call=record.t_call - live.t0, t_return=record.t_return - live.t0,
                       status=STATUS_NAMES[record.status], message=record.message,
                       size=record.size, error=record.error, late=live.closed)
-        self._append(live, event, live.exchange.request)
-
-    def _sending(self, record: Sending) -> None:
-        live = self._find(record.xid, record.t_call)
-        event = Event(direction="send", type=_type_of(record.message),
-                      t_call=record.t_call - live.t0, status="pending", message=record.message,
-                      size=record.size, late=live.closed)
-        status, t_return = DONE.unpack(record.done)
-        if status == PENDING:
-            live.pending[record.seq] = event
-        else:
-            event.status, event.t_return = STATUS_NAMES[status], t_return - live.t0
-        self._append(live, event, live.exchange.response)
-
-    def _sent(self, record: Sent) -> None:
-        live = self._find(record.xid, record.t_return)
-        event = live.pending.pop(record.seq, None)
-        if event is None:
-            live.exchange.lost_records = True
-            return
-        event.t_return = record.t_return - live.t0
-        event.status = STATUS_NAMES[record.status]
-        event.error = record.error
-        self.changed.add(live.exchange.id)
+        exchange = live.exchange
+        self._append(live, event, exchange.request if direction == "receive" else
+                     exchange.response)
 
     def _progress(self, record: Progress) -> None:
         live = self._find(record.xid, record.t)

@@ -23,10 +23,7 @@ from asgi_inspect.sinks import Sink, resolve_sink
 from asgi_inspect.values import safe_repr
 from asgi_inspect.wire import (
     CANCELLED,
-    DONE,
-    DONE_OFFSET,
     OK,
-    PENDING_DONE,
     RAISED,
     Closed,
     Failure,
@@ -34,16 +31,14 @@ from asgi_inspect.wire import (
     Open,
     Progress,
     Received,
-    Sending,
     Sent,
     opaque,
     tag_of,
 )
 
-_pack_done = DONE.pack_into
 # The hottest records are built as plain tuples: they encode exactly like the tagged,
 # array-like Structs of wire.py (tag first, then the fields in order), a little faster.
-OPEN, RECEIVED, SENDING, CLOSED = (tag_of(r) for r in (Open, Received, Sending, Closed))
+OPEN, RECEIVED, SENT, CLOSED = (tag_of(r) for r in (Open, Received, Sent, Closed))
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -140,14 +135,13 @@ class _Tap:
     """
 
     __slots__ = ("_receive", "_send", "batch", "budgets", "elided",
-                 "events_left", "forward", "inspector", "redact", "seq", "shutdown", "state",
+                 "events_left", "inspector", "redact", "seq", "shutdown", "state",
                  "t_progress", "xid")
 
     def __init__(self, inspector: Inspector, scope: Scope, receive: Receive, send: Send) -> None:
         batch = self.batch = inspector.batcher
         self.inspector = inspector
         self.shutdown = False
-        self.forward: Message | None = None
         self.xid = next(inspector._ids)
         self._receive = receive
         self._send = send
@@ -203,49 +197,37 @@ class _Tap:
 
     async def send(self, message: Message) -> None:
         t = perf_counter_ns()
-        batch = self.batch
-        generation = batch.generation  # before the record: adding it may flush the batch
-        try:
-            seq, start = self._sending(t, message, False)
-        except Exception as exc:
-            batch.error(exc)
-            seq, start = -1, -1
-        if self.forward is not None:  # the rare message that had to be copied
-            message, self.forward = self.forward, None
+        if message.get("type") in _HEADED:  # before the server reads (and uses up) them
+            message = self._headers_listed(message)
         try:
             await self._send(message)
         except BaseException as exc:
-            self._send_failed(t, message, seq, exc)
+            self._send_failed(t, message, exc)
             raise
-        if start >= 0:  # complete the record in place while its batch is still pending
-            try:
-                if generation == batch.generation:
-                    _pack_done(batch.buffer, start + DONE_OFFSET, OK, perf_counter_ns())
-                else:
-                    batch.add(Sent(self.xid, seq, perf_counter_ns(), OK, None))
-            except Exception as exc:
-                batch.error(exc)
+        try:
+            self._sent(t, perf_counter_ns(), message, OK, None)
+        except Exception as exc:
+            self.batch.error(exc)
 
-    def _sending(self, t: int, message: Message, force: bool) -> tuple[int, int]:
-        """Record a send as it is entered: (its seq, where its record starts); -1 if elided."""
-        taken = self._snapshot(message, OUT, force)
+    def _sent(self, t: int, t_return: int, message: Message, status: int,
+              error: str | None) -> None:
+        """Record a send once it returned: the message is what the server was given."""
+        taken = self._snapshot(message, OUT, status != OK)
         if taken is None:
             self._progress(t)
-            return -1, -1
+            return
         snap, size = taken
         self.events_left -= 1
         seq = self.seq
         self.seq = seq + 1
         if self.redact is not None:
             snap = self.redact(snap)
-        return seq, self.batch.add((SENDING, PENDING_DONE, self.xid, seq, t, snap, size))
+        self.batch.add((SENT, self.xid, seq, t, t_return, status, snap, size, error))
 
-    def _send_failed(self, t: int, message: Message, seq: int, exc: BaseException) -> None:
+    def _send_failed(self, t: int, message: Message, exc: BaseException) -> None:
         try:
-            if seq < 0:
-                seq, _ = self._sending(t, message, True)
             status = CANCELLED if isinstance(exc, asyncio.CancelledError) else RAISED
-            self.batch.add(Sent(self.xid, seq, perf_counter_ns(), status, _describe(exc)))
+            self._sent(t, perf_counter_ns(), message, status, _describe(exc))
         except Exception as error:
             self.batch.error(error)
 
@@ -327,12 +309,12 @@ class _Tap:
         return message
 
     def _headers_listed(self, message: Message) -> Message:
-        """Headers may be any iterable (Sanic sends a generator): recording would use it up,
-        so it is read into a list once, and a copy of the message carrying that list goes on
-        to the server (ASGI middleware copies rather than mutates)."""
+        """Headers may be any iterable (Sanic sends a generator): the server would use it up
+        before we record it, so it is read into a list once, and a copy of the message carrying
+        that list goes on to the server (ASGI middleware copies rather than mutates)."""
         headers = message.get("headers")
         if headers is not None and not isinstance(headers, (list, tuple)):
-            message = self.forward = {**message, "headers": list(headers)}
+            message = {**message, "headers": list(headers)}
             self.batch.add(Note(self.xid, perf_counter_ns(), f"{message.get('type')}: headers "
                                 f"were a {type(headers).__name__}; passed on as a list"))
         return message
@@ -384,11 +366,10 @@ _SPECIAL_SENDS: dict[str, Callable[[_Tap, Message], Message]] = {
     "lifespan.startup.complete": _Tap._startup_complete,
     "lifespan.shutdown.complete": _Tap._shutdown_answered,
     "lifespan.shutdown.failed": _Tap._shutdown_answered,
-    "http.response.start": _Tap._headers_listed,
-    "http.response.trailers": _Tap._headers_listed,
-    "websocket.accept": _Tap._headers_listed,
-    "websocket.http.response.start": _Tap._headers_listed,
 }
+# Sends whose headers may be any iterable.
+_HEADED = frozenset({"http.response.start", "http.response.trailers", "websocket.accept",
+                     "websocket.http.response.start"})
 
 
 def _payload(message: Message, key: str) -> tuple[str, Any]:

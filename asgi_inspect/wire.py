@@ -10,7 +10,6 @@ relative to the exchange's :class:`Open`.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import msgspec
@@ -18,12 +17,9 @@ import msgspec
 from asgi_inspect.model import Opaque
 from asgi_inspect.values import safe_repr
 
-OK, RAISED, CANCELLED, PENDING = 0, 1, 2, 255
+OK, RAISED, CANCELLED = 0, 1, 2
 STATUS_NAMES = ("ok", "raised", "cancelled")
 OPAQUE_EXT = 1
-DONE = struct.Struct(">BQ")
-PENDING_DONE = DONE.pack(PENDING, 0)
-DONE_OFFSET = 4  # fixarray header, tag, bin8 header (2 bytes): then the 9 bytes of ``done``
 
 
 class Header(msgspec.Struct, array_like=True, tag=0):
@@ -56,27 +52,20 @@ class Received(msgspec.Struct, array_like=True, tag=2):
     error: str | None
 
 
-class Sending(msgspec.Struct, array_like=True, tag=3):
-    """A ``send()`` call as it was entered: the message is snapshotted before it goes on.
+class Sent(msgspec.Struct, array_like=True, tag=3):
+    """A ``send()`` call, recorded when it returned (or raised): the same shape as Received.
 
-    ``done`` is 9 bytes, status then ``t_return`` (big-endian), written as PENDING and patched
-    in place in the pending batch when the send returns (see :data:`DONE_OFFSET`); when the
-    batch left before that, a :class:`Sent` record follows instead.
+    The message is encoded right after the server's ``send()`` returned, before control goes
+    back to the app, so what is recorded is what the server was given.
     """
 
-    done: bytes
     xid: int
     seq: int
     t_call: int
-    message: Any
-    size: int | None
-
-
-class Sent(msgspec.Struct, array_like=True, tag=4):
-    xid: int
-    seq: int
     t_return: int
     status: int
+    message: Any
+    size: int | None
     error: str | None
 
 
@@ -111,7 +100,7 @@ class Closed(msgspec.Struct, array_like=True, tag=7):
     elided: tuple[int, int, int, int, int, int] | None  # as in Progress; None: nothing
 
 
-Record = Open | Received | Sending | Sent | Progress | Note | Closed
+Record = Open | Received | Sent | Progress | Note | Closed
 
 
 def encode_opaque(value: Any) -> msgspec.msgpack.Ext:

@@ -181,17 +181,19 @@ async def test_refused_batches_are_counted_and_reported() -> None:
 
 
 async def test_lost_send_record_is_flagged() -> None:
-    """A Sent whose Sending was lost marks the exchange instead of inventing an event."""
+    """A gap in an exchange's event sequence marks it instead of going unnoticed."""
 
     async def server_send(message: dict[str, Any]) -> None:
-        inspector.flush()  # frame 1 holds the Sending record of this call: refused
+        pass
 
     async def server_receive() -> dict[str, Any]:
         raise AssertionError("this app never receives")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         inspector.flush()  # frame 0: the Open record, taken
-        await apps.respond(send, b"x")
+        await apps.start(send)
+        inspector.flush()  # frame 1: the record of the start message, refused
+        await apps.chunk(send, b"x", more=False)
 
     sink = GateSink(refuse={1})
     inspector = Inspector(app, sink)
