@@ -76,7 +76,6 @@ class ServerProcess:
         self.on_output: Callable[[str, str], None] = lambda stream, text: None
         self._process: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.starts = 0
 
     @property
     def pid(self) -> int | None:
@@ -84,7 +83,6 @@ class ServerProcess:
 
     async def start(self) -> None:
         self.state, self.error = "starting", None
-        self.starts += 1
         self._process = await asyncio.create_subprocess_exec(
             *self.spec.command(), env=self.spec.environment(self.collector_address),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
