@@ -83,28 +83,46 @@ def test_port_in_use_is_a_clear_error() -> None:
     assert result.returncode == 2 and "already in use" in result.stderr
 
 
-def test_listen_collects_from_an_app_run_by_another_server(tmp_path: Path) -> None:
-    address_file, port = tmp_path / "address", free_port()
+def _listen_with(server_argv: list[str], port: int, tmp_path: Path, requests: int) -> str:
+    """Run ``listen --headless``, a server started with its address, some requests; the
+    listener's output."""
+    address_file = tmp_path / "address"
     with running(["listen", "--headless", "--address-file", str(address_file)]) as listener:
         deadline = time.monotonic() + 20
         while not address_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         address = address_file.read_text().strip()
         assert oct(address_file.stat().st_mode & 0o777) == "0o600"
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.inspected_app:app", "--port", str(port),
-             "--log-level", "warning"], cwd=APP_DIR.parent,
-            env={**os.environ, "ASGI_INSPECT": address})
+        server = subprocess.Popen(server_argv, cwd=APP_DIR.parent,
+                                  env={**os.environ, "ASGI_INSPECT": address})
         try:
-            wait_for_port(port, timeout=20)
-            assert httpx.get(f"http://127.0.0.1:{port}/from-elsewhere").status_code == 200
+            wait_for_port(port, timeout=30)
+            with httpx.Client() as client:  # new connections: spread over the workers
+                for n in range(requests):
+                    response = client.get(f"http://127.0.0.1:{port}/from-elsewhere/{n}",
+                                          headers={"connection": "close"})
+                    assert response.status_code == 200
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=15)
         time.sleep(0.3)
         listener.send_signal(signal.SIGINT)
         out, _ = listener.communicate(timeout=15)
-    assert "GET /from-elsewhere 200" in out
+    return out
+
+
+def test_listen_collects_from_an_app_run_by_another_server(tmp_path: Path) -> None:
+    port = free_port()
+    out = _listen_with([sys.executable, "-m", "uvicorn", "tests.inspected_app:app", "--port",
+                        str(port), "--log-level", "warning"], port, tmp_path, 1)
+    assert "GET /from-elsewhere/0 200" in out
+
+
+def test_listen_collects_from_several_workers(tmp_path: Path) -> None:
+    port = free_port()
+    out = _listen_with([sys.executable, "-m", "hypercorn", "tests.inspected_app:app",
+                        "--workers", "2", "--bind", f"127.0.0.1:{port}"], port, tmp_path, 6)
+    assert all(f"GET /from-elsewhere/{n} 200" in out for n in range(6)), out
 
 
 def _port_closes(port: int, timeout: float = 15.0) -> bool:
