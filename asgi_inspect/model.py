@@ -17,7 +17,7 @@ VERSION = 1
 REPLAY_HEADER = b"x-asgi-inspect-replay"  # links a replay sent over HTTP to its original
 
 Direction = Literal["receive", "send"]
-EventStatus = Literal["ok", "raised", "cancelled", "pending"]
+EventStatus = Literal["ok", "raised", "cancelled"]
 Outcome = Literal[
     "streaming",  # the app has not returned yet
     "complete",

@@ -71,7 +71,7 @@ maybe_text = st.none() | st.text(max_size=20)
 events = st.builds(
     Event, direction=st.sampled_from(["receive", "send"]), type=st.text(max_size=30),
     t_call=small, t_return=st.none() | small,
-    status=st.sampled_from(["ok", "raised", "cancelled", "pending"]),
+    status=st.sampled_from(["ok", "raised", "cancelled"]),
     message=st.none() | mappings,
     size=st.none() | small, error=maybe_text, late=st.booleans(),
 )

@@ -30,7 +30,7 @@ def make_app(exchanges: list[Exchange] | None = None, *, filter_text: str = "",
     """An app over ``exchanges`` (default: the showcase), with animations off."""
     if session is None:
         session = Session.offline(showcase() if exchanges is None else exchanges,
-                                  title="asgi-inspect test")
+                                  title="asgi-inspect view demo.jsonl")
     app = InspectorApp(session, filter_text=filter_text)
     app.animation_level = "none"
     return app

@@ -80,10 +80,9 @@ def _body_chunks(body: bytes, chunks: int, duration: int, outcome: str) -> list[
     for i, part in enumerate(parts):
         last = i == chunks - 1
         t_call = duration // 2 + i * (duration // 2) // chunks
-        pending = last and outcome == "streaming"
         events.append(Event(
             direction="send", type="http.response.body", t_call=t_call,
-            t_return=None if pending else t_call + 30_000, status="pending" if pending else "ok",
+            t_return=t_call + 30_000, status="ok",
             message={"type": "http.response.body", "body": part,
                      "more_body": not last or outcome == "streaming"}))
     return events

@@ -85,14 +85,13 @@ class EventTable(LineTable):
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "event-table--receive", "event-table--send", "event-table--bad",
-        "event-table--pending", "event-table--dim",
+        "event-table--dim",
     }
     DEFAULT_CSS = """
     EventTable {
         & > .event-table--receive { color: $text-accent; }
         & > .event-table--send { color: $text-success; }
         & > .event-table--bad { color: $text-error; text-style: bold; }
-        & > .event-table--pending { color: $text-warning; }
         & > .event-table--dim { color: $text-muted; }
     }
     """
@@ -136,8 +135,6 @@ class EventTable(LineTable):
     def status_style(self, event: Event) -> Style:
         if event.status in ("raised", "cancelled"):
             return self.component_style("event-table--bad")
-        if event.status == "pending":
-            return self.component_style("event-table--pending")
         return Style()
 
 
