@@ -64,7 +64,9 @@ class Collector:
         self.caps = Caps()
         self.evicted = 0
         self.changed: set[str] = set()
-        self._live: OrderedDict[tuple[str, int], _Live] = OrderedDict()
+        # Exchanges still open, and the last _RECENT closed ones (late events still find them).
+        self._running: dict[tuple[str, int], _Live] = {}
+        self._recent: OrderedDict[tuple[str, int], _Live] = OrderedDict()
         self._sources: dict[str, tuple[int, int]] = {}
         self._decoder = BatchDecoder()
         self._next_id = 1
@@ -140,7 +142,7 @@ class Collector:
         exchange = Exchange(id=self._new_id(), type=str(scope.get("type", "?")),
                             started_at=(record.t + self._clock) / 1e9, scope=record.scope,
                             source=self._source, replay_of=_replay_of(scope))
-        self._live[(self._source, record.xid)] = _Live(exchange, record.t)
+        self._running[(self._source, record.xid)] = _Live(exchange, record.t)
         self._store(exchange)
 
     def _received(self, record: Received) -> None:
@@ -175,6 +177,11 @@ class Collector:
         live = self._find(record.xid, record.t)
         exchange = live.exchange
         live.closed = True
+        key = (self._source, record.xid)
+        self._running.pop(key, None)
+        self._recent[key] = live
+        if len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
         exchange.ended_ns = record.t - live.t0
         if record.elided is not None:
             _add_elided(live, record.elided)
@@ -193,16 +200,12 @@ class Collector:
 
     def _find(self, xid: int, t: int) -> _Live:
         key = (self._source, xid)
-        live = self._live.get(key)
+        live = self._running.get(key) or self._recent.get(key)
         if live is None:  # its Open was dropped on the way: keep what arrives, say so
             exchange = Exchange(id=self._new_id(), type="?", started_at=0.0, scope={},
                                 source=self._source, lost_records=True)
-            live = self._live[key] = _Live(exchange, t)
+            live = self._running[key] = _Live(exchange, t)
             self._store(exchange)
-        elif live.closed:
-            self._live.move_to_end(key)
-        while len(self._live) > _RECENT and next(iter(self._live.values())).closed:
-            self._live.popitem(last=False)
         return live
 
     def _append(self, live: _Live, event: Event, counters: Counters) -> None:

@@ -233,3 +233,39 @@ async def test_receive_is_never_called_for_the_app() -> None:
     run, exchange = await apps.record(apps.hello, apps.http_scope(), [{"type": "http.request"}])
     assert run.received == [] and not run.waiting.is_set()
     assert [e.direction for e in exchange.events] == ["send", "send"]
+
+
+async def test_a_long_open_exchange_does_not_keep_closed_ones_alive() -> None:
+    """The lifespan stays open for the whole process; closed exchanges must still be let go."""
+    from asgi_inspect import collector as collector_module
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # never answered in this test
+        else:
+            await apps.respond(send, b"x")
+
+    started = asyncio.Event()
+
+    async def lifespan_receive() -> dict[str, Any]:
+        if started.is_set():
+            await asyncio.Event().wait()
+        started.set()
+        return {"type": "lifespan.startup"}
+
+    async def ignore(message: dict[str, Any]) -> None:
+        pass
+
+    sink = MemorySink(max_exchanges=10)
+    inspector = Inspector(app, sink)
+    lifespan = asyncio.ensure_future(inspector({"type": "lifespan", "state": {}},
+                                               lifespan_receive, ignore))
+    await started.wait()
+    for _ in range(collector_module._RECENT + 500):
+        await apps.drive(inspector, apps.http_scope())
+    inspector.flush()
+    assert len(sink.collector._running) == 1  # only the lifespan
+    assert len(sink.collector._recent) == collector_module._RECENT
+    lifespan.cancel()
