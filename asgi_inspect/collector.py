@@ -16,7 +16,6 @@ from asgi_inspect import outcomes
 from asgi_inspect.model import (
     REPLAY_HEADER,
     Caps,
-    Counters,
     Direction,
     Event,
     ExceptionInfo,
@@ -152,16 +151,26 @@ class Collector:
         self._event(record, "send", self._find(record.xid, record.t_call))
 
     def _event(self, record: Received | Sent, direction: Direction, live: _Live) -> None:
-        if record.seq != live.next_seq:
-            live.exchange.lost_records = True
-        live.next_seq = record.seq + 1
-        event = Event(direction=direction, type=_type_of(record.message),
-                      t_call=record.t_call - live.t0, t_return=record.t_return - live.t0,
-                      status=STATUS_NAMES[record.status], message=record.message,
-                      size=record.size, error=record.error, late=live.closed)
+        """One receive() or send() of a live exchange; counts its payload (runs per event)."""
         exchange = live.exchange
-        self._append(live, event, exchange.request if direction == "receive" else
-                     exchange.response)
+        if record.seq != live.next_seq:
+            exchange.lost_records = True
+        live.next_seq = record.seq + 1
+        message = record.message
+        kind = message.get("type") if isinstance(message, dict) else None
+        kind = kind if isinstance(kind, str) else "?"
+        exchange.events.append(Event(
+            direction=direction, type=kind, t_call=record.t_call - live.t0,
+            t_return=record.t_return - live.t0, status=STATUS_NAMES[record.status],
+            message=message, size=record.size, error=record.error, late=live.closed))
+        key = _PAYLOAD_TYPES.get(kind)
+        if key is not None:
+            counters = exchange.request if direction == "receive" else exchange.response
+            kept = _payload_len(message, key)
+            counters.chunks += 1
+            counters.kept_bytes += kept
+            counters.bytes += record.size if record.size is not None else kept
+        self.changed.add(exchange.id)
 
     def _progress(self, record: Progress) -> None:
         live = self._find(record.xid, record.t)
@@ -208,17 +217,6 @@ class Collector:
             self._store(exchange)
         return live
 
-    def _append(self, live: _Live, event: Event, counters: Counters) -> None:
-        exchange = live.exchange
-        exchange.events.append(event)
-        key = _PAYLOAD_TYPES.get(event.type)
-        if key is not None and isinstance(event.message, dict):
-            kept = _payload_len(event.message, key)
-            counters.chunks += 1
-            counters.kept_bytes += kept
-            counters.bytes += event.size if event.size is not None else kept
-        self.changed.add(exchange.id)
-
     def _store(self, exchange: Exchange) -> None:
         self.exchanges[exchange.id] = exchange
         self.changed.add(exchange.id)
@@ -248,11 +246,6 @@ def _replay_of(scope: dict[str, Any]) -> str | None:
             value = pair[1]
             return value.decode("latin-1") if isinstance(value, bytes) else None
     return None
-
-
-def _type_of(message: Any) -> str:
-    kind = message.get("type") if isinstance(message, dict) else None
-    return kind if isinstance(kind, str) else "?"
 
 
 def _payload_len(message: dict[str, Any], key: str) -> int:

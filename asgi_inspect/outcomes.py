@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asgi_inspect.model import Event, Exchange, Outcome, header_pairs
+from asgi_inspect.model import Event, Exchange, Outcome
 
 _BODYLESS_STATUSES = frozenset({204, 304})
 _WS_ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
@@ -86,9 +86,11 @@ class _HttpResponse:
     def content_length(self) -> int | None:
         message = self.start.message if self.start is not None else None
         headers = message.get("headers") if isinstance(message, dict) else None
-        for name, value in header_pairs(headers):
-            if name.lower() == b"content-length":
-                return int(value) if value.isdigit() else None
+        for pair in headers if isinstance(headers, list) else ():
+            name = pair[0] if len(pair) == 2 else None
+            if isinstance(name, bytes) and name.lower() == b"content-length":
+                value = pair[1]
+                return int(value) if isinstance(value, bytes) and value.isdigit() else None
         return None
 
     def facts(self, exchange: Exchange, status: str) -> list[str]:
@@ -110,7 +112,7 @@ class _HttpResponse:
         if code in _BODYLESS_STATUSES and attempted:
             facts.append(f"status {code} must not have a body, yet the app sent {attempted} "
                          f"bytes")
-        declared = self.content_length()
-        if declared is not None and self.finished and not head and declared != sent:
+        declared = self.content_length() if self.finished and not head else None
+        if declared is not None and declared != sent:
             facts.append(f"content-length says {declared} but the app sent {sent} bytes")
         return facts
