@@ -167,29 +167,14 @@ class _Tap:
             self._receive_failed(t, exc)
             raise
         try:
-            t_return = perf_counter_ns()
-            taken = self._snapshot(message, IN, False)
-            if taken is None:
-                self._progress(t_return)
-                return message
-            snap, size = taken
-            self.events_left -= 1
-            seq = self.seq
-            self.seq = seq + 1
-            if self.redact is not None:
-                snap = self.redact(snap)
-            self.batch.add((RECEIVED, self.xid, seq, t, t_return, OK, snap, size, None))
+            self._record(RECEIVED, IN, t, perf_counter_ns(), message, OK, None)
         except Exception as exc:
             self.batch.error(exc)
         return message
 
     def _receive_failed(self, t: int, exc: BaseException) -> None:
         try:
-            status = CANCELLED if isinstance(exc, asyncio.CancelledError) else RAISED
-            seq = self.seq
-            self.seq = seq + 1
-            self.batch.add(Received(self.xid, seq, t, perf_counter_ns(), status, None, None,
-                                    _describe(exc)))
+            self._emit(RECEIVED, t, perf_counter_ns(), _status(exc), None, None, _describe(exc))
         except Exception as error:
             self.batch.error(error)
 
@@ -204,32 +189,36 @@ class _Tap:
         except BaseException as exc:
             self._send_failed(t, message, exc)
             raise
-        try:
-            self._sent(t, perf_counter_ns(), message, OK, None)
+        try:  # recorded once returned: the message is what the server was given
+            self._record(SENT, OUT, t, perf_counter_ns(), message, OK, None)
         except Exception as exc:
             self.batch.error(exc)
 
-    def _sent(self, t: int, t_return: int, message: Message, status: int,
-              error: str | None) -> None:
-        """Record a send once it returned: the message is what the server was given."""
-        taken = self._snapshot(message, OUT, status != OK)
+    def _send_failed(self, t: int, message: Message, exc: BaseException) -> None:
+        try:
+            self._record(SENT, OUT, t, perf_counter_ns(), message, _status(exc), _describe(exc))
+        except Exception as error:
+            self.batch.error(error)
+
+    # records ---------------------------------------------------------------------------
+
+    def _record(self, tag: int, way: int, t: int, t_return: int, message: Message,
+                status: int, error: str | None) -> None:
+        """One receive() or send(): its snapshot within the caps, or a count past them."""
+        taken = self._snapshot(message, way, status != OK)
         if taken is None:
-            self._progress(t)
+            self._progress(t_return)
             return
-        snap, size = taken
+        self._emit(tag, t, t_return, status, *taken, error)
+
+    def _emit(self, tag: int, t: int, t_return: int, status: int, snap: Message | None,
+              size: int | None, error: str | None) -> None:
         self.events_left -= 1
         seq = self.seq
         self.seq = seq + 1
-        if self.redact is not None:
+        if self.redact is not None and snap is not None:
             snap = self.redact(snap)
-        self.batch.add((SENT, self.xid, seq, t, t_return, status, snap, size, error))
-
-    def _send_failed(self, t: int, message: Message, exc: BaseException) -> None:
-        try:
-            status = CANCELLED if isinstance(exc, asyncio.CancelledError) else RAISED
-            self._sent(t, perf_counter_ns(), message, status, _describe(exc))
-        except Exception as error:
-            self.batch.error(error)
+        self.batch.add((tag, self.xid, seq, t, t_return, status, snap, size, error))
 
     # snapshots and caps ----------------------------------------------------------------
 
@@ -407,6 +396,10 @@ def _redactor(redact: bool | Callable[[Any], Any]) -> Callable[[Any], Any] | Non
 
         return capture_redactor()
     return redact or None
+
+
+def _status(exc: BaseException) -> int:
+    return CANCELLED if isinstance(exc, asyncio.CancelledError) else RAISED
 
 
 def _type_name(exc: BaseException) -> str:

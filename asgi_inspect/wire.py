@@ -52,21 +52,12 @@ class Received(msgspec.Struct, array_like=True, tag=2):
     error: str | None
 
 
-class Sent(msgspec.Struct, array_like=True, tag=3):
-    """A ``send()`` call, recorded when it returned (or raised): the same shape as Received.
+class Sent(Received, tag=3):
+    """A ``send()`` call, recorded when it returned (or raised): the same fields as Received.
 
     The message is encoded right after the server's ``send()`` returned, before control goes
     back to the app, so what is recorded is what the server was given.
     """
-
-    xid: int
-    seq: int
-    t_call: int
-    t_return: int
-    status: int
-    message: Any
-    size: int | None
-    error: str | None
 
 
 class Progress(msgspec.Struct, array_like=True, tag=5):
