@@ -266,13 +266,6 @@ def _bytes(number: str, unit: str) -> Decimal:
 
 # -- what the tests read --------------------------------------------------------------------
 
-def _target(exchange: Exchange) -> str:
-    """The request target as the list shows it: ``Exchange.path``, skipped when there is no
-    query string because the property costs twice as much as reading the scope."""
-    scope = exchange.scope
-    return exchange.path if scope.get("query_string") else scope.get("path", "")
-
-
 def _header(pairs: Sequence[tuple[bytes, bytes]], name: bytes) -> str:
     for key, value in pairs:
         if key.lower() == name:
@@ -348,7 +341,7 @@ _LINES = re.MULTILINE
 OPERATORS: dict[str, Operator] = {
     "m": _regex("method (WS for WebSockets)", lambda e: e.method),
     "u": _regex("request target: path and query string (the default for a bare word)",
-                _target),
+                attrgetter("path")),
     "d": _regex("host: the Host header, else the server address", _host),
     "c": _within("status", "status: 404, 5xx, >=400 or 200-299", _status_bounds,
                  attrgetter("status")),

@@ -84,8 +84,13 @@ class Counters(msgspec.Struct, kw_only=True, omit_defaults=True):
     elided: int = 0  # chunks or frames counted but not kept as events
 
 
-class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One call of the ASGI app: an HTTP request, a WebSocket session or the lifespan."""
+class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
+    """One call of the ASGI app: an HTTP request, a WebSocket session or the lifespan.
+
+    ``dict=True`` gives instances a ``__dict__`` for caches that are never serialized: the
+    scope does not change once recorded, and a status, once its response has started, never
+    changes (events are only appended).
+    """
 
     id: str
     type: str
@@ -108,18 +113,24 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     @property
     def method(self) -> str:
-        if self.type == "http":
-            method = self.scope.get("method")
-            return method if isinstance(method, str) else "HTTP"
-        return "WS" if self.type == "websocket" else ""
+        cached = self.__dict__.get("_method")
+        if cached is None:
+            method = self.scope.get("method") if self.type == "http" else None
+            cached = method if isinstance(method, str) else _METHODS.get(self.type, "")
+            self.__dict__["_method"] = cached
+        return cached  # type: ignore[no-any-return]
 
     @property
     def path(self) -> str:
-        path = self.scope.get("path", "")
-        query = self.scope.get("query_string") or b""
-        if isinstance(query, bytes) and query:
-            return f"{path}?{query.decode('latin-1')}"
-        return str(path)
+        """The path with its query string (the scope does not change once recorded)."""
+        cached = self.__dict__.get("_path")
+        if cached is None:
+            path = self.scope.get("path", "")
+            query = self.scope.get("query_string") or b""
+            cached = f"{path}?{query.decode('latin-1')}" if isinstance(query, bytes) and query \
+                else str(path)
+            self.__dict__["_path"] = cached
+        return cached  # type: ignore[no-any-return]
 
     @property
     def label(self) -> str:
@@ -139,6 +150,15 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
     @property
     def status(self) -> int | None:
         """The response status; for WebSocket 101 when accepted, 403 when closed before."""
+        cached = self.__dict__.get("_status")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        status = self._find_status()
+        if status is not None:
+            self.__dict__["_status"] = status
+        return status
+
+    def _find_status(self) -> int | None:
         for event in self.events:
             kind = event.type
             if kind == "http.response.start" or kind == "websocket.http.response.start":
@@ -196,6 +216,7 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
         return ""
 
 
+_METHODS = {"http": "HTTP", "websocket": "WS"}  # when the scope names none
 _LIFESPAN_PHASES = {
     "lifespan.startup": "startup…", "lifespan.startup.complete": "started",
     "lifespan.startup.failed": "startup failed", "lifespan.shutdown": "shutting down…",
