@@ -174,7 +174,7 @@ class _Tap:
 
     def _receive_failed(self, t: int, exc: BaseException) -> None:
         try:
-            self._emit(RECEIVED, t, perf_counter_ns(), _status(exc), None, None, _describe(exc))
+            self._record(RECEIVED, IN, t, perf_counter_ns(), None, _status(exc), _describe(exc))
         except Exception as error:
             self.batch.error(error)
 
@@ -202,17 +202,16 @@ class _Tap:
 
     # records ---------------------------------------------------------------------------
 
-    def _record(self, tag: int, way: int, t: int, t_return: int, message: Message,
+    def _record(self, tag: int, way: int, t: int, t_return: int, message: Message | None,
                 status: int, error: str | None) -> None:
         """One receive() or send(): its snapshot within the caps, or a count past them."""
-        taken = self._snapshot(message, way, status != OK)
-        if taken is None:
-            self._progress(t_return)
-            return
-        self._emit(tag, t, t_return, status, *taken, error)
-
-    def _emit(self, tag: int, t: int, t_return: int, status: int, snap: Message | None,
-              size: int | None, error: str | None) -> None:
+        snap, size = None, None
+        if message is not None:  # None: a receive() that raised has no message
+            taken = self._snapshot(message, way, status != OK)
+            if taken is None:
+                self._progress(t_return)
+                return
+            snap, size = taken
         self.events_left -= 1
         seq = self.seq
         self.seq = seq + 1
