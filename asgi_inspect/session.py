@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from asgi_inspect.channel import Address, Listener
 from asgi_inspect.collector import Collector
+from asgi_inspect.diff import DEFAULT_IGNORED_HEADERS
 from asgi_inspect.model import Exchange
 from asgi_inspect.replay import Replayer
 from asgi_inspect.runner import ServerProcess
@@ -42,6 +43,7 @@ class Session:
     on_close: list[Callable[[Exchange], None]] = field(default_factory=list)
     echo_logs: bool = False  # headless: the server's output goes on to our stderr
     replayer: Replayer | None = None  # where ``r`` sends replays; None: replay is off
+    ignored_headers: tuple[str, ...] = DEFAULT_IGNORED_HEADERS  # what a Diff does not compare
 
     @classmethod
     def offline(cls, exchanges: list[Exchange], title: str,

@@ -14,6 +14,7 @@ from typing import Any
 
 from asgi_inspect import codec
 from asgi_inspect.cli import CliError
+from asgi_inspect.commands.run import add_ignore_header
 from asgi_inspect.commands.view import add_replay_target
 from asgi_inspect.diff import DEFAULT_IGNORED_HEADERS, Diff, diff_exchanges
 from asgi_inspect.driver import Driver
@@ -34,8 +35,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--filter", default="", metavar="EXPR", help="replay only these")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="where to write the replays (default: TRACE.replay.jsonl)")
-    parser.add_argument("--ignore-header", action="append", default=[], metavar="NAME",
-                        help="also ignore this response header in the comparison (repeatable)")
+    add_ignore_header(parser)
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds one exchange may take (default 30)")
     parser.set_defaults(handler=handle)

@@ -60,6 +60,14 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
                        help="write every exchange to FILE (JSONL)")
     group.add_argument("--filter", default="", metavar="EXPR",
                        help="show (and record) only exchanges matching EXPR")
+    add_ignore_header(group)
+
+
+def add_ignore_header(parser: Any) -> None:
+    """--ignore-header: shared by every command that compares a replay with its original."""
+    parser.add_argument("--ignore-header", action="append", default=[], metavar="NAME",
+                        help="a response header replays are not compared on, besides date, "
+                             "server, etag, request ids... (repeatable)")
 
 
 def _size(text: str) -> int:
@@ -123,6 +131,7 @@ async def inspect_session(session: Session, args: argparse.Namespace, keep: Any,
 
     recorder = HeadlessRecorder(args.record, keep, echo=args.headless)
     session.on_close.append(recorder)
+    session.ignored_headers += tuple(args.ignore_header)
     try:
         await start(await session.open_channel(tcp=getattr(args, "tcp", False)))
         if args.headless:

@@ -9,6 +9,7 @@ from typing import Any
 
 from asgi_inspect.cli import CliError
 from asgi_inspect.codec import TraceError
+from asgi_inspect.commands.run import add_ignore_header
 from asgi_inspect.session import Session
 
 
@@ -18,6 +19,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("file", type=Path, metavar="FILE", help="a .json, .jsonl or .har file")
     parser.add_argument("--filter", default="", metavar="EXPR", help="start with this filter")
     add_replay_target(parser, required=False)
+    add_ignore_header(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -66,6 +68,7 @@ def handle(args: argparse.Namespace) -> int:
     target = replay_target(args)
     session = Session.offline(trace.exchanges, title=f"asgi-inspect view {args.file.name}")
     session.collector.caps = trace.caps
+    session.ignored_headers += tuple(args.ignore_header)
     if target is not None:
         from asgi_inspect.replay import InProcessReplayer
 

@@ -102,6 +102,7 @@ class InspectorApp(App[None]):
         self.exchange_list = ExchangeList(self.collector, id="exchanges")
         self.detail = DetailPane(id="detail")
         self.detail.original_of = self._original_of
+        self.detail.ignored_headers = session.ignored_headers
         self.filter_bar = FilterBar(id="filter-bar")
         self.logs = LogsView(session, id="logs")
         self.main = Container(id="main")

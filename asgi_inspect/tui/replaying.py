@@ -42,7 +42,8 @@ async def run_replays(app: InspectorApp, items: list[tuple[Exchange, ReplayReque
             continue
         if replayed is not None:
             stored = app.add_exchange(replayed)
-            results.append(f"#{stored.id}: {diff_exchanges(original, stored).summary()}")
+            diff = diff_exchanges(original, stored, ignore_headers=app.session.ignored_headers)
+            results.append(f"#{stored.id}: {diff.summary()}")
         else:
             results.append(f"#{printable(original.id)} sent")
     if results:

@@ -119,3 +119,23 @@ async def test_replays_sent_over_http_arrive_linked(tmp_path: object) -> None:
     inspector.flush()
     (replayed,) = sink.exchanges
     assert replayed.replay_of == original.id
+
+
+def test_the_diff_tab_honours_the_ignore_list() -> None:
+    from asgi_inspect.tui.widgets.detail import diff_lines
+    from tests.test_diff import _exchange
+
+    original, replay = _exchange(headers=[(b"x-trace", b"1")]), _exchange(
+        headers=[(b"x-trace", b"2")])
+    replay.id, replay.replay_of = "2", original.id
+    assert "differs: headers" in str(diff_lines(original, replay)[0])
+    assert str(diff_lines(original, replay, ["x-trace"])[0]).endswith(": same")
+
+
+def test_session_ignore_list_comes_from_the_command_line(tmp_path: object) -> None:
+    from asgi_inspect.cli import build_parser
+
+    args = build_parser().parse_args(["view", "t.jsonl", "--ignore-header", "x-trace"])
+    assert args.ignore_header == ["x-trace"]
+    args = build_parser().parse_args(["run", "--ignore-header", "x-a", "--ignore-header", "x-b"])
+    assert args.ignore_header == ["x-a", "x-b"]

@@ -6,7 +6,7 @@ rendered when the user opens them, so a streaming exchange costs one tab's rende
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.text import Text
@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import TabbedContent, TabPane
 
-from asgi_inspect.diff import diff_exchanges
+from asgi_inspect.diff import DEFAULT_IGNORED_HEADERS, diff_exchanges
 from asgi_inspect.model import Caps, Counters, Exchange
 from asgi_inspect.tui.formatting import clock, data_text, decode, printable
 from asgi_inspect.tui.widgets.body_view import MessageView, start_line
@@ -115,13 +115,14 @@ def exception_lines(exchange: Exchange) -> list[Text]:
 _CHANGE_STYLES = {"+": "green", "-": "red", "~": "yellow", "@": "cyan"}
 
 
-def diff_lines(original: Exchange | None, replay: Exchange) -> list[Text]:
+def diff_lines(original: Exchange | None, replay: Exchange,
+               ignored_headers: Sequence[str] = DEFAULT_IGNORED_HEADERS) -> list[Text]:
     """The Diff tab: this replay against its original, section by section."""
     if original is None:
         return [Text(f"the original #{replay.replay_of} is no longer here (deleted or evicted)")]
     if replay.outcome == "streaming":
         return [Text("the replay is still running…", "dim")]
-    diff = diff_exchanges(original, replay)
+    diff = diff_exchanges(original, replay, ignore_headers=ignored_headers)
     lines = [Text(f"#{replay.id} replays #{original.id}: {diff.summary()}",
                   "bold red" if diff.differs else "bold green"), Text("")]
     section = ""
@@ -158,6 +159,7 @@ class DetailPane(Vertical):
         self._exception = TextLines(classes="text-view")
         self._diff = TextLines(classes="text-view")
         self.original_of: Callable[[Exchange], Exchange | None] = lambda exchange: None
+        self.ignored_headers: Sequence[str] = DEFAULT_IGNORED_HEADERS
         self._request = MessageView("receive")
         self._response = MessageView("send")
         self._messages = RowsWithDetail(EventTimeline())
@@ -242,7 +244,8 @@ class DetailPane(Vertical):
             self._exception.set_lines(exception_lines(exchange) if exchange else [])
         elif tab == "diff":
             original = self.original_of(exchange) if exchange else None
-            self._diff.set_lines(diff_lines(original, exchange) if exchange else [])
+            self._diff.set_lines(diff_lines(original, exchange, self.ignored_headers)
+                                 if exchange else [])
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id:
