@@ -32,11 +32,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +53,7 @@ from harness import (
     median,
     require,
     run_wrk,
+    wait_listening,
 )
 
 TARGET = 10.0  # ours (recorded) / mitmdump, req/s
@@ -76,17 +75,12 @@ class Child:
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self._log.seek(0)
-                tail = self._log.read().decode(errors="replace").strip().splitlines()[-1:]
-                raise BenchError(f"{self.name} exited: {tail[0] if tail else 'no output'}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), 0.2):
-                return
-            time.sleep(0.05)
-        raise BenchError(f"{self.name} did not listen within {timeout:.0f} s")
+        wait_listening(self.process, self.port, self.name, self._log_tail, timeout)
+
+    def _log_tail(self) -> str:
+        self._log.seek(0)
+        tail = self._log.read().decode(errors="replace").strip().splitlines()[-1:]
+        return tail[0] if tail else "no output"
 
     def peak_rss(self) -> int:
         """The process's peak resident memory so far, in bytes (``VmHWM``)."""

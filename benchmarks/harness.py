@@ -70,6 +70,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
 
 
+def wait_listening(process: subprocess.Popen[bytes], port: int, name: str,
+                   log_tail: Callable[[], str], timeout: float) -> None:
+    """Return once ``process`` listens on 127.0.0.1:``port``; a BenchError if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"{name} exited: {log_tail()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise BenchError(f"{name} did not listen within {timeout:.0f} s")
+
+
 class Server:
     """One uvicorn process serving ``apps:<factory>`` on 127.0.0.1, pinned to the server core."""
 
@@ -93,15 +106,8 @@ class Server:
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"server apps:{self.factory} exited: {self._log_tail()}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), 0.2):
-                return
-            time.sleep(0.05)
-        raise BenchError(f"server apps:{self.factory} did not listen within {timeout:.0f} s")
+        wait_listening(self.process, self.port, f"server apps:{self.factory}", self._log_tail,
+                       timeout)
 
     def _log_tail(self) -> str:
         if self._log is None:

@@ -127,6 +127,22 @@ class EventTable(LineTable):
         """The cursor row in full, for the panel below the table."""
         return message_lines(event)
 
+    def cell(self, index: int, name: str) -> tuple[str, Style]:
+        """The columns both tables have; the others come from :meth:`own_cell`."""
+        number, event = self.events[index]
+        if name == "n":
+            return str(number), self.component_style("event-table--dim")
+        if name == "dir":
+            return self.direction_cell(event)
+        if name == "t":
+            return format_duration(event.t_call), Style()
+        if name == "size":
+            return format_size(payload_size(event)), Style()
+        return self.own_cell(event, name)
+
+    def own_cell(self, event: Event, name: str) -> tuple[str, Style]:
+        raise NotImplementedError
+
     def direction_cell(self, event: Event) -> tuple[str, Style]:
         if event.direction == "receive":
             return "→", self.component_style("event-table--receive")
@@ -147,22 +163,13 @@ class EventTimeline(EventTable):
         ("size", "size", 8, True), ("bar", "waterfall", 0, False))
     DROP_ORDER: ClassVar[tuple[str, ...]] = ("size", "wait", "status")
 
-    def cell(self, index: int, name: str) -> tuple[str, Style]:
-        number, event = self.events[index]
-        if name == "n":
-            return str(number), self.component_style("event-table--dim")
-        if name == "dir":
-            return self.direction_cell(event)
+    def own_cell(self, event: Event, name: str) -> tuple[str, Style]:
         if name == "type":
             return printable(event.type), self.status_style(event)
-        if name == "t":
-            return format_duration(event.t_call), Style()
         if name == "wait":
             wait = event.wait_ns
             return ("…" if wait is None else format_duration(wait)), Style()
-        if name == "status":
-            return event.status + (" late" if event.late else ""), self.status_style(event)
-        return format_size(payload_size(event)), Style()
+        return event.status + (" late" if event.late else ""), self.status_style(event)
 
     def render_cell(self, index: int, name: str, width: int, right: bool, base: Style,
                     selected: bool) -> list[Segment]:
@@ -212,18 +219,9 @@ class FrameTable(EventTable):
             return message_lines(event)
         return render_body(data.encode() if isinstance(data, str) else data, "").lines
 
-    def cell(self, index: int, name: str) -> tuple[str, Style]:
-        number, event = self.events[index]
-        if name == "n":
-            return str(number), self.component_style("event-table--dim")
-        if name == "dir":
-            return self.direction_cell(event)
+    def own_cell(self, event: Event, name: str) -> tuple[str, Style]:
         if name == "kind":
             return frame_kind(event), self.status_style(event)
-        if name == "size":
-            return format_size(payload_size(event)), Style()
-        if name == "t":
-            return format_duration(event.t_call), Style()
         return fit(frame_preview(event), 400), Style()
 
 
