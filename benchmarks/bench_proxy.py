@@ -31,7 +31,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from harness import (
     median,
     require,
     run_wrk,
+    stop_gracefully,
     wait_listening,
 )
 
@@ -96,13 +96,7 @@ class Child:
                        stdout=subprocess.DEVNULL)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_gracefully(self.process)
         self._log.close()
 
 

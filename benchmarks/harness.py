@@ -70,6 +70,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
 
 
+def stop_gracefully(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT, then SIGKILL if it has not exited within 15 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def wait_listening(process: subprocess.Popen[bytes], port: int, name: str,
                    log_tail: Callable[[], str], timeout: float) -> None:
     """Return once ``process`` listens on 127.0.0.1:``port``; a BenchError if it exits first."""
@@ -123,13 +134,7 @@ class Server:
 
     def stop(self) -> None:
         """A graceful stop (SIGINT), so the recorder's exit handler sends its last batch."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_gracefully(self.process)
         if self._log is not None:
             self._log.close()
 
