@@ -46,9 +46,8 @@ class Session:
     ignored_headers: tuple[str, ...] = DEFAULT_IGNORED_HEADERS  # what a Diff does not compare
 
     @classmethod
-    def offline(cls, exchanges: list[Exchange], title: str,
-                max_exchanges: int | None = None) -> Session:
-        collector = Collector(max_exchanges)
+    def offline(cls, exchanges: list[Exchange], title: str) -> Session:
+        collector = Collector()
         for exchange in exchanges:
             collector.add(exchange)
         return cls(collector=collector, title=title)

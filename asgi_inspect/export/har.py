@@ -120,17 +120,22 @@ def _request(exchange: Exchange) -> dict[str, Any]:
     return request
 
 
+def _put_text(target: dict[str, Any], body: bytes, marker: str) -> bool:
+    """The body as ``text``: UTF-8 as is (True), anything else base64 with ``marker``."""
+    text = _utf8(body)
+    if text is None:
+        target["text"] = base64.b64encode(body).decode("ascii")
+        target[marker] = "base64"
+        return False
+    target["text"] = text
+    return True
+
+
 def _post_data(body: bytes, size: int, content_type: bytes | None) -> dict[str, Any]:
     mime = content_type.decode("latin-1") if content_type else "application/octet-stream"
     post: dict[str, Any] = {"mimeType": mime}
-    text = _utf8(body)
-    if text is None:
-        post["text"] = base64.b64encode(body).decode("ascii")
-        post["_encoding"] = "base64"
-    else:
-        post["text"] = text
-        if mime.split(";")[0].strip().lower() == _FORM:
-            post["params"] = _name_values(body)
+    if _put_text(post, body, "_encoding") and mime.split(";")[0].strip().lower() == _FORM:
+        post["params"] = _name_values(body)
     if size > len(body):
         post.update(_truncation(len(body), size, "request body"))
     return post
@@ -205,12 +210,7 @@ def _content(exchange: Exchange, headers: list[tuple[bytes, bytes]]) -> tuple[di
         content["size"] = len(body)
         content["compression"] = len(body) - len(raw)
     if body:
-        text = _utf8(body)
-        if text is None:
-            content["text"] = base64.b64encode(body).decode("ascii")
-            content["encoding"] = "base64"
-        else:
-            content["text"] = text
+        _put_text(content, body, "encoding")
     if size > len(raw):
         content.update(_truncation(len(raw), size, "response body"))
     return content, size
