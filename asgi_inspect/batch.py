@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("asgi_inspect")
 
 FLUSH_INTERVAL = 0.02
-MAX_BUFFER = 4 * 1024 * 1024  # flush at once past this many encoded bytes
+MAX_BUFFER = 64 * 1024  # flush at once past this many encoded bytes
 
 
 class Batcher:
@@ -39,60 +39,60 @@ class Batcher:
         self.dropped = 0  # records lost because the sink refused them
         self.errors = 0  # internal recorder errors
         self._encoder = msgspec.msgpack.Encoder(enc_hook=encode_opaque)
-        self._encode_into = self._encoder.encode_into
-        self._buffer = bytearray()
-        self._count = 0
+        self.encode_into = self._encoder.encode_into
+        self.buffer = bytearray()  # the pending batch; the same object for the batcher's life
+        self.count = 0
         self._batches = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | None = None
         self._logged_error = False
 
     def add(self, record: Any) -> None:
         """Encode one record into the pending batch. Hot path: never blocks, never raises."""
-        buffer = self._buffer
+        buffer = self.buffer
         start = len(buffer)
         try:
-            self._encode_into(record, buffer, -1)
+            self.encode_into(record, buffer, -1)
         except Exception as exc:
-            self._add_scrubbed(record, start, exc)
+            self.recover(record, start, exc)
             return
-        self._count += 1
-        if self._timer is None:
-            self._schedule()
+        self.count += 1
+        if self.timer is None:
+            self.schedule()
         elif start > MAX_BUFFER:
             self.flush()
 
-    def _add_scrubbed(self, record: Any, start: int, exc: Exception) -> None:
+    def recover(self, record: Any, start: int, exc: Exception) -> None:
         """An unencodable value: keep what we can of the record, count the error."""
-        buffer = self._buffer
+        buffer = self.buffer
         del buffer[start:]
         self.error(exc)
         try:
-            self._encode_into(scrubbed(record), buffer, -1)
+            self.encode_into(scrubbed(record), buffer, -1)
         except Exception:
             del buffer[start:]
             return
-        self._count += 1
-        if self._timer is None:
-            self._schedule()
+        self.count += 1
+        if self.timer is None:
+            self.schedule()
 
-    def _schedule(self) -> None:
+    def schedule(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.flush()
             return
-        self._timer = loop.call_later(self.flush_interval, self.flush)
+        self.timer = loop.call_later(self.flush_interval, self.flush)
 
     def flush(self) -> None:
         """Hand the pending batch to the sink now."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if not self._count:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.count:
             return
-        body, count = self._buffer, self._count
-        self._buffer, self._count = bytearray(), 0
-        self._send(body, count)
+        count, self.count = self.count, 0
+        self._send(self.buffer, count)  # copied into the frame there, so it can be reused
+        self.buffer.clear()
 
     def _send(self, body: bytes | bytearray, count: int) -> None:
         header = Header(self.source, self._batches, self.dropped, self.errors,

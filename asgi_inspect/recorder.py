@@ -50,6 +50,9 @@ DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_MAX_EVENTS = 1000
 PROGRESS_EVERY_NS = 50_000_000
 IN, OUT = 0, 1  # what the app receives, what it sends
+# Indices into _Tap.hot: the next sequence number, events still kept, body bytes still kept.
+SEQ, LEFT, BUDGET = 0, 1, 2
+BUDGET_IN, BUDGET_OUT = BUDGET + IN, BUDGET + OUT
 
 # Message types whose payload counts against the body cap, and the key that carries it.
 _PAYLOAD_KEY = {
@@ -95,17 +98,88 @@ class Inspector:
         atexit.register(self.close)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        # The common case, an HTTP exchange whose messages are kept whole, is recorded by the
+        # two closures below with no object of its own: closure variables are the cheapest
+        # state Python has. Anything else (a cap reached, a failure, another message or scope
+        # type, redaction) hands the exchange to a _Tap, made at the first need from the
+        # counters so far (seq: next event number, left: events still kept, budgets: body
+        # bytes still kept each way), which records the rest of it.
+        batch = self.batcher
         try:
-            tap = _Tap(self, scope, receive, send)
+            xid = next(self._ids)
+            seq, left, budget_in = 0, batch.max_events, batch.max_body
+            budget_out = budget_in
+            tap = None
+            if scope["type"] == "http" and self.redact is None:
+                batch.add((OPEN, xid, perf_counter_ns(),
+                           _scope_snapshot(scope) if scope.get("state") else scope))
+            else:
+                tap = _Tap(self, xid, seq, left, budget_in, budget_out).open(scope)
         except Exception as exc:
-            self.batcher.error(exc)
+            batch.error(exc)
             return await self.app(scope, receive, send)
+        add = batch.add
+
+        async def tapped_receive() -> Message:
+            nonlocal tap, seq, left, budget_in
+            t = perf_counter_ns()
+            try:
+                message = await receive()
+            except BaseException as exc:
+                tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
+                tap.failed(RECEIVED, IN, t, None, exc)
+                raise
+            t_return = perf_counter_ns()
+            try:
+                n = len(message.get("body") or b"") if message.get("type") == _REQUEST else -1
+                if tap is None and 0 <= n <= budget_in and left > 0:
+                    budget_in -= n
+                    left -= 1
+                    add((RECEIVED, xid, seq, t, t_return, message))
+                    seq += 1
+                else:
+                    tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
+                    tap.record(RECEIVED, IN, t, t_return, message, OK, None)
+            except Exception as exc:
+                batch.error(exc)
+            return message
+
+        async def tapped_send(message: Message) -> None:
+            nonlocal tap, seq, left, budget_out
+            t = perf_counter_ns()
+            kind = message.get("type")
+            if kind in _HEADED and not isinstance(message.get("headers"), _LISTS):
+                message = _headers_listed(batch, xid, message)  # before the server uses them
+            try:
+                await send(message)
+            except BaseException as exc:
+                tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
+                tap.failed(SENT, OUT, t, message, exc)
+                raise
+            t_return = perf_counter_ns()
+            try:  # recorded once returned: the message is what the server was given
+                n = (len(message.get("body") or b"") if kind == _BODY
+                     else 0 if kind == _START else -1)
+                if tap is None and 0 <= n <= budget_out and left > 0:
+                    budget_out -= n
+                    left -= 1
+                    add((SENT, xid, seq, t, t_return, message))
+                    seq += 1
+                else:
+                    tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
+                    tap.record(SENT, OUT, t, t_return, message, OK, None)
+            except Exception as exc:
+                batch.error(exc)
+
         try:
-            result = await self.app(scope, tap.receive, tap.send)
+            result = await self.app(scope, tapped_receive, tapped_send)
         except BaseException as exc:
-            tap.close(exc, None)
+            (tap or _Tap(self, xid, seq, left, budget_in, budget_out)).close(exc, None)
             raise
-        tap.close(None, result)
+        if tap is None and result is None:
+            add((CLOSED, xid, perf_counter_ns(), OK))
+        else:
+            (tap or _Tap(self, xid, seq, left, budget_in, budget_out)).close(None, result)
         return result
 
     @property
@@ -128,81 +202,48 @@ class Inspector:
 
 
 class _Tap:
-    """The recorder of one exchange: the receive/send wrappers handed to the app.
+    """The general recorder of one exchange, for everything the fast path leaves aside.
 
-    Fast path per payload chunk: a length, a compare, a subtraction. Only past the caps does
-    the slow path (:meth:`_over_cap`) trim or count chunks instead of keeping them.
+    ``hot`` holds what every event updates, indexed by SEQ, LEFT and BUDGET + way. Past the
+    caps, :meth:`_over_cap` trims or counts chunks instead of keeping them.
     """
 
-    __slots__ = ("_receive", "_send", "batch", "budgets", "elided",
-                 "events_left", "inspector", "redact", "seq", "shutdown", "state",
+    __slots__ = ("batch", "elided", "hot", "inspector", "redact", "shutdown", "state",
                  "t_progress", "xid")
 
-    def __init__(self, inspector: Inspector, scope: Scope, receive: Receive, send: Send) -> None:
-        batch = self.batch = inspector.batcher
+    def __init__(self, inspector: Inspector, xid: int, seq: int, left: int, budget_in: int,
+                 budget_out: int) -> None:
         self.inspector = inspector
-        self.shutdown = False
-        self.xid = next(inspector._ids)
-        self._receive = receive
-        self._send = send
-        self.seq = 0
-        self.events_left = batch.max_events
-        self.budgets = [batch.max_body, batch.max_body]  # body bytes still kept, IN and OUT
+        self.batch = inspector.batcher
+        self.xid = xid
+        self.hot = [seq, left, budget_in, budget_out]
+        self.redact = inspector.redact
         self.elided: list[int] | None = None  # bytes, chunks, events: in, then out
         self.t_progress = 0
-        self.state = scope.get("state") if scope.get("type") == "lifespan" else None
-        self.redact = inspector.redact
+        self.state: Any = None
+        self.shutdown = False
+
+    def open(self, scope: Scope) -> _Tap:
+        """Record the scope (redacted if asked) as the exchange opens."""
+        if scope.get("type") == "lifespan":
+            self.state = scope.get("state")
         snap = _scope_snapshot(scope)
         if self.redact is not None:
             snap = self.redact(snap)
-        batch.add((OPEN, self.xid, perf_counter_ns(), snap))
+        self.batch.add((OPEN, self.xid, perf_counter_ns(), snap))
+        return self
 
-    # receive ---------------------------------------------------------------------------
-
-    async def receive(self) -> Message:
-        t = perf_counter_ns()
+    def failed(self, tag: int, way: int, t: int, message: Message | None,
+               exc: BaseException) -> None:
+        """A receive() or send() that raised or was cancelled."""
         try:
-            message = await self._receive()
-        except BaseException as exc:
-            self._receive_failed(t, exc)
-            raise
-        try:
-            self._record(RECEIVED, IN, t, perf_counter_ns(), message, OK, None)
-        except Exception as exc:
-            self.batch.error(exc)
-        return message
-
-    def _receive_failed(self, t: int, exc: BaseException) -> None:
-        try:
-            self._record(RECEIVED, IN, t, perf_counter_ns(), None, _status(exc), _describe(exc))
-        except Exception as error:
-            self.batch.error(error)
-
-    # send ------------------------------------------------------------------------------
-
-    async def send(self, message: Message) -> None:
-        t = perf_counter_ns()
-        if message.get("type") in _HEADED:  # before the server reads (and uses up) them
-            message = self._headers_listed(message)
-        try:
-            await self._send(message)
-        except BaseException as exc:
-            self._send_failed(t, message, exc)
-            raise
-        try:  # recorded once returned: the message is what the server was given
-            self._record(SENT, OUT, t, perf_counter_ns(), message, OK, None)
-        except Exception as exc:
-            self.batch.error(exc)
-
-    def _send_failed(self, t: int, message: Message, exc: BaseException) -> None:
-        try:
-            self._record(SENT, OUT, t, perf_counter_ns(), message, _status(exc), _describe(exc))
+            self.record(tag, way, t, perf_counter_ns(), message, _status(exc), _describe(exc))
         except Exception as error:
             self.batch.error(error)
 
     # records ---------------------------------------------------------------------------
 
-    def _record(self, tag: int, way: int, t: int, t_return: int, message: Message | None,
+    def record(self, tag: int, way: int, t: int, t_return: int, message: Message | None,
                 status: int, error: str | None) -> None:
         """One receive() or send(): its snapshot within the caps, or a count past them."""
         snap, size = None, None
@@ -212,12 +253,13 @@ class _Tap:
                 self._progress(t_return)
                 return
             snap, size = taken
-        self.events_left -= 1
-        seq = self.seq
-        self.seq = seq + 1
+        hot = self.hot
+        hot[LEFT] -= 1
+        seq = hot[SEQ]
+        hot[SEQ] = seq + 1
         if self.redact is not None and snap is not None:
             snap = self.redact(snap)
-        self.batch.add((tag, self.xid, seq, t, t_return, status, snap, size, error))
+        self.batch.add((tag, self.xid, seq, t, t_return, snap, status, size, error))
 
     # snapshots and caps ----------------------------------------------------------------
 
@@ -231,13 +273,14 @@ class _Tap:
         if key is not None:
             key, payload = _payload(message, key)
             n = len(payload)
-            if n <= self.budgets[way] and (self.events_left > 0 or force):
-                self.budgets[way] -= n
+            hot = self.hot
+            if n <= hot[BUDGET + way] and (hot[LEFT] > 0 or force):
+                hot[BUDGET + way] -= n
                 return message, None
             return self._over_cap(message, key, payload, way, force)
         if kind in _SPECIAL_SENDS:
             return _SPECIAL_SENDS[kind](self, message), None
-        if self.events_left <= 0 and kind not in _ALWAYS_KEPT and not force:
+        if self.hot[LEFT] <= 0 and kind not in _ALWAYS_KEPT and not force:
             self._count_elided(way, 0, 0)
             return None
         return message, None
@@ -249,14 +292,15 @@ class _Tap:
         ``way`` is IN for what the app receives, OUT for what it sends. Returns the snapshot
         and the original size, or None when the chunk is elided.
         """
-        budget = self.budgets[way]
+        hot = self.hot
+        budget = hot[BUDGET + way]
         n = len(payload)
         final = not message.get("more_body", key != "body")
-        if not force and not final and (budget == 0 or self.events_left <= 0):
+        if not force and not final and (budget == 0 or hot[LEFT] <= 0):
             self._count_elided(way, n, 1)
             return None
         kept = min(n, budget)
-        self.budgets[way] = budget - kept
+        hot[BUDGET + way] = budget - kept
         if kept == n:
             return message, None
         return _trimmed(message, key, payload, kept), n
@@ -296,17 +340,6 @@ class _Tap:
         self.batch.add(Note(self.xid, perf_counter_ns(), note))
         return message
 
-    def _headers_listed(self, message: Message) -> Message:
-        """Headers may be any iterable (Sanic sends a generator): the server would use it up
-        before we record it, so it is read into a list once, and a copy of the message carrying
-        that list goes on to the server (ASGI middleware copies rather than mutates)."""
-        headers = message.get("headers")
-        if headers is not None and not isinstance(headers, (list, tuple)):
-            message = {**message, "headers": list(headers)}
-            self.batch.add(Note(self.xid, perf_counter_ns(), f"{message.get('type')}: headers "
-                                f"were a {type(headers).__name__}; passed on as a list"))
-        return message
-
     def _shutdown_answered(self, message: Message) -> Message:
         self.shutdown = True
         return message
@@ -337,7 +370,7 @@ class _Tap:
             elif exc is not None:
                 status = RAISED
                 failure = Failure(_type_name(exc), _message(exc),
-                                  "".join(traceback.format_exception(exc)), self.seq - 1)
+                                  "".join(traceback.format_exception(exc)), self.hot[SEQ] - 1)
             returned = None if result is None else safe_repr(result)
             self.batch.add((CLOSED, self.xid, t, status, failure, returned, self._elided_totals()))
             if self.shutdown:  # the server exits now, maybe by a signal that atexit never sees
@@ -358,6 +391,20 @@ _SPECIAL_SENDS: dict[str, Callable[[_Tap, Message], Message]] = {
 # Sends whose headers may be any iterable.
 _HEADED = frozenset({"http.response.start", "http.response.trailers", "websocket.accept",
                      "websocket.http.response.start"})
+_LISTS = (list, tuple)
+_REQUEST, _START, _BODY = "http.request", "http.response.start", "http.response.body"
+
+
+def _headers_listed(batch: Batcher, xid: int, message: Message) -> Message:
+    """Headers may be any iterable (Sanic sends a generator): the server would use it up
+    before we record it, so it is read into a list once, and a copy of the message carrying
+    that list goes on to the server (ASGI middleware copies rather than mutates)."""
+    headers = message.get("headers")
+    if headers is not None and not isinstance(headers, _LISTS):
+        message = {**message, "headers": list(headers)}
+        batch.add(Note(xid, perf_counter_ns(), f"{message.get('type')}: headers "
+                            f"were a {type(headers).__name__}; passed on as a list"))
+    return message
 
 
 def _payload(message: Message, key: str) -> tuple[str, Any]:

@@ -42,14 +42,17 @@ class Open(msgspec.Struct, array_like=True, tag=1):
 
 
 class Received(msgspec.Struct, array_like=True, tag=2):
+    """A ``receive()`` call. The common case, a message kept whole from a call that returned,
+    is six items on the wire: the trailing fields are left out when they hold their defaults."""
+
     xid: int
     seq: int
     t_call: int
     t_return: int
-    status: int
     message: Any
-    size: int | None
-    error: str | None
+    status: int = OK
+    size: int | None = None  # the payload's size when the snapshot holds only its start
+    error: str | None = None
 
 
 class Sent(Received, tag=3):
@@ -86,9 +89,9 @@ class Closed(msgspec.Struct, array_like=True, tag=7):
     xid: int
     t: int
     status: int
-    failure: Failure | None
-    returned: str | None  # repr of a non-None return value
-    elided: tuple[int, int, int, int, int, int] | None  # as in Progress; None: nothing
+    failure: Failure | None = None
+    returned: str | None = None  # repr of a non-None return value
+    elided: tuple[int, int, int, int, int, int] | None = None  # as in Progress; None: nothing
 
 
 Record = Open | Received | Sent | Progress | Note | Closed

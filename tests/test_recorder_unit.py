@@ -133,6 +133,33 @@ async def test_events_cap() -> None:
     assert exchange.outcome == "complete"
 
 
+async def test_an_exchange_leaves_the_fast_path_without_a_gap() -> None:
+    """Body chunks kept whole are recorded by the fast path; the chunk that crosses the cap
+    hands the exchange to the general recorder, which trims, counts, and records the failure
+    against the right event, with no gap in the sequence."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await apps.start(send)
+        for _ in range(5):
+            await apps.chunk(send, b"x" * 4)
+        raise RuntimeError("after five chunks")
+
+    incoming = [{"type": "http.request", "body": b"abc", "more_body": False}]
+    run, exchange = await apps.record(app, apps.http_scope(method="POST"), incoming,
+                                      max_body=10)
+    assert isinstance(run.error, RuntimeError)
+    assert not exchange.lost_records
+    assert [e.type for e in exchange.events] == ["http.request", "http.response.start",
+                                                 "http.response.body", "http.response.body",
+                                                 "http.response.body"]
+    assert [e.message.get("body") for e in exchange.events[2:]] == [b"xxxx", b"xxxx", b"xx"]
+    assert exchange.events[-1].size == 4
+    assert exchange.response.bytes == 20 and exchange.response.elided == 2
+    assert exchange.exception is not None and exchange.exception.after_event == 4
+    assert exchange.outcome == "exception"
+
+
 async def test_counters_move_while_chunks_are_elided() -> None:
     """A long stream shows its running totals before it ends."""
     gate = asyncio.Event()
