@@ -147,9 +147,13 @@ class Inspector:
         async def tapped_send(message: Message) -> None:
             nonlocal tap, seq, left, budget_out
             t = perf_counter_ns()
-            kind = message.get("type")
-            if kind in _HEADED and not isinstance(message.get("headers"), _LISTS):
-                message = _headers_listed(batch, xid, message)  # before the server uses them
+            try:
+                kind = message.get("type")
+                if kind in _HEADED and not isinstance(message.get("headers"), _LISTS):
+                    message = _headers_listed(batch, xid, message)  # before the server reads
+            except Exception as exc:  # not a mapping: the server will say so, not us
+                kind = None
+                batch.error(exc)
             try:
                 await send(message)
             except BaseException as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -79,6 +80,42 @@ def passthrough(app: ASGIApp) -> ASGIApp:
     return wrapper
 
 
+def floor_recorder(app: ASGIApp) -> ASGIApp:
+    """The least any recorder meeting the spec's per-event rules can do, for scale.
+
+    Per call: a coroutine wrapper, two clock readings and one MessagePack encode of the
+    message (the snapshot); per exchange: the scope encoded and a closing time. Nothing else:
+    no exchange ids, sequence numbers, caps, error handling, loss accounting, batching or sink.
+    It is not a usable recorder (the buffer is thrown away as it fills); it measures the floor
+    under ``recorder-only``.
+    """
+    import msgspec
+
+    encode_into = msgspec.msgpack.Encoder(enc_hook=repr).encode_into
+    buffer = bytearray()
+
+    async def recorder(scope: Scope, receive: Receive, send: Send) -> None:
+        encode_into((1, perf_counter_ns(), scope), buffer, -1)
+
+        async def tapped_receive() -> Message:
+            t = perf_counter_ns()
+            message = await receive()
+            encode_into((2, t, perf_counter_ns(), message), buffer, -1)
+            return message
+
+        async def tapped_send(message: Message) -> None:
+            t = perf_counter_ns()
+            await send(message)
+            encode_into((3, t, perf_counter_ns(), message), buffer, -1)
+
+        await app(scope, tapped_receive, tapped_send)
+        encode_into((7, perf_counter_ns()), buffer, -1)
+        if len(buffer) > 65536:
+            buffer.clear()
+
+    return recorder
+
+
 class NullSink:
     """Takes every batch and keeps only counts: the recorder's own cost, without a consumer."""
 
@@ -121,6 +158,10 @@ def recorded() -> ASGIApp:
 
 def recorder_only() -> ASGIApp:
     return _recorded(hello, NullSink())
+
+
+def floor() -> ASGIApp:
+    return floor_recorder(hello)
 
 
 def stream_bare() -> ASGIApp:

@@ -45,6 +45,7 @@ VARIANTS = {
     "recorded": Variant("recorded", collector=True),
     "recorder-only": Variant("recorder_only"),
     "wrapper": Variant("wrapper"),
+    "floor": Variant("floor"),
     "trace": Variant("bare", log_level="trace"),
 }
 

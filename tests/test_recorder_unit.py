@@ -11,6 +11,8 @@ import asyncio
 from typing import Any
 
 from asgi_inspect import Inspector, MemorySink, codec
+from asgi_inspect import collector as collector_module
+from asgi_inspect.collector import Collector
 from asgi_inspect.model import Exchange
 from asgi_inspect.wire import BatchDecoder
 from tests import apps
@@ -264,8 +266,6 @@ async def test_receive_is_never_called_for_the_app() -> None:
 
 async def test_a_long_open_exchange_does_not_keep_closed_ones_alive() -> None:
     """The lifespan stays open for the whole process; closed exchanges must still be let go."""
-    from asgi_inspect import collector as collector_module
-
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await receive()
@@ -296,3 +296,46 @@ async def test_a_long_open_exchange_does_not_keep_closed_ones_alive() -> None:
     assert len(sink.collector._running) == 1  # only the lifespan
     assert len(sink.collector._recent) == collector_module._RECENT
     lifespan.cancel()
+
+
+async def test_the_collector_keeps_within_its_memory_bound() -> None:
+    """Past ``max_memory`` the oldest exchanges go, counted; the estimate stays exact for what
+    is kept, even for an exchange evicted while it still streams."""
+    body = b"y" * 10_000
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await apps.respond(send, body)
+
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        await apps.start(send)
+        for _ in range(50):
+            await apps.chunk(send, body)
+            await asyncio.sleep(0)
+        await apps.chunk(send, b"", more=False)
+
+    sink = MemorySink(max_exchanges=None)
+    collector = sink.collector
+    collector.max_memory = 100_000
+    streaming = Inspector(stream, sink, max_body=1_000_000)
+    inspector = Inspector(app, sink)
+    running = asyncio.ensure_future(apps.drive(streaming, apps.http_scope()))
+    for _ in range(40):
+        await asyncio.sleep(0)  # the stream sends a chunk
+        streaming.flush()
+        await apps.drive(inspector, apps.http_scope())
+        inspector.flush()
+    await running
+    streaming.flush()
+    assert collector.memory <= collector.max_memory
+    assert collector.memory == sum(map(collector_module.memory_estimate,
+                                       collector.exchanges.values()))
+    assert 5 <= len(collector.exchanges) <= 9 and collector.evicted == 41 - len(sink.exchanges)
+    assert "1" not in collector.exchanges  # the stream, evicted while it ran
+
+
+def test_a_single_exchange_bigger_than_the_bound_is_kept() -> None:
+    collector = Collector(max_memory=10)
+    exchange = collector.add(Exchange(id="", type="http", started_at=0.0, scope={}))
+    assert list(collector.exchanges) == [exchange.id] and collector.evicted == 0
+    collector.remove(exchange.id)
+    assert collector.memory == 0

@@ -614,6 +614,29 @@ async def test_recorder_errors_never_reach_the_request() -> None:
     assert inspector.errors >= 3  # the scope, the start message, every delivery
 
 
+async def test_a_message_that_is_not_a_mapping_meets_the_server_not_us() -> None:
+    """Whatever the app passes to send() goes on as it is; the error the app sees is the
+    server's own, and the recorder counts its own trouble instead of raising."""
+    seen: list[Any] = []
+
+    async def strict_send(message: Any) -> None:
+        seen.append(message)
+        raise TypeError("the server wants a dict")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(["not", "a", "dict"])
+
+    inspector = Inspector(app, MemorySink())
+    with pytest.raises(TypeError, match="the server wants a dict"):
+        await inspector(apps.http_scope(), receive, strict_send)
+    inspector.close()
+    assert seen == [["not", "a", "dict"]]
+    assert inspector.errors >= 1
+
+
 def test_failed_send_is_not_counted_as_delivered(servers: Servers) -> None:
     """A 204 body that the server refused (send raised) never reached the client."""
     wrapped = servers.wrapped

@@ -41,7 +41,8 @@ def handle(args: argparse.Namespace) -> int:
 async def _listen(args: argparse.Namespace, keep: Any) -> int:
     from asgi_inspect.collector import Collector
 
-    session = Session(collector=Collector(args.max_exchanges), title="asgi-inspect listen",
+    collector = Collector(args.max_exchanges, max_memory=args.max_memory)
+    session = Session(collector=collector, title="asgi-inspect listen",
                       replayer=HttpReplayer(None))  # to the server each exchange came from
 
     async def announce(address: Address) -> None:

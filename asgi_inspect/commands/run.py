@@ -43,7 +43,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--factory", action="store_true", help="APP is a factory to call")
     group.add_argument("--app-dir", default=".", help="look for APP's module here (default .)")
     group.add_argument("--root-path", default="", help="ASGI root_path, behind a proxy")
-    group.add_argument("--max-body", default="64KiB", type=_size,
+    group.add_argument("--max-body", default="64KiB", type=_size, metavar="SIZE",
                        help="body bytes kept per direction and exchange (default 64KiB)")
     group.add_argument("--redact", action="store_true",
                        help="redact secrets as they are recorded: they never leave the app's "
@@ -54,6 +54,9 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("inspector")
     group.add_argument("--max-exchanges", type=int, default=100_000,
                        help="exchanges kept in memory; the oldest go first (default 100000)")
+    group.add_argument("--max-memory", type=_size, default="1GiB", metavar="SIZE",
+                       help="about how much memory the kept exchanges may use (bodies, "
+                            "messages); the oldest go first (default 1GiB)")
     group.add_argument("--headless", action="store_true",
                        help="no UI: print one line per exchange")
     group.add_argument("--record", type=Path, metavar="FILE",
@@ -110,7 +113,8 @@ def compile_filter_option(text: str) -> Any:
 async def _serve(spec: ServerSpec, args: argparse.Namespace, title: str, keep: Any) -> int:
     from asgi_inspect.collector import Collector
 
-    session = Session(collector=Collector(args.max_exchanges), title=title, app_url=spec.url,
+    collector = Collector(args.max_exchanges, max_memory=args.max_memory)
+    session = Session(collector=collector, title=title, app_url=spec.url,
                       replayer=HttpReplayer(spec.url))
 
     async def start_server(address: Address) -> None:
