@@ -52,7 +52,6 @@ PROGRESS_EVERY_NS = 50_000_000
 IN, OUT = 0, 1  # what the app receives, what it sends
 # Indices into _Tap.hot: the next sequence number, events still kept, body bytes still kept.
 SEQ, LEFT, BUDGET = 0, 1, 2
-BUDGET_IN, BUDGET_OUT = BUDGET + IN, BUDGET + OUT
 
 # Message types whose payload counts against the body cap, and the key that carries it.
 _PAYLOAD_KEY = {
@@ -103,7 +102,9 @@ class Inspector:
         # state Python has. Anything else (a cap reached, a failure, another message or scope
         # type, redaction) hands the exchange to a _Tap, made at the first need from the
         # counters so far (seq: next event number, left: events still kept, budgets: body
-        # bytes still kept each way), which records the rest of it.
+        # bytes still kept each way), which records the rest of it. The two closures spell out
+        # the same keep-whole step rather than share a helper: a call per event measured
+        # +0.4 µs per request in-process, twice that under uvicorn.
         batch = self.batcher
         try:
             xid = next(self._ids)
