@@ -47,7 +47,9 @@ def new_trace(exchanges: Iterable[Exchange] = (), **fields: Any) -> Trace:
 
 def _tagged(exchange: Exchange) -> Exchange:
     events = [msgspec.structs.replace(e, message=to_json(e.message)) for e in exchange.events]
-    return msgspec.structs.replace(exchange, scope=to_json(exchange.scope), events=events)
+    added = None if exchange.scope_added is None else to_json(exchange.scope_added)
+    return msgspec.structs.replace(exchange, scope=to_json(exchange.scope), events=events,
+                                   scope_added=added)
 
 
 def exchange_line(exchange: Exchange) -> bytes:
@@ -91,6 +93,10 @@ def _untag(exchange: Exchange) -> Exchange:
     exchange.scope = from_json(exchange.scope)
     if not isinstance(exchange.scope, dict):
         raise BadValue(f"exchange {exchange.id}: the scope is not an object")
+    if exchange.scope_added is not None:
+        exchange.scope_added = from_json(exchange.scope_added)
+        if not isinstance(exchange.scope_added, dict):
+            raise BadValue(f"exchange {exchange.id}: scope_added is not an object")
     for event in exchange.events:
         event.message = from_json(event.message)
         if not isinstance(event.message, dict | None):

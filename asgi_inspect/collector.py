@@ -220,6 +220,8 @@ class Collector:
             f = record.failure
             exchange.exception = ExceptionInfo(type=f.type, message=f.message,
                                                traceback=f.traceback, after_event=f.after_event)
+        if record.scope_added is not None:
+            exchange.scope_added = record.scope_added
         if record.returned is not None:
             exchange.notes.append(f"the app returned {record.returned} instead of None")
         outcomes.settle(exchange, STATUS_NAMES[record.status])

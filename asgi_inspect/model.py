@@ -103,6 +103,9 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
     request: Counters = msgspec.field(default_factory=Counters)
     response: Counters = msgspec.field(default_factory=Counters)
     notes: list[str] = msgspec.field(default_factory=list)
+    # Keys the app (its framework, its middleware) added to the scope while it ran, such as
+    # Starlette's endpoint, route and path_params; functions and classes as module.qualname.
+    scope_added: Snapshot | None = None
     source: str = ""
     lost_records: bool = False  # some of its records were dropped on the way
     replay_of: str | None = None

@@ -108,6 +108,7 @@ class Inspector:
         batch = self.batcher
         try:
             xid = next(self._ids)
+            keys = len(scope)  # more at the end: the app added some (dicts keep their order)
             seq, left, budget_in = 0, batch.max_events, batch.max_body
             budget_out = budget_in
             tap = None
@@ -179,12 +180,14 @@ class Inspector:
         try:
             result = await self.app(scope, tapped_receive, tapped_send)
         except BaseException as exc:
-            (tap or _Tap(self, xid, seq, left, budget_in, budget_out)).close(exc, None)
+            tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
+            tap.close(exc, None, _scope_added(scope, keys))
             raise
-        if tap is None and result is None:
+        if tap is None and result is None and len(scope) == keys:
             add((CLOSED, xid, perf_counter_ns(), OK))
         else:
-            (tap or _Tap(self, xid, seq, left, budget_in, budget_out)).close(None, result)
+            tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
+            tap.close(None, result, _scope_added(scope, keys))
         return result
 
     @property
@@ -366,7 +369,9 @@ class _Tap:
             self.t_progress = t
             self.batch.add(Progress(self.xid, t, self._elided_totals()))
 
-    def close(self, exc: BaseException | None, result: Any) -> None:
+    def close(self, exc: BaseException | None, result: Any,
+              scope_added: dict[str, Any] | None = None) -> None:
+        """Record how the app's call ended, and what it added to the scope."""
         try:
             t = perf_counter_ns()
             status, failure = OK, None
@@ -377,7 +382,11 @@ class _Tap:
                 failure = Failure(_type_name(exc), _message(exc),
                                   "".join(traceback.format_exception(exc)), self.hot[SEQ] - 1)
             returned = None if result is None else safe_repr(result)
-            self.batch.add((CLOSED, self.xid, t, status, failure, returned, self._elided_totals()))
+            if scope_added is not None and self.redact is not None:  # values may be secrets
+                scope_added = {k: opaque(type(v).__qualname__, "(redacted)")
+                               for k, v in scope_added.items()}
+            self.batch.add((CLOSED, self.xid, t, status, failure, returned, self._elided_totals(),
+                            scope_added))
             if self.shutdown:  # the server exits now, maybe by a signal that atexit never sees
                 self.inspector.close()
             elif self.state is not None:  # the lifespan lasts as long as the process: flush
@@ -439,6 +448,24 @@ def _scope_snapshot(scope: Scope) -> Scope:
     except Exception:
         snap["state"] = safe_repr(state)
     return snap
+
+
+def _scope_added(scope: Scope, before: int) -> dict[str, Any] | None:
+    """The keys added to the scope after its first ``before`` ones, with their values;
+    functions and classes are described by name (``module.qualname``)."""
+    try:
+        added = list(scope)[before:]
+        return {str(key): _described(scope[key]) for key in added} or None
+    except Exception:
+        return None
+
+
+def _described(value: Any) -> Any:
+    if inspect.isfunction(value) or inspect.ismethod(value) or inspect.isclass(value):
+        kind = "class" if inspect.isclass(value) else "function"
+        name = getattr(value, "__qualname__", None) or getattr(value, "__name__", "?")
+        return opaque(kind, f"{getattr(value, '__module__', '?')}.{name}")
+    return value
 
 
 def _redactor(redact: bool | Callable[[Any], Any]) -> Callable[[Any], Any] | None:

@@ -92,6 +92,7 @@ class Closed(msgspec.Struct, array_like=True, tag=7):
     failure: Failure | None = None
     returned: str | None = None  # repr of a non-None return value
     elided: tuple[int, int, int, int, int, int] | None = None  # as in Progress; None: nothing
+    scope_added: dict[str, Any] | None = None  # keys the app added to the scope, described
 
 
 Record = Open | Received | Sent | Progress | Note | Closed

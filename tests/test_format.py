@@ -83,7 +83,8 @@ exchanges = st.builds(
     exception=st.none() | st.builds(ExceptionInfo, type=st.text(), message=st.text(),
                                     traceback=st.text(), after_event=st.integers(-1, 100)),
     ended_ns=st.none() | small, request=counters, response=counters,
-    notes=st.lists(st.text(max_size=20), max_size=3), source=st.text(max_size=10),
+    notes=st.lists(st.text(max_size=20), max_size=3), scope_added=st.none() | mappings,
+    source=st.text(max_size=10),
     lost_records=st.booleans(), replay_of=maybe_text, marked=st.booleans(),
     comment=st.text(max_size=20),
 )

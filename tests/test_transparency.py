@@ -25,7 +25,7 @@ from uvicorn.lifespan.on import LifespanOn
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from asgi_inspect import Inspector, MemorySink
+from asgi_inspect import Inspector, MemorySink, codec
 from asgi_inspect.model import Event, Exchange, Opaque
 from tests import apps
 from tests.apps import WITNESS_HEADER, Log, Marker, Step, Witness, plain
@@ -644,3 +644,40 @@ def test_failed_send_is_not_counted_as_delivered(servers: Servers) -> None:
     assert seen[0] == 204 and seen[2] == b""
     notes = wrapped.exchange(key).notes
     assert not any("the client got a truncated body (4 bytes)" in n for n in notes), notes
+
+
+async def test_keys_the_framework_adds_to_the_scope_are_recorded() -> None:
+    """Which endpoint and route handled a request: Starlette writes them into the scope."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def read_item(request: Any) -> PlainTextResponse:
+        return PlainTextResponse(request.path_params["item_id"])
+
+    app = Starlette(routes=[Route("/items/{item_id}", read_item)])
+    incoming = [{"type": "http.request", "body": b""}]
+    run, exchange = await apps.record(app, apps.http_scope("/items/7"), incoming)
+    assert run.error is None
+    assert "endpoint" not in exchange.scope  # the snapshot is the scope the server gave
+    added = exchange.scope_added
+    assert added is not None
+    assert added["endpoint"] == Opaque(type="function", repr=f"{__name__}.{read_item.__qualname__}")
+    assert added["path_params"] == {"item_id": "7"}
+    assert "/items/{item_id}" in added["route"].repr
+    restored = codec.loads(codec.dumps(codec.new_trace([exchange])))
+    assert restored.exchanges[0].scope_added == added
+
+
+async def test_an_app_that_adds_nothing_records_nothing_added() -> None:
+    _, exchange = await apps.record(apps.hello, apps.http_scope())
+    assert exchange.scope_added is None
+
+
+async def test_added_keys_are_described_by_type_only_when_redacting() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["user"] = {"token": "s3cret"}
+        await apps.respond(send, b"ok")
+
+    _, exchange = await apps.record(app, apps.http_scope(), redact=True)
+    assert exchange.scope_added == {"user": Opaque(type="dict", repr="(redacted)")}

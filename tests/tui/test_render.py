@@ -6,11 +6,13 @@ from pathlib import Path
 
 from asgi_inspect.collector import Collector
 from asgi_inspect.filters import compile_filter
+from asgi_inspect.model import Caps, Opaque
 from asgi_inspect.tui.app import InspectorApp
 from asgi_inspect.tui.bodies import classify, hex_dump, render_body
 from asgi_inspect.tui.formatting import data_text, printable
 from asgi_inspect.tui.screens.help import binding_rows
 from asgi_inspect.tui.widgets.body_view import MessageView
+from asgi_inspect.tui.widgets.detail import overview
 from asgi_inspect.tui.widgets.exchange_list import ID, ExchangeList, summarize
 from asgi_inspect.tui.widgets.lines import LineTable, fit, fit_columns
 from tests.tui.factory import http_exchange, sample_exchanges
@@ -124,3 +126,13 @@ def test_the_key_table_in_the_docs_covers_every_binding() -> None:
         for keys, _, _ in binding_rows(bindings):
             for key in keys.split():
                 assert f"`{key}`" in table, key
+
+
+def test_overview_shows_what_the_app_added_to_the_scope() -> None:
+    exchange = http_exchange("1", path="/items/7")
+    exchange.scope_added = {"endpoint": Opaque(type="function", repr="shop.views.read_item"),
+                            "path_params": {"item_id": "7"}}
+    lines = [line.plain for line in overview(exchange, Caps())]
+    start = lines.index("added to the scope while the app ran:")
+    assert lines[start + 1].split() == ["endpoint", "shop.views.read_item"]
+    assert lines[start + 2].split(maxsplit=1) == ["path_params", "{'item_id': '7'}"]

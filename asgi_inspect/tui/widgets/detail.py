@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import TabbedContent, TabPane
 
 from asgi_inspect.diff import DEFAULT_IGNORED_HEADERS, diff_exchanges
-from asgi_inspect.model import Caps, Counters, Exchange
+from asgi_inspect.model import Caps, Counters, Exchange, Opaque
 from asgi_inspect.tui.formatting import clock, data_text, decode, printable
 from asgi_inspect.tui.widgets.body_view import MessageView, start_line
 from asgi_inspect.tui.widgets.lines import TextLines
@@ -43,6 +43,11 @@ def _counters(counters: Counters, unit: str) -> str:
 
 
 LABEL_WIDTH = 12
+
+
+def _value_text(value: Any) -> str:
+    """A recorded value as text: what an opaque one was (a function's module.qualname)."""
+    return value.repr if isinstance(value, Opaque) else repr(value)
 
 
 def overview(exchange: Exchange, caps: Caps) -> list[Text]:
@@ -77,6 +82,10 @@ def overview(exchange: Exchange, caps: Caps) -> list[Text]:
         row("query", data_text(decode(scope.get("query_string") or b"") or "—"))
         for key in sorted(k for k in scope if k not in _SHOWN_SCOPE_KEYS and isinstance(k, str)):
             row(printable(key), data_text(repr(scope[key])))
+    if isinstance(exchange.scope_added, dict) and exchange.scope_added:
+        lines.append(Text("added to the scope while the app ran:", style="bold", end=""))
+        for key, value in exchange.scope_added.items():
+            row(f"  {printable(str(key))}", data_text(_value_text(value)))
     row("ttfb", format_duration(exchange.ttfb_ns) or "—")
     still_open = "  (still open)" if exchange.outcome == "streaming" else ""
     row("duration", (format_duration(exchange.duration_ns) or "—") + still_open)
