@@ -130,9 +130,15 @@ def test_the_key_table_in_the_docs_covers_every_binding() -> None:
 
 def test_overview_shows_what_the_app_added_to_the_scope() -> None:
     exchange = http_exchange("1", path="/items/7")
-    exchange.scope_added = {"endpoint": Opaque(type="function", repr="shop.views.read_item"),
-                            "path_params": {"item_id": "7"}}
+    exchange.scope_added = {
+        "app": Opaque(type="Starlette", repr="<starlette.applications.Starlette object>"),
+        "handlers": [{Opaque(type="type", repr="<class 'HTTPException'>"): 1}],
+        "path_params": {"item_id": "7"},
+        "endpoint": Opaque(type="function", repr="shop.views.read_item"),
+    }
     lines = [line.plain for line in overview(exchange, Caps())]
     start = lines.index("added to the scope while the app ran:")
-    assert lines[start + 1].split() == ["endpoint", "shop.views.read_item"]
-    assert lines[start + 2].split(maxsplit=1) == ["path_params", "{'item_id': '7'}"]
+    shown = [line.split(maxsplit=1) for line in lines[start + 1:start + 5]]
+    assert shown == [["endpoint", "shop.views.read_item"], ["path_params", "{'item_id': '7'}"],
+                     ["app", "<starlette.applications.Starlette object>"],
+                     ["handlers", "[{<class 'HTTPException'>: 1}]"]]

@@ -45,9 +45,25 @@ def _counters(counters: Counters, unit: str) -> str:
 LABEL_WIDTH = 12
 
 
+# What a framework adds to the scope that says most about who handled the request: first.
+_TELLING_KEYS = ("endpoint", "route", "path_params", "user", "auth", "session")
+
+
 def _value_text(value: Any) -> str:
-    """A recorded value as text: what an opaque one was (a function's module.qualname)."""
-    return value.repr if isinstance(value, Opaque) else repr(value)
+    """A recorded value as text, opaque ones as what they were (a function's module.qualname)."""
+    if isinstance(value, Opaque):
+        return value.repr
+    if isinstance(value, dict):
+        items = ", ".join(f"{_value_text(k)}: {_value_text(v)}" for k, v in value.items())
+        return f"{{{items}}}"
+    if isinstance(value, list):
+        return f"[{', '.join(map(_value_text, value))}]"
+    return repr(value)
+
+
+def _telling_first(added: dict[str, Any]) -> list[tuple[str, Any]]:
+    rank = {key: i for i, key in enumerate(_TELLING_KEYS)}
+    return sorted(added.items(), key=lambda item: rank.get(item[0], len(rank)))
 
 
 def overview(exchange: Exchange, caps: Caps) -> list[Text]:
@@ -84,7 +100,7 @@ def overview(exchange: Exchange, caps: Caps) -> list[Text]:
             row(printable(key), data_text(repr(scope[key])))
     if isinstance(exchange.scope_added, dict) and exchange.scope_added:
         lines.append(Text("added to the scope while the app ran:", style="bold", end=""))
-        for key, value in exchange.scope_added.items():
+        for key, value in _telling_first(exchange.scope_added):
             row(f"  {printable(str(key))}", data_text(_value_text(value)))
     row("ttfb", format_duration(exchange.ttfb_ns) or "—")
     still_open = "  (still open)" if exchange.outcome == "streaming" else ""
