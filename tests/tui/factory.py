@@ -11,7 +11,7 @@ import json
 import random
 from typing import Any
 
-from asgi_inspect.model import Counters, Event, ExceptionInfo, Exchange, Outcome
+from asgi_inspect.model import Counters, Event, ExceptionInfo, Exchange, Opaque, Outcome
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 MS = 1_000_000
@@ -193,10 +193,19 @@ def showcase(count: int = 40) -> list[Exchange]:
     exchanges = [lifespan_exchange("1", started_at=T0)]
     exchanges += sample_exchanges(count, start=2, t0=T0)
     n = count + 2
-    exchanges.append(http_exchange(
+    created = http_exchange(
         str(n), method="POST", path="/api/items", status=201, started_at=T0 + n * 0.137,
         request_body=b'{"name": "widget", "price": 9.99, "tags": ["new", "sale"]}',
-        response_body=b'{"id": 43, "name": "widget", "price": 9.99}', duration_ms=8.2))
+        response_body=b'{"id": 43, "name": "widget", "price": 9.99}', duration_ms=8.2)
+    created.scope_added = {  # as FastAPI leaves them
+        "app": Opaque(type="FastAPI", repr="<fastapi.applications.FastAPI object>"),
+        "router": Opaque(type="APIRouter", repr="<fastapi.routing.APIRouter object>"),
+        "endpoint": Opaque(type="function", repr="shop.api.create_item"),
+        "path_params": {},
+        "route": Opaque(type="APIRoute", repr="APIRoute(path='/api/items', "
+                                               "name='create_item', methods=['POST'])"),
+    }
+    exchanges.append(created)
     exchanges.append(http_exchange(
         str(n + 1), path="/about", status=200, content_type="text/html; charset=utf-8",
         started_at=T0 + (n + 1) * 0.137,

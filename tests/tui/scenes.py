@@ -49,6 +49,7 @@ def press(*keys: str) -> Scene:
 
 SCENES: dict[str, Scene] = {
     "main": press(),
+    "overview": select("/api/items", "overview"),
     "request-json": select("/api/items", "request"),
     "response-html": select("/about", "response"),
     "messages": select("/events", "messages"),

@@ -137,6 +137,7 @@ def test_overview_shows_what_the_app_added_to_the_scope() -> None:
         "endpoint": Opaque(type="function", repr="shop.views.read_item"),
     }
     lines = [line.plain for line in overview(exchange, Caps())]
+    assert "handled by   shop.views.read_item" in lines
     start = lines.index("added to the scope while the app ran:")
     shown = [line.split(maxsplit=1) for line in lines[start + 1:start + 5]]
     assert shown == [["endpoint", "shop.views.read_item"], ["path_params", "{'item_id': '7'}"],

@@ -16,6 +16,10 @@ def test_main_list_and_overview(snap_compare: Any) -> None:
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["main"])
 
 
+def test_overview_with_what_the_framework_added(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["overview"])
+
+
 def test_request_tab_json_body(snap_compare: Any) -> None:
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["request-json"])
 

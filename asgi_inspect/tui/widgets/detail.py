@@ -87,6 +87,9 @@ def overview(exchange: Exchange, caps: Caps) -> list[Text]:
     if exchange.exception is not None:
         info = exchange.exception
         row("exception", data_text(f"{info.type}: {info.message}", "red"))
+    added = exchange.scope_added if isinstance(exchange.scope_added, dict) else {}
+    if "endpoint" in added:  # what a framework's router chose (listed in full below)
+        row("handled by", data_text(_value_text(added["endpoint"]), "bold"))
     if exchange.type != "lifespan":
         row("client", _address(scope.get("client")))
         row("server", _address(scope.get("server")))
@@ -98,9 +101,9 @@ def overview(exchange: Exchange, caps: Caps) -> list[Text]:
         row("query", data_text(decode(scope.get("query_string") or b"") or "—"))
         for key in sorted(k for k in scope if k not in _SHOWN_SCOPE_KEYS and isinstance(k, str)):
             row(printable(key), data_text(repr(scope[key])))
-    if isinstance(exchange.scope_added, dict) and exchange.scope_added:
+    if added:
         lines.append(Text("added to the scope while the app ran:", style="bold", end=""))
-        for key, value in _telling_first(exchange.scope_added):
+        for key, value in _telling_first(added):
             row(f"  {printable(str(key))}", data_text(_value_text(value)))
     row("ttfb", format_duration(exchange.ttfb_ns) or "—")
     still_open = "  (still open)" if exchange.outcome == "streaming" else ""
