@@ -31,7 +31,7 @@ from typing import get_args
 
 from rich.cells import cell_len
 
-from asgi_inspect.model import Direction, Exchange, Outcome
+from asgi_inspect.model import Direction, Exchange, Opaque, Outcome
 from asgi_inspect.units import parse_size
 
 Test = Callable[[Exchange], object]
@@ -287,6 +287,13 @@ def _lines(pairs: Sequence[tuple[bytes, bytes]]) -> str:
     return b"\n".join(n + b": " + v for n, v in pairs).decode("latin-1")
 
 
+def _handler(exchange: Exchange) -> str:
+    """The endpoint and the route a framework chose (``scope_added``), one per line."""
+    added = exchange.scope_added if isinstance(exchange.scope_added, dict) else {}
+    return "\n".join(value.repr if isinstance(value, Opaque) else str(value)
+                     for key in ("endpoint", "route") if (value := added.get(key)) is not None)
+
+
 def _request_type(exchange: Exchange) -> str:
     return _header(exchange.request_headers, b"content-type")
 
@@ -371,6 +378,8 @@ OPERATORS: dict[str, Operator] = {
                      attrgetter("request.bytes")),
     "o": Operator("outcome", f"outcome: {', '.join(_OUTCOMES)}", _outcome_test, 1),
     "comment": _regex("comment", attrgetter("comment")),
+    "ep": _regex("the endpoint (module.qualname) or route a framework chose",
+                 _handler, 2, _LINES),
     "e": _flag("an exception, a failed outcome or a raised receive/send", _failed),
     "q": _flag("a request without a response", lambda e: e.status is None),
     "s": _flag("has a response", lambda e: e.status is not None),

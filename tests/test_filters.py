@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from asgi_inspect import Inspector, MemorySink
 from asgi_inspect.filters import OPERATORS, Filter, FilterError, compile_filter
-from asgi_inspect.model import Counters, Event, ExceptionInfo, Exchange
+from asgi_inspect.model import Counters, Event, ExceptionInfo, Exchange, Opaque
 
 MS = 1_000_000
 
@@ -69,7 +69,9 @@ CORPUS = [
          response_body='{"name": "café"}'.encode(), duration_ms=5, sent=1500),
     http("signup", "POST", "/api/users", 201, request_headers=(JSON,),
          request_body=b'{"user": "ann"}', response_headers=(JSON, (b"X-Trace", b"Abc-123")),
-         duration_ms=250, marked=True, comment="slow signup, ticket #12"),
+         duration_ms=250, marked=True, comment="slow signup, ticket #12",
+         scope_added={"endpoint": Opaque(type="function", repr="shop.users.sign_up"),
+                      "route": Opaque(type="APIRoute", repr="APIRoute(path='/api/users')")}),
     http("missing", "GET", "/missing", 404, response_headers=((b"content-type", b"text/plain"),),
          response_body=b"not found"),
     http("boom", "GET", "/boom", None, outcome="exception",
@@ -168,6 +170,10 @@ OPERATOR_CASES = [
     ("~o 'no_response|exception'", {"boom", "silent"}),
     ("~comment ticket", {"signup"}),
     ("~comment '#12$'", {"signup"}),
+    ("~ep sign_up", {"signup"}),
+    ("~ep '^shop\\.users\\.'", {"signup"}),
+    ("~ep /api/users", {"signup"}),
+    ("~ep create", set()),
 ]
 
 
