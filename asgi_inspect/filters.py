@@ -31,7 +31,7 @@ from typing import get_args
 
 from rich.cells import cell_len
 
-from asgi_inspect.model import Direction, Exchange, Opaque, Outcome
+from asgi_inspect.model import Direction, Exchange, Outcome
 from asgi_inspect.units import parse_size
 
 Test = Callable[[Exchange], object]
@@ -289,9 +289,7 @@ def _lines(pairs: Sequence[tuple[bytes, bytes]]) -> str:
 
 def _handler(exchange: Exchange) -> str:
     """The endpoint and the route a framework chose (``scope_added``), one per line."""
-    added = exchange.scope_added if isinstance(exchange.scope_added, dict) else {}
-    return "\n".join(value.repr if isinstance(value, Opaque) else str(value)
-                     for key in ("endpoint", "route") if (value := added.get(key)) is not None)
+    return f"{exchange.endpoint}\n{exchange.added('route')}"
 
 
 def _request_type(exchange: Exchange) -> str:

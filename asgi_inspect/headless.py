@@ -18,7 +18,8 @@ from asgi_inspect.units import format_duration, format_size
 
 
 def format_line(exchange: Exchange) -> str:
-    """``12:00:01.123 127.0.0.1:5000 GET /items 200 1.2ms 35B`` plus outcome when not complete."""
+    """``12:00:01.123 127.0.0.1:5000 GET /items 200 1.2ms 35B``, then the outcome when not
+    complete, the exception, and ``→ module.endpoint`` when a framework routed it."""
     clock = time.strftime("%H:%M:%S", time.localtime(exchange.started_at))
     millis = int(exchange.started_at * 1000) % 1000
     client = exchange.scope.get("client") if isinstance(exchange.scope, dict) else None
@@ -31,6 +32,8 @@ def format_line(exchange: Exchange) -> str:
         parts.append(f"[{exchange.outcome}]")
     if exchange.exception is not None:
         parts.append(f"{exchange.exception.type}: {exchange.exception.message}")
+    if exchange.endpoint:
+        parts.append(f"→ {exchange.endpoint}")
     return _printable(" ".join(parts))
 
 

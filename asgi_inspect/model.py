@@ -218,6 +218,19 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
                 return value.decode("latin-1")
         return ""
 
+    def added(self, key: str) -> str:
+        """A key the app added to the scope, as text (a function as ``module.qualname``);
+        empty when it added none by that name."""
+        value = self.scope_added.get(key) if isinstance(self.scope_added, dict) else None
+        if value is None:
+            return ""
+        return value.repr if isinstance(value, Opaque) else str(value)
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint a framework (Starlette, FastAPI) routed the exchange to, if recorded."""
+        return self.added("endpoint")
+
 
 _METHODS = {"http": "HTTP", "websocket": "WS"}  # when the scope names none
 _LIFESPAN_PHASES = {

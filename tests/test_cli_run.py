@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 
 from asgi_inspect import codec
+from asgi_inspect.headless import format_line
+from asgi_inspect.model import Exchange, Opaque
 from tests.servers import free_port, wait_for_port
 
 APP_DIR = Path(__file__).parent
@@ -166,3 +168,15 @@ def test_headless_proxy_records_traffic_to_any_server(tmp_path: Path) -> None:
     assert "POST /via?x=1 200" in out, err
     (exchange,) = [e for e in codec.read(record).exchanges if e.type == "http"]
     assert exchange.body("receive") == b"through" and exchange.status == 200
+
+
+def test_a_headless_line_names_the_endpoint_a_framework_chose() -> None:
+    exchange = Exchange(id="1", type="http", started_at=0.0,
+                        scope={"method": "GET", "path": "/items/5", "client": ["10.0.0.1", 5]},
+                        scope_added={"endpoint": Opaque(type="function", repr="shop.read_item"),
+                                     "route": Opaque(type="APIRoute", repr="APIRoute(...)")},
+                        ended_ns=2_000_000)
+    assert format_line(exchange).endswith("10.0.0.1:5 GET /items/5 --- 2.0ms 0B "
+                                          "[streaming] → shop.read_item")
+    assert exchange.endpoint == "shop.read_item" and exchange.added("route") == "APIRoute(...)"
+    assert exchange.added("path_params") == ""

@@ -87,9 +87,8 @@ def overview(exchange: Exchange, caps: Caps) -> list[Text]:
     if exchange.exception is not None:
         info = exchange.exception
         row("exception", data_text(f"{info.type}: {info.message}", "red"))
-    added = exchange.scope_added if isinstance(exchange.scope_added, dict) else {}
-    if "endpoint" in added:  # what a framework's router chose (listed in full below)
-        row("handled by", data_text(_value_text(added["endpoint"]), "bold"))
+    if exchange.endpoint:  # what a framework's router chose (listed in full below)
+        row("handled by", data_text(exchange.endpoint, "bold"))
     if exchange.type != "lifespan":
         row("client", _address(scope.get("client")))
         row("server", _address(scope.get("server")))
@@ -101,6 +100,7 @@ def overview(exchange: Exchange, caps: Caps) -> list[Text]:
         row("query", data_text(decode(scope.get("query_string") or b"") or "—"))
         for key in sorted(k for k in scope if k not in _SHOWN_SCOPE_KEYS and isinstance(k, str)):
             row(printable(key), data_text(repr(scope[key])))
+    added = exchange.scope_added if isinstance(exchange.scope_added, dict) else {}
     if added:
         lines.append(Text("added to the scope while the app ran:", style="bold", end=""))
         for key, value in _telling_first(added):
