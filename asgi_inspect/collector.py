@@ -20,6 +20,7 @@ from asgi_inspect.model import (
     Event,
     ExceptionInfo,
     Exchange,
+    OutputLine,
 )
 from asgi_inspect.wire import (
     STATUS_NAMES,
@@ -28,6 +29,7 @@ from asgi_inspect.wire import (
     Header,
     Note,
     Open,
+    Output,
     Progress,
     Received,
     Record,
@@ -47,7 +49,7 @@ EVENT_COST = 512
 
 
 class _Live:
-    __slots__ = ("closed", "elided", "exchange", "next_seq", "t0")
+    __slots__ = ("closed", "elided", "exchange", "next_seq", "partial", "t0")
 
     def __init__(self, exchange: Exchange, t0: int) -> None:
         self.exchange = exchange
@@ -55,6 +57,7 @@ class _Live:
         self.closed = False
         self.next_seq = 0  # a gap in the recorder's sequence numbers means records were lost
         self.elided = (0, 0, 0, 0, 0, 0)  # the last elided totals the recorder reported
+        self.partial: dict[str, OutputLine] | None = None  # output lines awaiting their end
 
 
 class Collector:
@@ -86,7 +89,8 @@ class Collector:
         self._clock = 0
         self._handlers: dict[type, Callable[[Any], None]] = {
             Open: self._open, Received: self._received, Sent: self._sent,
-            Progress: self._progress, Note: self._note, Closed: self._closed,
+            Progress: self._progress, Note: self._note, Output: self._output,
+            Closed: self._closed,
         }
 
     # counts reported by the recorders -----------------------------------------------------
@@ -202,6 +206,24 @@ class Collector:
     def _note(self, record: Note) -> None:
         live = self._find(record.xid, record.t)
         live.exchange.notes.append(record.text)
+        self.changed.add(live.exchange.id)
+
+    def _output(self, record: Output) -> None:
+        """Text the app wrote: lines are completed across writes, one stream at a time."""
+        live = self._find(record.xid, record.t)
+        partial = live.partial
+        if partial is None:
+            partial = live.partial = {}
+        for piece in record.text.splitlines(keepends=True):
+            line = partial.pop(record.stream, None)
+            if line is None:
+                line = OutputLine(t=record.t - live.t0, stream=record.stream, text="")
+                live.exchange.output.append(line)
+            line.text += piece
+            if line.text.endswith(("\n", "\r")):
+                line.text = line.text.rstrip("\r\n")
+            else:
+                partial[record.stream] = line
         self.changed.add(live.exchange.id)
 
     def _closed(self, record: Closed) -> None:

@@ -378,6 +378,8 @@ OPERATORS: dict[str, Operator] = {
     "comment": _regex("comment", attrgetter("comment")),
     "ep": _regex("the endpoint (module.qualname) or route a framework chose",
                  _handler, 2, _LINES),
+    "out": _regex("a line the app printed or logged while handling it (asgi-inspect run)",
+                  lambda e: "\n".join(line.text for line in e.output), 3, _LINES),
     "e": _flag("an exception, a failed outcome or a raised receive/send", _failed),
     "q": _flag("a request without a response", lambda e: e.status is None),
     "s": _flag("has a response", lambda e: e.status is not None),

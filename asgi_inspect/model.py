@@ -39,6 +39,14 @@ class Opaque(msgspec.Struct, frozen=True):
     repr: str
 
 
+class OutputLine(msgspec.Struct):
+    """A line the app printed or logged while it handled the exchange."""
+
+    t: int  # ns since the exchange started
+    stream: str  # "stdout", "stderr" or "log"
+    text: str  # without its line break
+
+
 class ExceptionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The exception the app raised, formatted when it was caught."""
 
@@ -103,6 +111,8 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
     request: Counters = msgspec.field(default_factory=Counters)
     response: Counters = msgspec.field(default_factory=Counters)
     notes: list[str] = msgspec.field(default_factory=list)
+    # What the app printed and logged while it ran (asgi-inspect run), in order.
+    output: list[OutputLine] = msgspec.field(default_factory=list)
     # Keys the app (its framework, its middleware) added to the scope while it ran, such as
     # Starlette's endpoint, route and path_params; functions and classes as module.qualname.
     scope_added: Snapshot | None = None

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter_ns
 from typing import Any
 
+from asgi_inspect import output
 from asgi_inspect.batch import Batcher
 from asgi_inspect.sinks import Sink, resolve_sink
 from asgi_inspect.values import safe_repr
@@ -79,16 +80,20 @@ class Inspector:
     (``inspector.sink.exchanges``). ``redact=True`` redacts secrets (Authorization, cookies,
     API keys, token query parameters and JSON fields) before anything leaves the app's
     process; a callable taking and returning a snapshot may be given instead.
+    ``capture_output=True`` attributes what the app prints and logs during an exchange to it,
+    once :func:`asgi_inspect.output.install` has hooked the process's streams (``asgi-inspect
+    run`` does both); it is off while redacting, as printed text cannot be redacted reliably.
     """
 
     def __init__(self, app: Any, sink: Sink | str | os.PathLike[str] | None = None, *,
                  max_body: int = DEFAULT_MAX_BODY, max_events: int = DEFAULT_MAX_EVENTS,
-                 redact: bool | Callable[[Any], Any] = False,
+                 redact: bool | Callable[[Any], Any] = False, capture_output: bool = False,
                  flush_interval: float = 0.02) -> None:
         if max_body < 0 or max_events < 1:
             raise ValueError("max_body must be >= 0 and max_events >= 1")
         self.app: ASGIApp = as_asgi3(app)
         self.redact = _redactor(redact)
+        self.capture_output = capture_output and self.redact is None
         self.sink = resolve_sink(sink)
         self.batcher = Batcher(self.sink, max_body=max_body, max_events=max_events,
                                flush_interval=flush_interval)
@@ -117,6 +122,7 @@ class Inspector:
                            _scope_snapshot(scope) if scope.get("state") else scope))
             else:
                 tap = _Tap(self, xid, seq, left, budget_in, budget_out).open(scope)
+            token = output.CURRENT.set(output.Tag(batch, xid)) if self.capture_output else None
         except Exception as exc:
             batch.error(exc)
             return await self.app(scope, receive, send)
@@ -183,6 +189,9 @@ class Inspector:
             tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
             tap.close(exc, None, _scope_added(scope, keys))
             raise
+        finally:
+            if token is not None:
+                output.CURRENT.reset(token)
         if tap is None and result is None and len(scope) == keys:
             add((CLOSED, xid, perf_counter_ns(), OK))
         else:

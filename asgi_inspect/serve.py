@@ -16,6 +16,7 @@ from typing import Any
 
 from uvicorn.importer import ImportFromStringError, import_from_string
 
+from asgi_inspect import output
 from asgi_inspect.recorder import Inspector
 
 ENV_TARGET = "ASGI_INSPECT_TARGET"
@@ -50,9 +51,12 @@ def inspected_app() -> Inspector:
         traceback.print_exc()
         _fail(f"loading {target!r} raised {type(exc).__name__}: {exc}")
     _watch_parent(os.environ.get(ENV_PARENT, ""))
+    redact = os.environ.get(ENV_REDACT) == "1"
+    if not redact:
+        output.install()  # prints and log records, attributed to the exchange being handled
     return Inspector(app, max_body=int(os.environ.get(ENV_MAX_BODY, 64 * 1024)),
                      max_events=int(os.environ.get(ENV_MAX_EVENTS, 1000)),
-                     redact=os.environ.get(ENV_REDACT) == "1")
+                     redact=redact, capture_output=not redact)
 
 
 def _watch_parent(pid: str) -> None:

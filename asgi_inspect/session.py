@@ -69,6 +69,14 @@ class Session:
         if self.echo_logs:
             print(text, file=sys.stderr, flush=True)
 
+    def echo_from_now(self) -> None:
+        """Headless: the server's output goes on to stderr, starting with what it said so far
+        (uvicorn's start-up lines, and any request that came in before we saw the port open)."""
+        for line in self.logs:
+            print(line.text, file=sys.stderr)
+        sys.stderr.flush()
+        self.echo_logs = True
+
     async def open_channel(self, *, tcp: bool = False) -> Address:
         """Start listening for recorders; batches go straight into the collector."""
         self.collector.on_close = self._closed

@@ -78,6 +78,16 @@ class Note(msgspec.Struct, array_like=True, tag=6):
     text: str
 
 
+class Output(msgspec.Struct, array_like=True, tag=8):
+    """Text the app printed (``stdout``, ``stderr``) or logged (``log``) while handling the
+    exchange (see ``output.py``); a write may hold part of a line, or several."""
+
+    xid: int
+    t: int
+    stream: str
+    text: str
+
+
 class Failure(msgspec.Struct, array_like=True):
     type: str
     message: str
@@ -95,7 +105,7 @@ class Closed(msgspec.Struct, array_like=True, tag=7):
     scope_added: dict[str, Any] | None = None  # keys the app added to the scope, described
 
 
-Record = Open | Received | Sent | Progress | Note | Closed
+Record = Open | Received | Sent | Progress | Note | Output | Closed
 
 
 def encode_opaque(value: Any) -> msgspec.msgpack.Ext:

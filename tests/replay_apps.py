@@ -40,6 +40,8 @@ async def _json(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not message.get("more_body"):
             break
     greeting = scope.get("state", {}).get("greeting")
+    if scope["path"] == "/items":
+        print(f"handling {scope['method']} /items with {len(body)} bytes")
     payload = {"method": scope["method"], "path": scope["path"], "body": body.decode(),
                "chunks": chunks, "version": VERSION["value"], "greeting": greeting}
     await send({"type": "http.response.start", "status": 200,

@@ -57,6 +57,9 @@ def test_headless_run_prints_and_records(tmp_path: Path) -> None:
     assert kinds == ["http", "http", "lifespan"]
     post = next(e for e in trace.exchanges if e.method == "POST")
     assert post.body("receive") == b"hello" and post.outcome == "complete"
+    assert [(line.stream, line.text) for line in post.output] == [
+        ("stdout", "handling POST /items with 5 bytes")]  # the app's print, on its exchange
+    assert "handling POST /items with 5 bytes" in err, (out, err)  # and still where it always went
     lifespan = next(e for e in trace.exchanges if e.type == "lifespan")
     assert lifespan.outcome == "complete"  # the shutdown was recorded before the file closed
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from asgi_inspect import Inspector, MemorySink
 from asgi_inspect.filters import OPERATORS, Filter, FilterError, compile_filter
-from asgi_inspect.model import Counters, Event, ExceptionInfo, Exchange, Opaque
+from asgi_inspect.model import Counters, Event, ExceptionInfo, Exchange, Opaque, OutputLine
 
 MS = 1_000_000
 
@@ -71,7 +71,9 @@ CORPUS = [
          request_body=b'{"user": "ann"}', response_headers=(JSON, (b"X-Trace", b"Abc-123")),
          duration_ms=250, marked=True, comment="slow signup, ticket #12",
          scope_added={"endpoint": Opaque(type="function", repr="shop.users.sign_up"),
-                      "route": Opaque(type="APIRoute", repr="APIRoute(path='/api/users')")}),
+                      "route": Opaque(type="APIRoute", repr="APIRoute(path='/api/users')")},
+         output=[OutputLine(t=5, stream="stdout", text="creating ann"),
+                 OutputLine(t=9, stream="log", text="WARNING shop: slow mail server")]),
     http("missing", "GET", "/missing", 404, response_headers=((b"content-type", b"text/plain"),),
          response_body=b"not found"),
     http("boom", "GET", "/boom", None, outcome="exception",
@@ -174,6 +176,9 @@ OPERATOR_CASES = [
     ("~ep '^shop\\.users\\.'", {"signup"}),
     ("~ep /api/users", {"signup"}),
     ("~ep create", set()),
+    ("~out 'creating ann'", {"signup"}),
+    ("~out '^WARNING shop'", {"signup"}),
+    ("~out nothing-printed", set()),
 ]
 
 

@@ -122,8 +122,8 @@ async def _serve(spec: ServerSpec, args: argparse.Namespace, title: str, keep: A
         await session.start_server(server)
         if not await server.wait_ready():
             raise CliError(server.error or _last_error(session) or "the server did not start")
-        if args.headless:  # from now on the server's output goes on to stderr
-            session.echo_logs = True
+        if args.headless:
+            session.echo_from_now()
 
     return await inspect_session(session, args, keep, start_server)
 

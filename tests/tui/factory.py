@@ -11,7 +11,15 @@ import json
 import random
 from typing import Any
 
-from asgi_inspect.model import Counters, Event, ExceptionInfo, Exchange, Opaque, Outcome
+from asgi_inspect.model import (
+    Counters,
+    Event,
+    ExceptionInfo,
+    Exchange,
+    Opaque,
+    Outcome,
+    OutputLine,
+)
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 MS = 1_000_000
@@ -154,6 +162,12 @@ def failing_exchange(exchange_id: str, *, started_at: float = T0) -> Exchange:
                                 after_event=0))
     exchange.notes.append("the app raised before starting a response: the server answered on "
                           "its own (uvicorn sends 500 Internal Server Error)")
+    exchange.output = [  # what its print() and logging said on the way
+        OutputLine(t=90_000, stream="stdout", text="placing order for 1 item"),
+        OutputLine(t=1_200_000, stream="log", text="INFO shop.orders: price total 9.5"),
+        OutputLine(t=2_900_000, stream="log",
+                   text="WARNING shop.orders: line 0 has no 'qty', trying the default"),
+    ]
     return exchange
 
 

@@ -55,6 +55,7 @@ SCENES: dict[str, Scene] = {
     "messages": select("/events", "messages"),
     "websocket-frames": select("/ws/echo", "frames"),
     "exception": select("/orders", "exception"),
+    "output": select("/orders", "output"),
     "help": press("question_mark"),
     "filter": press("slash", *"~m POST | ~c 5xx"),
     "filter-error": press("slash", *"~m POST & ~nope"),

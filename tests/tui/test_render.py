@@ -6,13 +6,13 @@ from pathlib import Path
 
 from asgi_inspect.collector import Collector
 from asgi_inspect.filters import compile_filter
-from asgi_inspect.model import Caps, Opaque
+from asgi_inspect.model import Caps, Opaque, OutputLine
 from asgi_inspect.tui.app import InspectorApp
 from asgi_inspect.tui.bodies import classify, hex_dump, render_body
 from asgi_inspect.tui.formatting import data_text, printable
 from asgi_inspect.tui.screens.help import binding_rows
 from asgi_inspect.tui.widgets.body_view import MessageView
-from asgi_inspect.tui.widgets.detail import overview
+from asgi_inspect.tui.widgets.detail import output_lines, overview
 from asgi_inspect.tui.widgets.exchange_list import ID, ExchangeList, summarize
 from asgi_inspect.tui.widgets.lines import LineTable, fit, fit_columns
 from tests.tui.factory import http_exchange, sample_exchanges
@@ -143,3 +143,11 @@ def test_overview_shows_what_the_app_added_to_the_scope() -> None:
     assert shown == [["endpoint", "shop.views.read_item"], ["path_params", "{'item_id': '7'}"],
                      ["app", "<starlette.applications.Starlette object>"],
                      ["handlers", "[{<class 'HTTPException'>: 1}]"]]
+
+
+def test_output_lines_say_when_where_and_what() -> None:
+    exchange = http_exchange("1")
+    exchange.output = [OutputLine(t=1_500_000, stream="stdout", text="hello \x1b[31m"),
+                       OutputLine(t=2_000_000, stream="log", text="WARNING shop: low stock")]
+    assert [line.plain.split(maxsplit=2) for line in output_lines(exchange)] == [
+        ["+1.5ms", "stdout", "hello \\x1b[31m"], ["+2.0ms", "log", "WARNING shop: low stock"]]

@@ -36,6 +36,10 @@ def test_exception_tab(snap_compare: Any) -> None:
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["exception"])
 
 
+def test_output_tab(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["output"])
+
+
 def test_help_screen(snap_compare: Any) -> None:
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES["help"])
 

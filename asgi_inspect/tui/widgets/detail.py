@@ -22,7 +22,8 @@ from asgi_inspect.tui.widgets.lines import TextLines
 from asgi_inspect.tui.widgets.timeline import EventTimeline, FrameTable, RowsWithDetail
 from asgi_inspect.units import format_duration, format_size
 
-TABS = ("overview", "request", "response", "messages", "frames", "exception", "diff")
+TABS = ("overview", "request", "response", "messages", "frames", "output", "exception", "diff")
+_OUTPUT_STYLES = {"stderr": "red", "log": "yellow"}
 _SHOWN_SCOPE_KEYS = frozenset({"type", "method", "path", "query_string", "raw_path", "headers",
                                "client", "server", "scheme", "http_version", "root_path"})
 
@@ -126,6 +127,18 @@ def overview(exchange: Exchange, caps: Caps) -> list[Text]:
     return lines
 
 
+def output_lines(exchange: Exchange) -> list[Text]:
+    """What the app printed and logged during the exchange: when, where, what."""
+    lines = []
+    for line in exchange.output:
+        offset = f"+{format_duration(line.t)}"
+        text = Text(f"{offset:>9}  {printable(line.stream):<6} ", style="dim", no_wrap=True,
+                    end="")
+        text.append_text(data_text(line.text, _OUTPUT_STYLES.get(line.stream, "")))
+        lines.append(text)
+    return lines
+
+
 def exception_lines(exchange: Exchange) -> list[Text]:
     """The exception's one-line summary, then its traceback."""
     info = exchange.exception
@@ -166,8 +179,8 @@ def diff_lines(original: Exchange | None, replay: Exchange,
 
 
 class DetailPane(Vertical):
-    """Tabs about one exchange: overview, request, response, messages, frames, exception, and
-    for a replay the diff against its original."""
+    """Tabs about one exchange: overview, request, response, messages, frames, what the app
+    printed and logged, exception, and for a replay the diff against its original."""
 
     ALLOW_MAXIMIZE = True
 
@@ -185,6 +198,7 @@ class DetailPane(Vertical):
         self.caps = Caps()
         self._overview = TextLines(classes="text-view")
         self._exception = TextLines(classes="text-view")
+        self._output = TextLines(classes="text-view")
         self._diff = TextLines(classes="text-view")
         self.original_of: Callable[[Exchange], Exchange | None] = lambda exchange: None
         self.ignored_headers: Sequence[str] = DEFAULT_IGNORED_HEADERS
@@ -208,6 +222,8 @@ class DetailPane(Vertical):
                 yield self._messages
             with TabPane("Frames", id="frames"):
                 yield self._frames
+            with TabPane("Output", id="output"):
+                yield self._output
             with TabPane("Exception", id="exception"):
                 yield self._exception
             with TabPane("Diff", id="diff"):
@@ -237,6 +253,8 @@ class DetailPane(Vertical):
             hidden |= {"request", "response"}
         if kind != "websocket":
             hidden.add("frames")
+        if exchange is None or not exchange.output:
+            hidden.add("output")
         if exchange is None or exchange.exception is None:
             hidden.add("exception")
         if exchange is None or exchange.replay_of is None:
@@ -268,6 +286,8 @@ class DetailPane(Vertical):
             self._messages.show(exchange)
         elif tab == "frames":
             self._frames.show(exchange)
+        elif tab == "output":
+            self._output.set_lines(output_lines(exchange) if exchange else [])
         elif tab == "exception":
             self._exception.set_lines(exception_lines(exchange) if exchange else [])
         elif tab == "diff":
