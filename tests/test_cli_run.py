@@ -60,6 +60,7 @@ def test_headless_run_prints_and_records(tmp_path: Path) -> None:
     assert [(line.stream, line.text) for line in post.output] == [
         ("stdout", "handling POST /items with 5 bytes")]  # the app's print, on its exchange
     assert "handling POST /items with 5 bytes" in err, (out, err)  # and still where it always went
+    assert "Application startup complete" in err  # the server's start-up lines are shown too
     lifespan = next(e for e in trace.exchanges if e.type == "lifespan")
     assert lifespan.outcome == "complete"  # the shutdown was recorded before the file closed
 
