@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
@@ -147,6 +148,7 @@ class Response:
 
 Handler = Callable[[Request], Awaitable[Response]]
 ROUTES: dict[tuple[str, str], Handler] = {}
+log = logging.getLogger("asgi_demo")
 
 
 def route(method: str, path: str) -> Callable[[Handler], Handler]:
@@ -222,6 +224,7 @@ async def create_item(request: Request) -> Response:
     """Create an item from ``{"name": str, "price": number}``: 201 with its Location."""
     name, price = parse_item(await request.body())
     item = request.items.add(name, price)
+    print(f"created item {item['id']}: {name} at {price}")  # the Output tab shows it
     return json_response(item, 201, [(b"location", f"/api/items/{item['id']}".encode())])
 
 
@@ -345,6 +348,7 @@ async def error(request: Request) -> Response:
     try:
         stock = warehouse_stock("demo-sku")
     except KeyError as exc:
+        log.warning("stock lookup for %s failed", "demo-sku")  # so does this
         raise RuntimeError("could not price the basket: stock lookup failed") from exc
     return json_response(stock)
 

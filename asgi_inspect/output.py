@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 OUTPUT = tag_of(Output)
 CAPPED = "\n[asgi-inspect: output capped here]\n"
+_HANDLER_WRITES = logging.StreamHandler.emit.__code__  # also Python's last-resort handler's
 # Loggers whose records are about the server or the recorder, not the app's own doing.
 _NOT_THE_APP = ("uvicorn", "asgi_inspect", "hypercorn", "daphne", "asyncio")
 
@@ -76,7 +77,8 @@ class TaggedStream:
 
     def write(self, text: str) -> int:
         written = self._stream.write(text)
-        if isinstance(text, str):
+        # A logging handler writing a record: already noted as "log" when it was made.
+        if isinstance(text, str) and sys._getframe(1).f_code is not _HANDLER_WRITES:
             record(self._name, text)
         return written
 

@@ -89,6 +89,24 @@ async def test_no_capture_without_the_option_or_while_redacting() -> None:
     assert out.getvalue() == "token=s3cret\n" * 2
 
 
+async def test_a_log_record_printed_by_a_handler_is_noted_once() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        logger = logging.getLogger("shop.quiet")
+        handler = logging.StreamHandler(sys.stderr)  # made after install: writes to the proxy
+        logger.addHandler(handler)
+        logger.propagate = False
+        try:
+            logger.error("card declined")
+        finally:
+            logger.removeHandler(handler)
+        await apps.respond(send, b"ok")
+
+    with hooked() as (_, err):
+        _, exchange = await apps.record(app, apps.http_scope(), REQUEST, capture_output=True)
+    assert lines(exchange) == [("log", "ERROR shop.quiet: card declined")]
+    assert err.getvalue() == "card declined\n"
+
+
 def test_the_stream_proxy_is_the_stream_for_everything_else() -> None:
     with hooked():
         assert isinstance(sys.stdout, output.TaggedStream)
