@@ -39,60 +39,60 @@ class Batcher:
         self.dropped = 0  # records lost because the sink refused them
         self.errors = 0  # internal recorder errors
         self._encoder = msgspec.msgpack.Encoder(enc_hook=encode_opaque)
-        self.encode_into = self._encoder.encode_into
-        self.buffer = bytearray()  # the pending batch; the same object for the batcher's life
-        self.count = 0
+        self._encode_into = self._encoder.encode_into
+        self._buffer = bytearray()  # the pending batch; the same object for the batcher's life
+        self._count = 0
         self._batches = 0
-        self.timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._logged_error = False
 
     def add(self, record: Any) -> None:
         """Encode one record into the pending batch. Hot path: never blocks, never raises."""
-        buffer = self.buffer
+        buffer = self._buffer
         start = len(buffer)
         try:
-            self.encode_into(record, buffer, -1)
+            self._encode_into(record, buffer, -1)
         except Exception as exc:
-            self.recover(record, start, exc)
+            self._recover(record, start, exc)
             return
-        self.count += 1
-        if self.timer is None:
-            self.schedule()
+        self._count += 1
+        if self._timer is None:
+            self._schedule()
         elif start > MAX_BUFFER:
             self.flush()
 
-    def recover(self, record: Any, start: int, exc: Exception) -> None:
+    def _recover(self, record: Any, start: int, exc: Exception) -> None:
         """An unencodable value: keep what we can of the record, count the error."""
-        buffer = self.buffer
+        buffer = self._buffer
         del buffer[start:]
         self.error(exc)
         try:
-            self.encode_into(scrubbed(record), buffer, -1)
+            self._encode_into(scrubbed(record), buffer, -1)
         except Exception:
             del buffer[start:]
             return
-        self.count += 1
-        if self.timer is None:
-            self.schedule()
+        self._count += 1
+        if self._timer is None:
+            self._schedule()
 
-    def schedule(self) -> None:
+    def _schedule(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.flush()
             return
-        self.timer = loop.call_later(self.flush_interval, self.flush)
+        self._timer = loop.call_later(self.flush_interval, self.flush)
 
     def flush(self) -> None:
         """Hand the pending batch to the sink now."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        if not self.count:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._count:
             return
-        count, self.count = self.count, 0
-        self._send(self.buffer, count)  # copied into the frame there, so it can be reused
-        self.buffer.clear()
+        count, self._count = self._count, 0
+        self._send(self._buffer, count)  # copied into the frame there, so it can be reused
+        self._buffer.clear()
 
     def _send(self, body: bytes | bytearray, count: int) -> None:
         header = Header(self.source, self._batches, self.dropped, self.errors,

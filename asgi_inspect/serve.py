@@ -51,12 +51,12 @@ def inspected_app() -> Inspector:
         traceback.print_exc()
         _fail(f"loading {target!r} raised {type(exc).__name__}: {exc}")
     _watch_parent(os.environ.get(ENV_PARENT, ""))
-    redact = os.environ.get(ENV_REDACT) == "1"
-    if not redact:
+    inspector = Inspector(app, max_body=int(os.environ.get(ENV_MAX_BODY, 64 * 1024)),
+                          max_events=int(os.environ.get(ENV_MAX_EVENTS, 1000)),
+                          redact=os.environ.get(ENV_REDACT) == "1", capture_output=True)
+    if inspector.capture_output:  # off while redacting
         output.install()  # prints and log records, attributed to the exchange being handled
-    return Inspector(app, max_body=int(os.environ.get(ENV_MAX_BODY, 64 * 1024)),
-                     max_events=int(os.environ.get(ENV_MAX_EVENTS, 1000)),
-                     redact=redact, capture_output=not redact)
+    return inspector
 
 
 def _watch_parent(pid: str) -> None:
