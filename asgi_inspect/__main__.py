@@ -1,5 +1,5 @@
 import sys
 
-from asgi_inspect.cli import main
+from asgi_inspect.cli.main import main
 
 sys.exit(main())

@@ -30,7 +30,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import HeaderParser
@@ -40,11 +40,8 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Headers = Iterable[tuple[bytes, bytes]]
+from asgi_inspect.types import RawHeaders, Receive, Scope, Send
+
 Number = TypeVar("Number", int, float)
 
 MIB = 1024 * 1024
@@ -60,7 +57,7 @@ SEED_ITEMS = (("Keyboard", 49.0), ("Mouse", 19.5), ("Monitor", 189.99))
 class HTTPError(Exception):
     """Bad input or an unknown route: answered as a JSON error, never as a traceback."""
 
-    def __init__(self, status: int, message: str, headers: Headers = ()) -> None:
+    def __init__(self, status: int, message: str, headers: RawHeaders = ()) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -171,13 +168,13 @@ def parse_number(name: str, raw: str, kind: type[Number]) -> Number:
 
 
 def body_response(body: bytes, content_type: str, status: int = 200,
-                  headers: Headers = ()) -> Response:
+                  headers: RawHeaders = ()) -> Response:
     """A complete response; Content-Length lets HEAD and clients know the size up front."""
     return Response(status, [(b"content-type", content_type.encode()),
                              (b"content-length", str(len(body)).encode()), *headers], body)
 
 
-def json_response(data: Any, status: int = 200, headers: Headers = ()) -> Response:
+def json_response(data: Any, status: int = 200, headers: RawHeaders = ()) -> Response:
     """JSON for the API routes and for every error."""
     return body_response(json.dumps(data).encode(), "application/json", status, headers)
 
@@ -187,7 +184,7 @@ def html_response(html: str) -> Response:
     return body_response(html.encode(), "text/html; charset=utf-8")
 
 
-def text_response(text: str, status: int = 200, headers: Headers = ()) -> Response:
+def text_response(text: str, status: int = 200, headers: RawHeaders = ()) -> Response:
     """Plain UTF-8 text, for the routes whose answer is a sentence."""
     return body_response(text.encode(), "text/plain; charset=utf-8", status, headers)
 

@@ -32,6 +32,7 @@ from typing import get_args
 from rich.cells import cell_len
 
 from asgi_inspect.model import Direction, Exchange, Outcome
+from asgi_inspect.text import printable
 from asgi_inspect.units import parse_size
 
 Test = Callable[[Exchange], object]
@@ -50,17 +51,12 @@ class FilterError(ValueError):
 
     def __str__(self) -> str:
         where = f"{self.message} at column {self.position + 1}"
-        return f"{_printable(self.text)}: {where}" if self.text else where
+        return f"{printable(self.text)}: {where}" if self.text else where
 
     def caret(self) -> str:
         """The expression on one line and a ``^`` under the fault on the next."""
-        shown = _printable(self.text)
-        return f"{shown}\n{' ' * cell_len(shown[:self.position])}^"
-
-
-def _printable(text: str) -> str:
-    """One display line: a newline or control character in the expression shows as a space."""
-    return "".join(ch if ch.isprintable() else " " for ch in text)
+        before = cell_len(printable(self.text[:self.position]))
+        return f"{printable(self.text)}\n{' ' * before}^"
 
 
 class Filter:

@@ -266,11 +266,19 @@ def header_pairs(headers: Any) -> list[tuple[bytes, bytes]]:
     ]
 
 
+# The default limits, named once: the recorder's caps per exchange, and what the inspector
+# keeps in memory before it evicts the oldest exchanges.
+DEFAULT_MAX_BODY = 64 * 1024  # body bytes kept per direction and exchange
+DEFAULT_MAX_EVENTS = 1000  # events kept per exchange
+DEFAULT_MAX_EXCHANGES = 100_000
+DEFAULT_MAX_MEMORY = 1024**3
+
+
 class Caps(msgspec.Struct, kw_only=True):
     """The limits the recorder kept data under."""
 
-    max_body: int = 64 * 1024
-    max_events: int = 1000
+    max_body: int = DEFAULT_MAX_BODY
+    max_events: int = DEFAULT_MAX_EVENTS
 
 
 class Trace(msgspec.Struct, kw_only=True):

@@ -13,7 +13,7 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from asgi_inspect.sinks import Sink
+    from asgi_inspect.record.sinks import Sink
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

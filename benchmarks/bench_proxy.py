@@ -6,9 +6,10 @@ core 1. For the direct run the upstream is moved to core 0 for the duration of t
 is measured the way the proxies are: alone on its core.
 
 "ours, recorded" is exactly what ``asgi-inspect proxy`` runs: uvicorn serving
-``asgi_inspect.serve:inspected_app`` with ``asgi_inspect.proxy:proxy_from_env`` as the target, the
-recorder streaming every exchange over the live channel (``$ASGI_INSPECT``) to a collector in
-another process (``collector_process.py``). "ours, bare" is the proxy without the recorder.
+``asgi_inspect.record.serve:inspected_app`` with ``asgi_inspect.proxy:proxy_from_env`` as the
+target, the recorder streaming every exchange over the live channel (``$ASGI_INSPECT``) to a
+collector in another process (``collector_process.py``). "ours, bare" is the proxy without
+the recorder.
 
 Runs are interleaved in rounds; the summary shows medians of req/s and of the proxy process's
 CPU time per request (the steadier figure on a shared machine), and ours/mitmdump ratios.
@@ -144,7 +145,7 @@ def stream(mib: int, collector: CollectorProcess) -> None:
     try:
         port = free_port()
         proxy = Child("stream proxy", uvicorn_command(
-            "asgi_inspect.serve:inspected_app", port, *PROXY_FLAGS), port, SERVER_CORE,
+            "asgi_inspect.record.serve:inspected_app", port, *PROXY_FLAGS), port, SERVER_CORE,
             proxy_env(upstream.url.rstrip("/"), collector))
         try:
             direct_size, direct_s = download(upstream.url)
@@ -184,7 +185,7 @@ def servers(mitmdump: str | None, collector: CollectorProcess) -> Iterator[list[
         env = proxy_env(upstream, collector)
         port = free_port()
         started.append(Child("ours, recorded", uvicorn_command(
-            "asgi_inspect.serve:inspected_app", port, *PROXY_FLAGS), port, SERVER_CORE, env))
+            "asgi_inspect.record.serve:inspected_app", port, *PROXY_FLAGS), port, SERVER_CORE, env))
         port = free_port()
         started.append(Child("ours, bare", uvicorn_command(
             "asgi_inspect.proxy:proxy_from_env", port, *PROXY_FLAGS), port, SERVER_CORE, env))

@@ -26,7 +26,7 @@ from typing import Any
 
 from asgi_inspect.filters import compile_filter
 from asgi_inspect.model import Exchange
-from asgi_inspect.session import Session
+from asgi_inspect.runtime.session import Session
 from asgi_inspect.tui.app import InspectorApp
 from asgi_inspect.tui.widgets.exchange_list import ExchangeList
 from tests.tui.factory import sample_exchanges
@@ -77,7 +77,7 @@ async def stream(app: InspectorApp, rate: int, incoming: list[Exchange]) -> None
     tick, t0 = 0, loop.time()
     while incoming:
         for exchange in incoming[-batch:]:
-            app.collector.add(exchange)
+            app.store.add(exchange)
         del incoming[-batch:]
         if tick % 10 == 0:
             await app.run_action("toggle_follow")  # a keystroke's worth of work...
@@ -99,10 +99,10 @@ async def run(count: int, rate: int, rounds: int, seconds: float) -> dict[str, A
         listing = app.exchange_list
         fresh = ExchangeList(app.collector)  # the first poll's work, timed on its own
         t = time.perf_counter()
-        fresh.sync(set(app.collector.exchanges))
+        fresh.sync(set(app.store.exchanges))
         results["load"] = time.perf_counter() - t
         print(f"load {count:,} rows (first poll)       {ms(results['load'])}")
-        values = list(app.collector.exchanges.values())
+        values = list(app.store.exchanges.values())
         print(f"\nfilter over {count:,} exchanges       list      engine   list/engine")
         for expression in EXPRESSIONS:
             compiled = compile_filter(expression)
@@ -120,7 +120,7 @@ async def run(count: int, rate: int, rounds: int, seconds: float) -> dict[str, A
         idle = await probe(seconds)
         busy = await probe(seconds, lambda: stream(app, rate, incoming))
         await pilot.pause(0.1)
-        added = len(app.collector.exchanges) - count
+        added = len(app.store.exchanges) - count
         print(f"\nstalls (probe sleeps {PROBE_S * 1000:.0f} ms; {seconds:.0f} s each)")
         print(stall_line("idle, 100k loaded (baseline)", idle))
         print(stall_line(f"{rate:,}/s streaming, follow on", busy))

@@ -1,10 +1,11 @@
 """A collector in its own process, fed by the real live channel, for the benchmarks.
 
-Runs ``asgi_inspect.channel.Listener`` feeding ``asgi_inspect.collector.Collector``, prints the
-channel address as its first line of output, then answers every line read on stdin with one JSON
-line of counts (see :func:`stats`); it exits at end of input. It keeps at most
-``--keep`` exchanges (default 10,000) so a long benchmark does not fill the machine's memory:
-the counts cover every exchange, kept or evicted.
+Runs ``asgi_inspect.record.channel.Listener`` feeding
+``asgi_inspect.store.collector.Collector``, prints the channel address as its first line of
+output, then answers every line read on stdin with one JSON line of counts (see
+:func:`stats`); it exits at end of input. It keeps at most ``--keep`` exchanges (default
+10,000) so a long benchmark does not fill the machine's memory: the counts cover every
+exchange, kept or evicted.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 
 import msgspec
 
-from asgi_inspect.channel import Listener
-from asgi_inspect.collector import Collector
 from asgi_inspect.model import Exchange
+from asgi_inspect.record.channel import Listener
+from asgi_inspect.store.collector import Collector
 
 
 class Tally:
@@ -37,7 +38,7 @@ class Tally:
     def feed(self, frame: bytes) -> None:
         self.records += self.collector.feed(frame)
         self.frames += 1
-        self.collector.drain_changes()  # as a view would; else the set grows without bound
+        self.collector.store.drain_changes()  # as a view would; else the set grows without bound
 
     def closed(self, exchange: Exchange) -> None:
         self.outcomes[exchange.outcome] += 1
@@ -49,7 +50,7 @@ def stats(tally: Tally, listener: Listener) -> dict[str, Any]:
     collector = tally.collector
     cpu = os.times()
     return {
-        "opened": len(collector.exchanges) + collector.evicted,
+        "opened": len(collector.store.exchanges) + collector.store.evicted,
         "closed": sum(tally.outcomes.values()),
         "outcomes": dict(tally.outcomes),
         "dropped": collector.dropped,

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from asgi_inspect import codec
+from asgi_inspect.formats import codec
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "asgi_inspect" / "schema" / "trace-v1.json"
 

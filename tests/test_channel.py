@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from asgi_inspect import Inspector, SocketSink
-from asgi_inspect.channel import Address, Listener
-from asgi_inspect.collector import Collector
+from asgi_inspect.record.channel import Address, Listener
+from asgi_inspect.store.collector import Collector
 from tests.servers import uvicorn_server
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -48,9 +48,9 @@ async def test_recorded_traffic_arrives(channel: tuple[Listener, Collector]) -> 
         await asyncio.sleep(0.1)
     for _ in range(50):
         await asyncio.sleep(0.02)
-        if len(collector.exchanges) >= 3:
+        if len(collector.store.exchanges) >= 3:
             break
-    exchanges = [e for e in collector.exchanges.values() if e.type == "http"]
+    exchanges = [e for e in collector.store.exchanges.values() if e.type == "http"]
     assert [e.status for e in exchanges] == [200, 200, 200]
     assert listener.connections >= 1 and listener.rejected == 0
 
@@ -60,7 +60,7 @@ def _intruder(address: Address, token: str) -> str:
     forged = Address(address.kind, address.path, address.host, address.port, token)
     code = f"""
 import socket, sys
-from asgi_inspect.channel import Address, frame_bytes
+from asgi_inspect.record.channel import Address, frame_bytes
 sock = Address.parse({str(forged)!r}).connect(timeout=2)
 sock.sendall(frame_bytes(b"garbage batch"))
 sock.settimeout(2)
@@ -78,7 +78,7 @@ async def test_a_third_process_without_the_token_is_refused(
     outcome = await asyncio.to_thread(_intruder, listener.address, "wrong-token")
     assert outcome in ("closed", "ConnectionResetError: [Errno 104] Connection reset by peer")
     assert listener.rejected == 1 and listener.connections == 0
-    assert not collector.exchanges
+    assert not collector.store.exchanges
 
 
 async def test_unix_socket_is_private() -> None:

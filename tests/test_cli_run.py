@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from asgi_inspect import codec
-from asgi_inspect.headless import format_line
+from asgi_inspect import read
 from asgi_inspect.model import Exchange, Opaque
+from asgi_inspect.runtime.headless import format_line
 from tests.servers import free_port, wait_for_port
 
 APP_DIR = Path(__file__).parent
@@ -52,7 +52,7 @@ def test_headless_run_prints_and_records(tmp_path: Path) -> None:
     assert process.returncode == 0, err
     lines = [line for line in out.splitlines() if " POST " in line or " GET " in line]
     assert any("POST /items?q=1 200" in line for line in lines), out
-    trace = codec.read(record)
+    trace = read(record)
     kinds = sorted(e.type for e in trace.exchanges)
     assert kinds == ["http", "http", "lifespan"]
     post = next(e for e in trace.exchanges if e.method == "POST")
@@ -170,7 +170,7 @@ def test_headless_proxy_records_traffic_to_any_server(tmp_path: Path) -> None:
     for name in ("date", "server"):  # the upstream's own, not doubled by the proxy's server
         assert len(response.headers.get_list(name)) == len(direct.headers.get_list(name))
     assert "POST /via?x=1 200" in out, err
-    (exchange,) = [e for e in codec.read(record).exchanges if e.type == "http"]
+    (exchange,) = [e for e in read(record).exchanges if e.type == "http"]
     assert exchange.body("receive") == b"through" and exchange.status == 200
 
 

@@ -22,7 +22,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
-from asgi_inspect import TraceError, codec
+from asgi_inspect import TraceError, read
 from asgi_inspect.model import Exchange, Trace
 from tests.compat import echo, greeting
 from tests.compat.servers import SERVERS, Served, serving
@@ -134,7 +134,7 @@ def drive(served: Served, framework: str) -> Run:
         get, post, post_body = http_traffic(served.url)
         ws = ws_traffic(served.ws_url)
         exit_code = served.stop()
-        trace = codec.read(served.trace_path)
+        trace = read(served.trace_path)
     except (httpx.HTTPError, TraceError) as exc:
         raise served.fail(f"failed the traffic: {exc!r}") from exc
     return Run(framework, served.server, get, post, post_body, ws, exit_code, served.trace_path,
@@ -260,6 +260,6 @@ def test_uvicorn_sigterm_finishes_the_trace(tmp_path: Path) -> None:
     with serving("uvicorn", "starlette", tmp_path) as served:
         http_traffic(served.url)
         served.stop(signal.SIGTERM)
-    trace = codec.read(served.trace_path)
+    trace = read(served.trace_path)
     assert [x.type for x in trace.exchanges].count("lifespan") == 1
     assert ends_with_stats(served.trace_path)

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from asgi_inspect.export import to_curl, to_httpie
+from asgi_inspect.formats.curl import to_curl, to_httpie
 from asgi_inspect.model import Event, Exchange
+from asgi_inspect.ops.export import export
 from tests.export_samples import BINARY, record_samples
 from tests.servers import uvicorn_server
 
@@ -111,8 +112,8 @@ def _check(tool: str, exchanges: list[Exchange], server: tuple[str, Received]) -
         defaults |= {b"accept-encoding"}
     for exchange in exchanges:
         app.requests.clear()
-        export = to_curl if tool == "curl" else to_httpie
-        _run(export(exchange, base_url=url, redact=False))
+        command = to_curl if tool == "curl" else to_httpie
+        _run(command(exchange, base_url=url))
         assert len(app.requests) == 1
         sent = _sent(exchange)
         assert _got(app.requests[0], sent, defaults) == sent
@@ -168,8 +169,9 @@ def test_a_capped_body_is_announced() -> None:
 def test_secrets_are_redacted_unless_asked() -> None:
     exchange = request("GET", b"/?token=abc", [(b"authorization", b"Bearer xyz"),
                                                (b"cookie", b"sidvalue")])
-    for export in (to_curl, to_httpie):
-        redacted, kept = export(exchange), export(exchange, redact=False)
+    for fmt in ("curl", "httpie"):
+        redacted = export([exchange], fmt)
+        kept = export([exchange], fmt, redact=False)
         # ("abc" alone may turn up in a placeholder's random hex)
         assert "xyz" not in redacted and "sidvalue" not in redacted
         assert "token=abc" not in redacted

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from asgi_inspect.diff import diff_exchanges
 from asgi_inspect.model import Event, Exchange
+from asgi_inspect.replay.diff import diff_exchanges
 
 
 def _exchange(status: int = 200, headers: list[tuple[bytes, bytes]] | None = None,

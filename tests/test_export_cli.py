@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -14,23 +13,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asgi_inspect.codec import dumps, dumps_jsonl, loads, new_trace
-from asgi_inspect.commands import export
-from asgi_inspect.export import from_har, to_har
+from asgi_inspect.cli.main import main
+from asgi_inspect.formats.codec import dumps, dumps_jsonl, loads, new_trace
+from asgi_inspect.formats.har import to_har
+from asgi_inspect.formats.har_import import from_har
 from asgi_inspect.model import Exchange
+from asgi_inspect.ops.export import FORMATS
 from tests.export_samples import record_samples
 
 SECRETS = ("hunter2", "tok-123", "abc.def", "s3cret")
 
 
-def _parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="asgi-inspect")
-    export.add_parser(parser.add_subparsers())
-    return parser.parse_args(["export", *argv])
-
-
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = export.run(_parse(*argv))
+    code = main(["export", *argv])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -47,7 +42,7 @@ def files(samples: list[Exchange], tmp_path_factory: pytest.TempPathFactory) -> 
     paths = {"json": folder / "t.json", "jsonl": folder / "t.jsonl", "har": folder / "t.har"}
     paths["json"].write_bytes(dumps(trace))
     paths["jsonl"].write_bytes(dumps_jsonl(trace))
-    paths["har"].write_text(json.dumps(to_har(samples, redact=False)))
+    paths["har"].write_text(json.dumps(to_har(samples)))
     return paths
 
 
@@ -175,7 +170,7 @@ def _pick(document: Any, rnd: random.Random) -> tuple[Any, Any]:
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(source=st.sampled_from(["json", "har"]), kind=st.sampled_from(["truncate", "flip", "json"]),
-       seed=st.integers(0, 2**32), fmt=st.sampled_from(export.FORMATS))
+       seed=st.integers(0, 2**32), fmt=st.sampled_from(FORMATS))
 def test_damaged_files_never_raise(capsys: pytest.CaptureFixture[str], files: dict[str, Path],
                                    tmp_path: Path, source: str, kind: str, seed: int,
                                    fmt: str) -> None:
@@ -192,7 +187,7 @@ def test_damaged_files_never_raise(capsys: pytest.CaptureFixture[str], files: di
 
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32), fmt=st.sampled_from(export.FORMATS))
+@given(seed=st.integers(0, 2**32), fmt=st.sampled_from(FORMATS))
 def test_damaged_jsonl_lines_never_raise(capsys: pytest.CaptureFixture[str],
                                          files: dict[str, Path], tmp_path: Path, seed: int,
                                          fmt: str) -> None:

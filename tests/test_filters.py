@@ -360,8 +360,8 @@ def test_error_display_is_one_line_and_aligned_for_wide_characters() -> None:
         compile_filter("日本\n~c x")
     err = caught.value
     assert "\n" not in str(err)
-    assert str(err).startswith("日本 ~c x: ")
-    assert err.caret() == "日本 ~c x\n        ^"  # two cells per ideograph
+    assert str(err).startswith("日本\\x0a~c x: ")  # the one escape policy (asgi_inspect.text)
+    assert err.caret() == "日本\\x0a~c x\n           ^"  # two cells per ideograph, four for \x0a
 
 
 def test_error_without_text() -> None:

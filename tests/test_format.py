@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from asgi_inspect import TraceError, codec, values
+from asgi_inspect import TraceError, read, values
+from asgi_inspect.formats import codec
 from asgi_inspect.model import (
     Caps,
     Counters,
@@ -197,7 +198,7 @@ def test_bad_files_are_refused_in_one_line(data: bytes, reason: str) -> None:
 
 def test_unreadable_path(tmp_path: Any) -> None:
     with pytest.raises(TraceError, match="cannot read"):
-        codec.read(tmp_path / "missing.json")
+        read(tmp_path / "missing.json")
 
 
 @FAST

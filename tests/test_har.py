@@ -17,11 +17,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asgi_inspect.codec import TraceError, dumps, dumps_jsonl, exchange_line, loads, new_trace
-from asgi_inspect.collector import Collector
-from asgi_inspect.export import from_har, load_any, to_har
-from asgi_inspect.export.parts import url_of
+from asgi_inspect.formats.codec import (
+    TraceError,
+    dumps,
+    dumps_jsonl,
+    exchange_line,
+    loads,
+    new_trace,
+)
+from asgi_inspect.formats.har import to_har
+from asgi_inspect.formats.har_import import from_har
+from asgi_inspect.formats.reader import read
+from asgi_inspect.http import url_of
 from asgi_inspect.model import Event, Exchange
+from asgi_inspect.ops.export import export
+from asgi_inspect.store.collector import Collector
 from tests.export_samples import BIG, BINARY, MAX_BODY, PAGE, by_path, record_samples
 
 SCHEMA = json.loads((Path(__file__).parent / "har-1.2.schema.json").read_text())
@@ -37,7 +47,7 @@ def samples() -> list[Exchange]:
 
 @pytest.fixture(scope="module")
 def har(samples: list[Exchange]) -> dict[str, Any]:
-    return to_har(samples, redact=False)
+    return to_har(samples)
 
 
 def _entry(har: dict[str, Any], path: str) -> dict[str, Any]:
@@ -59,7 +69,7 @@ def test_the_schema_itself_is_valid_and_rejects_what_the_spec_forbids() -> None:
 
 @pytest.mark.parametrize("redact", [True, False])
 def test_export_is_valid_har_1_2(samples: list[Exchange], redact: bool) -> None:
-    document = json.loads(json.dumps(to_har(samples, redact=redact)))
+    document = json.loads(export(samples, "har", redact=redact))
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in VALIDATOR.iter_errors(document)]
     assert errors == []
     assert len(document["log"]["entries"]) == len(samples)
@@ -175,8 +185,8 @@ def test_websocket_entries_are_written_as_chrome_does(har: dict[str, Any],
 
 def test_secrets_are_redacted_by_default(samples: list[Exchange]) -> None:
     before = [exchange_line(e) for e in samples]
-    redacted = json.dumps(to_har(samples), ensure_ascii=False)
-    kept = json.dumps(to_har(samples, redact=False), ensure_ascii=False)
+    redacted = export(samples, "har")
+    kept = export(samples, "har", redact=False)
     for secret in SECRETS:
         assert secret not in redacted and secret in kept
     assert "Bearer <redacted:" in redacted
@@ -316,8 +326,8 @@ def test_imported_exchanges_are_ordinary_exchanges(har: dict[str, Any]) -> None:
         [exchange_line(e) for e in trace.exchanges]
     collector = Collector()
     for exchange in again.exchanges:
-        collector.add(exchange)
-    assert len(collector.exchanges) == len(trace.exchanges)
+        collector.store.add(exchange)
+    assert len(collector.store.exchanges) == len(trace.exchanges)
     for exchange in again.exchanges:
         assert exchange.method and exchange.path.startswith("/")
         assert exchange.duration_ns is not None and exchange.source == "har:asgi-inspect"
@@ -470,10 +480,10 @@ def test_load_any_sniffs_the_format(tmp_path: Path, har: dict[str, Any],
     (tmp_path / "t.jsonl").write_bytes(dumps_jsonl(trace))
     (tmp_path / "t.har").write_bytes(b"\xef\xbb\xbf" + json.dumps(har, indent=2).encode())
     for name in ("t.json", "t.jsonl", "t.har"):
-        loaded = load_any(tmp_path / name)
+        loaded = read(tmp_path / name)
         assert [e.id for e in loaded.exchanges] == [e.id for e in samples], name
     with pytest.raises(TraceError, match="cannot read"):
-        load_any(tmp_path / "missing.har")
+        read(tmp_path / "missing.har")
 
 
 # fuzz ----------------------------------------------------------------------------------------

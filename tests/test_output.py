@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from asgi_inspect import output
 from asgi_inspect.model import Exchange
+from asgi_inspect.record import output
 from tests import apps
 
 REQUEST = [{"type": "http.request", "body": b""}]

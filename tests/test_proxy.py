@@ -41,7 +41,7 @@ from asgi_inspect.proxy import (
     parse_upstream,
     proxy_from_env,
 )
-from asgi_inspect.recorder import Receive, Scope, Send
+from asgi_inspect.types import Receive, Scope, Send
 from tests.servers import free_port, uvicorn_server
 
 MiB = 1024 * 1024

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from asgi_inspect import Inspector, MemorySink, codec
-from asgi_inspect import collector as collector_module
-from asgi_inspect.collector import Collector
+from asgi_inspect import Inspector, MemorySink
+from asgi_inspect.formats import codec
 from asgi_inspect.model import Exchange
-from asgi_inspect.wire import BatchDecoder
+from asgi_inspect.record.wire import BatchDecoder
+from asgi_inspect.store import collector as collector_module
+from asgi_inspect.store.store import Store, memory_estimate
 from tests import apps
 from tests.apps import Receive, Scope, Send
 
@@ -314,8 +315,8 @@ async def test_the_collector_keeps_within_its_memory_bound() -> None:
         await apps.chunk(send, b"", more=False)
 
     sink = MemorySink(max_exchanges=None)
-    collector = sink.collector
-    collector.max_memory = 100_000
+    store = sink.collector.store
+    store.max_memory = 100_000
     streaming = Inspector(stream, sink, max_body=1_000_000)
     inspector = Inspector(app, sink)
     running = asyncio.ensure_future(apps.drive(streaming, apps.http_scope()))
@@ -326,16 +327,15 @@ async def test_the_collector_keeps_within_its_memory_bound() -> None:
         inspector.flush()
     await running
     streaming.flush()
-    assert collector.memory <= collector.max_memory
-    assert collector.memory == sum(map(collector_module.memory_estimate,
-                                       collector.exchanges.values()))
-    assert 5 <= len(collector.exchanges) <= 9 and collector.evicted == 41 - len(sink.exchanges)
-    assert "1" not in collector.exchanges  # the stream, evicted while it ran
+    assert store.memory <= store.max_memory
+    assert store.memory == sum(map(memory_estimate, store))
+    assert 5 <= len(store) <= 9 and store.evicted == 41 - len(sink.exchanges)
+    assert "1" not in store  # the stream, evicted while it ran
 
 
 def test_a_single_exchange_bigger_than_the_bound_is_kept() -> None:
-    collector = Collector(max_memory=10)
-    exchange = collector.add(Exchange(id="", type="http", started_at=0.0, scope={}))
-    assert list(collector.exchanges) == [exchange.id] and collector.evicted == 0
-    collector.remove(exchange.id)
-    assert collector.memory == 0
+    store = Store(max_memory=10)
+    exchange = store.add(Exchange(id="", type="http", started_at=0.0, scope={}))
+    assert list(store.exchanges) == [exchange.id] and store.evicted == 0
+    store.remove([exchange])
+    assert store.memory == 0

@@ -10,9 +10,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asgi_inspect.codec import exchange_line
-from asgi_inspect.export.redact import Redactor, capture_redactor, redact_exchange
+from asgi_inspect.formats.codec import exchange_line
 from asgi_inspect.model import Event, Exchange
+from asgi_inspect.ops.export import redact_exchange
+from asgi_inspect.record.redact import Redactor, capture_redactor
 
 PLACEHOLDER = re.compile(r"<redacted:[0-9a-f]{8}>")
 

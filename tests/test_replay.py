@@ -11,12 +11,15 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from asgi_inspect import Inspector, MemorySink, codec
-from asgi_inspect.cli import main
-from asgi_inspect.diff import diff_exchanges
-from asgi_inspect.driver import Driver
+from asgi_inspect import Inspector, MemorySink, read
+from asgi_inspect.cli.main import main
+from asgi_inspect.formats import codec
+from asgi_inspect.http import server_url_of
 from asgi_inspect.model import Exchange
-from asgi_inspect.replay import ReplayError, ReplayRequest, base_url_of, replay_over_http
+from asgi_inspect.replay.diff import diff_exchanges
+from asgi_inspect.replay.driver import Driver
+from asgi_inspect.replay.http import replay_over_http
+from asgi_inspect.replay.request import ReplayError, ReplayRequest
 from tests import replay_apps
 from tests.servers import uvicorn_server
 
@@ -149,7 +152,7 @@ def test_lifespan_is_not_replayable() -> None:
 def test_base_url_from_scope() -> None:
     exchange = Exchange(id="1", type="http", started_at=0.0,
                         scope={"server": ["127.0.0.1", 8123], "scheme": "http", "root_path": "/a"})
-    assert base_url_of(exchange) == "http://127.0.0.1:8123/a"
+    assert server_url_of(exchange) == "http://127.0.0.1:8123/a"
 
 
 async def _saved_trace(tmp_path: Path) -> Path:
@@ -165,8 +168,8 @@ async def test_replay_command_exit_codes(tmp_path: Path, version: dict[str, int]
     args = ["replay", str(path), "--app", "tests.replay_apps:app"]
     assert await asyncio.to_thread(main, args) == 0
     assert "1 replayed, 0 differ" in capsys.readouterr().out
-    written = codec.read(tmp_path / "session.replay.jsonl")
-    assert written.exchanges[0].replay_of == codec.read(path).exchanges[0].id
+    written = read(tmp_path / "session.replay.jsonl")
+    assert written.exchanges[0].replay_of == read(path).exchanges[0].id
     version["value"] = 3
     assert await asyncio.to_thread(main, [*args, "-o", str(tmp_path / "out.jsonl")]) == 1
     out = capsys.readouterr().out
@@ -182,7 +185,7 @@ def test_replay_command_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_request_text_round_trip_keeps_a_binary_body() -> None:
-    from asgi_inspect.replay import RequestTextError, edited_request, request_text
+    from asgi_inspect.replay.request import RequestTextError, edited_request, request_text
 
     request = ReplayRequest(type="http", method="PUT", path="/blob", query=b"v=1",
                             headers=[(b"content-type", b"application/octet-stream")],

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from asgi_inspect import codec
+from asgi_inspect.formats import codec
 from asgi_inspect.model import Exchange, Trace
 from tests import apps
 

@@ -25,7 +25,8 @@ from uvicorn.lifespan.on import LifespanOn
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from asgi_inspect import Inspector, MemorySink, codec
+from asgi_inspect import Inspector, MemorySink
+from asgi_inspect.formats import codec
 from asgi_inspect.model import Event, Exchange, Opaque
 from tests import apps
 from tests.apps import WITNESS_HEADER, Log, Marker, Step, Witness, plain

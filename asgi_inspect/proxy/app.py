@@ -13,7 +13,7 @@ from asgi_inspect.proxy.http_relay import HttpRelay
 from asgi_inspect.proxy.pool import Pool
 from asgi_inspect.proxy.upstream import Upstream, parse_upstream
 from asgi_inspect.proxy.websocket import forward_websocket
-from asgi_inspect.recorder import ASGIApp, Receive, Scope, Send
+from asgi_inspect.types import ASGIApp, Receive, Scope, Send
 
 DEFAULT_TIMEOUT = 60.0  # like nginx's proxy_read_timeout: an idle upstream read gives up here
 

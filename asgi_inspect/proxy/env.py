@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from asgi_inspect.proxy.app import DEFAULT_TIMEOUT, make_proxy
-from asgi_inspect.recorder import ASGIApp
+from asgi_inspect.types import ASGIApp
 
 ENV_UPSTREAM = "ASGI_INSPECT_UPSTREAM"
 ENV_REWRITE_HOST = "ASGI_INSPECT_REWRITE_HOST"

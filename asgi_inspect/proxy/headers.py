@@ -5,16 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from asgi_inspect.recorder import Scope
+from asgi_inspect.http import CONNECTION_HEADERS, PROXY_AUTH_HEADERS
+from asgi_inspect.types import Scope
 
 Headers = list[tuple[bytes, bytes]]
 
-# RFC 9110 §7.6.1: meaningful for one connection only. Proxy-Authorization/-Authenticate are
-# addressed to a proxy, and this one does not authenticate: they stop here too.
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-connection", b"te", b"transfer-encoding", b"upgrade",
-    b"proxy-authenticate", b"proxy-authorization", b"trailer",
-})
+# Meaningful for one connection only, or addressed to a proxy: they stop here.
+HOP_BY_HOP = CONNECTION_HEADERS | PROXY_AUTH_HEADERS
 FORWARD_CHAINS = frozenset({b"x-forwarded-for", b"forwarded"})  # re-added with this hop
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from asgi_inspect.proxy.connection import Connection, InvalidResponse
 from asgi_inspect.proxy.failures import PLAIN_TEXT, UpstreamError, describe, failure
 from asgi_inspect.proxy.headers import Headers, content_length, response_headers
-from asgi_inspect.recorder import Receive, Scope, Send
+from asgi_inspect.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from asgi_inspect.proxy.app import Proxy

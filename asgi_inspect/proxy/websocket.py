@@ -11,7 +11,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 from asgi_inspect.proxy.failures import PLAIN_TEXT, failure
 from asgi_inspect.proxy.headers import Headers, latin1_pairs, response_headers
 from asgi_inspect.proxy.ws_relay import WebSocketRelay, close_reason
-from asgi_inspect.recorder import Receive, Scope, Send
+from asgi_inspect.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from asgi_inspect.proxy.app import Proxy

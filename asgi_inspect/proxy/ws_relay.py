@@ -10,7 +10,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import EXTERNAL_CLOSE_CODES
 
-from asgi_inspect.recorder import Message, Receive, Send
+from asgi_inspect.types import Message, Receive, Send
 
 _MAX_CLOSE_REASON = 123  # bytes a WebSocket close frame can carry
 _BAD_GATEWAY_CLOSE = 1014  # RFC 6455 registry: "Bad Gateway"

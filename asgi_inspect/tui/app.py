@@ -1,13 +1,15 @@
 """The inspector's Textual app: a live list of exchanges over a detail pane.
 
 The collector is fed on this app's own event loop (the live channel's server runs here), so
-the app simply polls it every 50 ms: it drains the set of changed ids, appends new rows in one
-batch, refreshes changed rows that are on screen and the selected exchange's tab, and updates
-the header. There is no message per exchange, which is what keeps the UI responsive at
+the app simply polls the store every 50 ms: it drains the set of changed ids, appends new rows
+in one batch, refreshes changed rows that are on screen and the selected exchange's tab, and
+updates the header. There is no message per exchange, which is what keeps the UI responsive at
 thousands of exchanges per second.
 
-Replays (``r``, ``R``, ``e``) go to the session's replayer (``tui/replaying.py``); each one
-is a new exchange linked to its original, with a Diff tab.
+Every action is a call into the shared core: the session's store (mark, comment, duplicate,
+delete, clear), its view (filter, order, focus, the selections) and the operations
+(:mod:`asgi_inspect.ops`: export, replay). Nothing here edits an exchange or renders an export
+itself.
 """
 
 from __future__ import annotations
@@ -21,19 +23,20 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
+from textual.content import Content
+from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Tabs
 
-from asgi_inspect.codec import exchange_copy
-from asgi_inspect.filters import Filter
 from asgi_inspect.model import Exchange
-from asgi_inspect.replay import ReplayRequest
-from asgi_inspect.session import Session
+from asgi_inspect.ops.export import ExportError, export, export_to
+from asgi_inspect.ops.replay import ReplayOutcome, replay, replay_request, replayable
+from asgi_inspect.replay.request import ReplayError, ReplayRequest
+from asgi_inspect.runtime.session import Session
+from asgi_inspect.text import printable
 from asgi_inspect.tui.commands import InspectorCommands
-from asgi_inspect.tui.formatting import printable
-from asgi_inspect.tui.replaying import replay_request, run_replays
 from asgi_inspect.tui.screens.dialogs import ConfirmScreen, PromptScreen
 from asgi_inspect.tui.screens.edit_request import EditRequestScreen
-from asgi_inspect.tui.screens.export import ExportRequest, ExportScreen, Which, write_export
+from asgi_inspect.tui.screens.export import ExportRequest, ExportScreen
 from asgi_inspect.tui.screens.help import HelpScreen, KeySection
 from asgi_inspect.tui.widgets.body_view import MessageView
 from asgi_inspect.tui.widgets.detail import DetailPane
@@ -46,6 +49,8 @@ from asgi_inspect.tui.widgets.logs import LogsView
 POLL_INTERVAL = 0.05
 DETAIL_INTERVAL = 0.25  # seconds between two new exchanges shown while following
 FREEZE_EVERY = 5_000  # exchanges taken in between two gc.freeze() calls
+NO_REPLAYER = ("Replay needs a target: open the trace with --app module:app or --url URL, "
+               "or use asgi-inspect run")
 
 
 class InspectorApp(App[None]):
@@ -70,6 +75,8 @@ class InspectorApp(App[None]):
         Binding("m", "mark", "Mark", tooltip="Mark or unmark the focused exchange"),
         Binding("M", "marked_only", "Marked", show=False,
                 tooltip="Show only marked exchanges (on/off)"),
+        Binding("s", "order", "Sort", show=False,
+                tooltip="Sort by the next of: time, duration, size, status, method, path"),
         Binding("semicolon", "comment", "Comment", show=False,
                 tooltip="Comment on the focused exchange"),
         Binding("D", "duplicate", "Duplicate", show=False,
@@ -90,28 +97,34 @@ class InspectorApp(App[None]):
         Binding("q", "quit", "Quit", tooltip="Quit asgi-inspect"),
     ]
 
-    def __init__(self, session: Session, *, filter_text: str = "") -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__()
         theme = os.environ.get("TEXTUAL_THEME")
         if theme and theme in self.available_themes:
             self.theme = theme
         self.session = session
-        self.title = session.title
-        self.initial_filter = filter_text
-        self.collector = session.collector
-        self.exchange_list = ExchangeList(self.collector, id="exchanges")
+        self.title = printable(session.title)
+        self.store = session.store
+        self.view = session.view
+        self.exchange_list = ExchangeList(self.view, id="exchanges")
         self.detail = DetailPane(id="detail")
-        self.detail.original_of = self._original_of
+        self.detail.original_of = self.store.original_of
         self.detail.ignored_headers = session.ignored_headers
         self.filter_bar = FilterBar(id="filter-bar")
         self.logs = LogsView(session, id="logs")
         self.main = Container(id="main")
         self.list_pane = Vertical(id="list-pane")
-        self._filter: Filter | None = None
         self._detail_id: str | None = None
         self._detail_at = 0.0
         self._frozen_at = 0
         self.header = StatusHeader(self._status(), id="header")
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications carry captured text (ids, paths, errors): never markup, always
+        printable."""
+        super().notify(printable(message), title=printable(title), severity=severity,
+                       timeout=timeout, markup=markup)
 
     # layout --------------------------------------------------------------------------------
 
@@ -129,17 +142,17 @@ class InspectorApp(App[None]):
     def on_mount(self) -> None:
         self.logs.border_title = "Server logs"
         self.exchange_list.focus()
-        self.detail.show(None, self.collector.caps)
-        if self.initial_filter:
-            self.filter_bar.set_expression(self.initial_filter)
+        self.detail.show(None, self.session.collector.caps)
+        if self.view.filter is not None:
+            self.filter_bar.set_expression(self.view.filter.text)
         self.poll()
         self.set_interval(POLL_INTERVAL, self.poll)
 
     # live updates ----------------------------------------------------------------------------
 
     def poll(self) -> None:
-        """Take in what the collector changed since the last poll, and the new log lines."""
-        changes = self.collector.drain_changes()
+        """Take in what the store changed since the last poll, and the new log lines."""
+        changes = self.store.drain_changes()
         if changes:
             self.exchange_list.sync(changes)
         self.sync_detail(changes, throttle=self.exchange_list.follow)
@@ -155,7 +168,7 @@ class InspectorApp(App[None]):
         the permanent generation (reference counting still frees them when deleted); the young
         generations are collected first so that no cyclic garbage is frozen with them.
         """
-        count = len(self.collector.exchanges)
+        count = len(self.store)
         if abs(count - self._frozen_at) >= FREEZE_EVERY:
             gc.collect(1)
             gc.freeze()
@@ -169,25 +182,28 @@ class InspectorApp(App[None]):
         heavy traffic), a new selection is shown at most every ``DETAIL_INTERVAL``.
         """
         selected = self.exchange_list.selected_id
+        self.view.focus = selected
         if selected == self._detail_id and selected not in changes:
             return
         now = time.monotonic()
         if throttle and selected != self._detail_id and now - self._detail_at < DETAIL_INTERVAL:
             return  # a later poll shows it
         self._detail_id, self._detail_at = selected, now
-        self.detail.show(self.exchange_list.selected, self.collector.caps)
+        self.detail.show(self.exchange_list.selected, self.session.collector.caps)
 
     def update_chrome(self) -> None:
         """The header and the list's border texts (each redrawn only when it changed)."""
-        listing = self.exchange_list
+        listing, view = self.exchange_list, self.view
         self.header.update_status(self._status())
         pane = self.list_pane
         title = "Exchanges"
-        if self._filter is not None:
-            title += f"  filter: {printable(self._filter.text)}"
-        if listing.marked_only:
+        if view.filter is not None:
+            title += f"  filter: {printable(view.filter.text)}"
+        if view.marked_only:
             title += "  marked only"
-        pane.border_title = title
+        if view.order != "time":
+            title += f"  by {view.order}"
+        pane.border_title = Content(title)  # never markup: the filter is the user's text
         if listing.follow:
             pane.border_subtitle = "following"
         elif listing.new_below:
@@ -196,29 +212,21 @@ class InspectorApp(App[None]):
             pane.border_subtitle = "paused · F follows"
 
     def _status(self) -> HeaderStatus:
-        listing, collector = self.exchange_list, self.collector
+        listing, collector = self.exchange_list, self.session.collector
         return HeaderStatus(
             title=self.session.title, url=self.session.app_url, state=self.session.state,
             shown=listing.row_count, total=listing.total,
-            dropped=collector.dropped + collector.recorder_errors, evicted=collector.evicted,
-            follow=listing.follow, filtered=self._filter is not None or listing.marked_only)
+            dropped=collector.dropped + collector.recorder_errors, evicted=self.store.evicted,
+            follow=listing.follow, filtered=self.view.filtered)
 
     @on(LineTable.Highlighted, "#exchanges")
     def _highlighted(self) -> None:
         self.sync_detail()
 
-    # the API for other views (replay) --------------------------------------------------------
-
     @property
     def focused_exchange(self) -> Exchange | None:
         """The exchange under the cursor."""
         return self.exchange_list.selected
-
-    def add_exchange(self, exchange: Exchange) -> Exchange:
-        """Store a new exchange (a replay's result, a duplicate) and show it at once."""
-        stored = self.collector.add(exchange)
-        self.poll()
-        return stored
 
     # actions ------------------------------------------------------------------------------
 
@@ -235,14 +243,17 @@ class InspectorApp(App[None]):
 
     @on(FilterBar.Applied)
     def _filter_applied(self, message: FilterBar.Applied) -> None:
-        self._filter = message.filter
-        self.exchange_list.set_filter(message.filter)
-        self.sync_detail()
-        self.update_chrome()
+        self.view.set_filter(message.filter)
+        self._view_changed()
 
     @on(FilterBar.Closed)
     def _filter_closed(self) -> None:
         self.exchange_list.focus()
+
+    def _view_changed(self) -> None:
+        self.exchange_list.refilter()
+        self.sync_detail()
+        self.update_chrome()
 
     def action_toggle_follow(self) -> None:
         self.exchange_list.action_toggle_follow()
@@ -260,7 +271,7 @@ class InspectorApp(App[None]):
             self.exchange_list.focus()
         elif self.screen.focused is not self.exchange_list:
             self.exchange_list.focus()
-        elif self._filter is not None:
+        elif self.view.filter is not None:
             self.filter_bar.action_clear()
 
     def action_tab(self, step: int) -> None:
@@ -271,16 +282,17 @@ class InspectorApp(App[None]):
             tabs.action_previous_tab()
 
     def action_mark(self) -> None:
-        exchange = self.focused_exchange
-        if exchange is not None:
-            exchange.marked = not exchange.marked
-            self._changed(exchange)
+        self.store.mark(self.view.select("focused"))
+        self.poll()
 
     def action_marked_only(self) -> None:
-        listing = self.exchange_list
-        listing.set_filter(self._filter, marked_only=not listing.marked_only)
-        self.sync_detail()
-        self.update_chrome()
+        self.view.marked_only = not self.view.marked_only
+        self._view_changed()
+
+    def action_order(self) -> None:
+        order = self.view.next_order()
+        self._view_changed()
+        self.notify(f"Sorted by {order}")
 
     def action_comment(self) -> None:
         exchange = self.focused_exchange
@@ -289,8 +301,8 @@ class InspectorApp(App[None]):
 
         def done(comment: str | None) -> None:
             if comment is not None:
-                exchange.comment = comment.strip()
-                self._changed(exchange)
+                self.store.comment(exchange, comment)
+                self.poll()
 
         self.push_screen(PromptScreen(f"Comment on #{printable(exchange.id)}",
                                       exchange.comment, "a note kept with the exchange"), done)
@@ -298,23 +310,22 @@ class InspectorApp(App[None]):
     def action_duplicate(self) -> None:
         exchange = self.focused_exchange
         if exchange is not None:
-            copy = self.add_exchange(exchange_copy(exchange))
-            self.notify(f"#{printable(exchange.id)} duplicated as #{printable(copy.id)}")
+            copy = self.store.duplicate(exchange)
+            self.poll()
+            self.notify(f"#{exchange.id} duplicated as #{copy.id}")
 
     def action_delete(self) -> None:
-        selected = self.exchange_list.selected_id
-        if selected is not None:
-            self.collector.remove(selected)
-            self.poll()
+        self.store.remove(self.view.select("focused"))
+        self.poll()
 
     def action_clear(self) -> None:
-        total = len(self.collector.exchanges)
+        total = len(self.store)
         if not total:
             return
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.collector.clear()
+                self.store.clear()
                 self.poll()
 
         self.push_screen(ConfirmScreen("Clear all", f"Delete all {total:,} exchanges?"), done)
@@ -323,42 +334,29 @@ class InspectorApp(App[None]):
         exchange = self.focused_exchange
         if exchange is None:
             return
-        from asgi_inspect.export.curl import to_curl
-
         try:
-            command = to_curl(exchange, base_url=self.session.app_url)
-        except ValueError as exc:
+            command = export([exchange], "curl", base_url=self.session.app_url)
+        except ExportError as exc:
             self.notify(str(exc), severity="warning")
             return
         self.copy_to_clipboard(command)
-        self.notify(f"Copied curl for #{printable(exchange.id)} (secrets redacted)")
-
-    def exchanges_for(self, which: Which) -> list[Exchange]:
-        if which == "focused":
-            return [self.focused_exchange] if self.focused_exchange is not None else []
-        if which == "marked":
-            return [e for e in self.collector.exchanges.values() if e.marked]
-        return self.exchange_list.shown_exchanges()
+        self.notify(f"Copied curl for #{exchange.id} (secrets redacted)")
 
     def action_export(self) -> None:
-        counts: dict[Which, int] = {
-            "focused": int(self.focused_exchange is not None),
-            "marked": sum(1 for e in self.collector.exchanges.values() if e.marked),
-            "shown": self.exchange_list.row_count}
-        self.push_screen(ExportScreen(counts), self._export)
+        self.push_screen(ExportScreen(self.view.counts()), self._export)
 
     def _export(self, request: ExportRequest | None) -> None:
         if request is None:
             return
-        exchanges = self.exchanges_for(request.which)
         try:
-            write_export(exchanges, request.format, request.path, base_url=self.session.app_url,
-                         caps=self.collector.caps)
-        except (OSError, ValueError) as exc:
+            count = export_to(request.path, self.view.select(request.which), request.format,
+                              redact=request.redact, base_url=self.session.app_url,
+                              header=self.session.trace_header())
+        except (OSError, ExportError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             self.notify(f"export failed: {reason}", severity="error")
             return
-        self.notify(f"Wrote {len(exchanges):,} exchanges to {request.path} ({request.format})")
+        self.notify(f"Wrote {count:,} exchanges to {request.path} ({request.format})")
 
     def action_toggle_logs(self) -> None:
         self.main.toggle_class("-logs")
@@ -386,24 +384,29 @@ class InspectorApp(App[None]):
 
     # replay -------------------------------------------------------------------------------
 
-    def _original_of(self, exchange: Exchange) -> Exchange | None:
-        return self.collector.exchanges.get(exchange.replay_of or "")
+    def _can_replay(self) -> bool:
+        if self.session.replayer is None:
+            self.notify(NO_REPLAYER, severity="warning")
+            return False
+        return True
 
     def action_replay(self) -> None:
-        exchange = self.focused_exchange
-        if exchange is not None and (request := replay_request(self, exchange)) is not None:
-            self.replay([(exchange, request)])
+        if self._can_replay() and (chosen := self.view.select("focused")):
+            self.replay(list(chosen))
 
     def action_replay_many(self) -> None:
-        chosen = self.exchanges_for("marked") or self.exchanges_for("shown")
-        items = [(e, r) for e in chosen if e.type in ("http", "websocket")
-                 and (r := replay_request(self, e)) is not None]
-        if items:
-            self.replay(items)
+        chosen = replayable(self.view.select("marked") or self.view.select("shown"))
+        if chosen and self._can_replay():
+            self.replay(list(chosen))
 
     def action_edit_replay(self) -> None:
         exchange = self.focused_exchange
-        if exchange is None or (request := replay_request(self, exchange)) is None:
+        if exchange is None or not self._can_replay():
+            return
+        try:
+            request = replay_request(exchange)
+        except ReplayError as exc:
+            self.notify(f"#{exchange.id}: {exc}", severity="warning")
             return
 
         def edited(new: ReplayRequest | None) -> None:
@@ -414,10 +417,29 @@ class InspectorApp(App[None]):
         self.push_screen(EditRequestScreen(request, title), edited)
 
     @work(group="replay")
-    async def replay(self, items: list[tuple[Exchange, ReplayRequest]]) -> None:
-        await run_replays(self, items)
+    async def replay(self, items: list[Exchange] | list[tuple[Exchange, ReplayRequest]]) -> None:
+        """Replay one after the other (:func:`asgi_inspect.ops.replay.replay`); each result is
+        a new exchange shown at once. Over HTTP they arrive through the live channel."""
+        replayer = self.session.replayer
+        assert replayer is not None
+        results = []
+        async for outcome in replay(replayer, items, store=self.store,
+                                    ignore_headers=self.session.ignored_headers):
+            self.poll()
+            results.append(self._replayed(outcome))
+        done = [r for r in results if r is not None]
+        if done:
+            shown = "; ".join(done[:3]) + (f" (+{len(done) - 3} more)" if len(done) > 3 else "")
+            self.notify(f"Replayed {len(done)} via {replayer.where}: {shown}")
 
-    def _changed(self, exchange: Exchange) -> None:
-        """Something the user changed on an exchange: show it now."""
-        self.collector.changed.add(exchange.id)
-        self.poll()
+    def _replayed(self, outcome: ReplayOutcome) -> str | None:
+        """One replay's line in the summary, or None after saying why it failed."""
+        original = outcome.original
+        if outcome.error is not None:
+            verb = "cannot be replayed" if outcome.skipped else "replay failed"
+            self.notify(f"#{original.id} {verb}: {outcome.error}",
+                        severity="warning" if outcome.skipped else "error")
+            return None
+        if outcome.replay is None or outcome.diff is None:
+            return f"#{original.id} sent"
+        return f"#{outcome.replay.id}: {outcome.diff.summary()}"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl
 
-from asgi_inspect.tui.formatting import decode, printable
+from asgi_inspect.text import decode, printable
 
 SHOW_LIMIT = 64 * 1024  # bytes rendered in the pane until the user asks for all of it
 

@@ -1,43 +1,16 @@
-"""Turning captured data into text that is safe to show.
+"""Captured data as Textual renderables: escaped by :mod:`asgi_inspect.text`, never markup.
 
-Everything in a trace came from the network or from the app, so it is data: it must never be
-read as Rich/Textual markup (we only build ``rich.text.Text`` from it, never markup strings) and
-must never reach the terminal as control characters (an ``ESC`` in a header could recolour or
-move the screen). :func:`printable` spells such characters out, visibly.
+Titles and notifications in Textual parse plain strings as markup, so captured text reaches
+them only as :class:`~textual.content.Content` or ``Text`` built here.
 """
 
 from __future__ import annotations
 
-import re
 import time
 
 from rich.text import Text
 
-# C0 and C1 controls, DEL, and the invisible direction/line-separator controls that can make
-# text look different from what it is.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
-_UNSAFE_KEEP_TAB = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
-)
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def printable(text: str, *, keep_tabs: bool = False) -> str:
-    """``text`` with every control character written as an escape (``\\x1b``, ``\\u202e``)."""
-    pattern = _UNSAFE_KEEP_TAB if keep_tabs else _UNSAFE
-    return pattern.sub(_escape, text)
-
-
-def decode(data: bytes) -> str:
-    """Bytes as text: UTF-8 when valid, else latin-1 (one character per byte, nothing lost)."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+from asgi_inspect.text import decode, printable
 
 
 def data_text(value: str | bytes, style: str = "") -> Text:

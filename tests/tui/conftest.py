@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from asgi_inspect.model import Exchange
-from asgi_inspect.session import Session
+from asgi_inspect.runtime.session import Session
 from asgi_inspect.tui.app import InspectorApp
 from tests.tui.factory import showcase
 
@@ -31,7 +31,8 @@ def make_app(exchanges: list[Exchange] | None = None, *, filter_text: str = "",
     if session is None:
         session = Session.offline(showcase() if exchanges is None else exchanges,
                                   title="asgi-inspect view demo.jsonl")
-    app = InspectorApp(session, filter_text=filter_text)
+    session.view.set_filter(filter_text)
+    app = InspectorApp(session)
     app.animation_level = "none"
     return app
 

@@ -9,9 +9,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RadioButton
 
-from asgi_inspect import codec
+from asgi_inspect import read
 from asgi_inspect.model import Event
-from asgi_inspect.session import Session
+from asgi_inspect.runtime.session import Session
 from asgi_inspect.tui.app import InspectorApp
 from asgi_inspect.tui.screens.dialogs import ConfirmScreen
 from asgi_inspect.tui.screens.export import ExportScreen
@@ -63,7 +63,7 @@ async def test_moving_up_pauses_follow_and_counts_new(app_factory: AppFactory) -
         assert not listing.follow and listing.cursor == listing.row_count - 3
         selected = listing.selected_id
         for exchange in sample_exchanges(5, start=100, seed=3):
-            app.collector.add(exchange)
+            app.store.add(exchange)
         await polled(pilot, lambda: listing.row_count == len(showcase()) + 5)
         assert listing.selected_id == selected  # the cursor did not move
         assert listing.new_below == 5
@@ -80,7 +80,7 @@ async def test_live_exchanges_stream_in_and_follow_keeps_the_end(app_factory: Ap
         assert listing.row_count == 0 and app.detail.exchange is None
         for batch in range(3):
             for exchange in sample_exchanges(40, start=1 + batch * 40, seed=batch):
-                app.collector.add(exchange)
+                app.store.add(exchange)
             await polled(pilot, lambda n=40 * (batch + 1): listing.row_count == n)
             assert listing.cursor == listing.row_count - 1
             await polled(pilot, lambda: app.detail.exchange is listing.selected)
@@ -100,7 +100,7 @@ async def test_open_exchange_updates_live(app_factory: AppFactory) -> None:
                                  t_return=2_000_050_000, message={"type": "http.response.body",
                                                                   "body": b"", "more_body": False}))
         live.outcome, live.ended_ns = "complete", 2_000_100_000
-        app.collector.changed.add(live.id)
+        app.store.changed.add(live.id)
         await polled(pilot, lambda: timeline.row_count == 5)
         assert app.exchange_list.row(app.exchange_list.cursor)[STATUS] == 200
         assert "●" not in screen_text(app).splitlines()[-1]
@@ -147,7 +147,7 @@ async def test_clear_all_asks_first(app_factory: AppFactory) -> None:
         assert app.exchange_list.row_count == len(showcase())
         await pilot.press("z", "y")
         assert app.exchange_list.row_count == 0
-        assert app.collector.exchanges == {}
+        assert app.store.exchanges == {}
         assert app.detail.exchange is None
 
 
@@ -159,14 +159,14 @@ async def test_delete_keeps_the_cursor_in_place(app_factory: AppFactory) -> None
         await pilot.press("d")
         assert ids(app) == before[:2] + before[3:]
         assert app.exchange_list.selected_id == before[3]
-        assert before[2] not in app.collector.exchanges
+        assert before[2] not in app.store.exchanges
 
 
 async def test_mark_and_show_only_marked(app_factory: AppFactory) -> None:
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("g", "m", "j", "j", "m")
-        marked = [e.id for e in app.collector.exchanges.values() if e.marked]
+        marked = [e.id for e in app.store.exchanges.values() if e.marked]
         assert marked == [ids(app)[0], ids(app)[2]]
         assert "★" in screen_text(app).splitlines()[0][:3]
         await pilot.press("M")
@@ -180,7 +180,7 @@ async def test_filter_good_and_bad_expressions(app_factory: AppFactory) -> None:
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("slash", *"~m POST")
-        posts = [e.id for e in app.collector.exchanges.values() if e.method == "POST"]
+        posts = [e.id for e in app.store.exchanges.values() if e.method == "POST"]
         assert ids(app) == posts
         await pilot.press(*" & ~c (")
         bar = app.filter_bar
@@ -197,7 +197,7 @@ async def test_initial_filter_from_the_command_line(app_factory: AppFactory) -> 
     app = app_factory(filter_text="~websocket")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert [app.collector.exchanges[i].type for i in ids(app)] == ["websocket"]
+        assert [app.store.exchanges[i].type for i in ids(app)] == ["websocket"]
         assert "1/46 shown" in str(app.header.render())
 
 
@@ -205,11 +205,11 @@ async def test_comment_and_duplicate(app_factory: AppFactory) -> None:
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("g", "semicolon", *"slow one", "enter")
-        first = app.collector.exchanges[ids(app)[0]]
+        first = app.store.exchanges[ids(app)[0]]
         assert first.comment == "slow one"
         assert "✎ slow one" in screen_text(app).splitlines()[0]
         await pilot.press("D")
-        copy = app.collector.exchanges[ids(app)[-1]]
+        copy = app.store.exchanges[ids(app)[-1]]
         assert copy.id != first.id and copy.scope == first.scope and copy.events == first.events
         assert app.exchange_list.row_count == len(showcase()) + 1
 
@@ -233,7 +233,7 @@ async def test_copy_as_curl_and_export(app_factory: AppFactory, tmp_path: Path) 
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("g", "j", "y")
-        assert app.clipboard.startswith("curl ")
+        assert app.clipboard.startswith("# 2: DELETE /api/items\ncurl ")
         await pilot.press("x")
         assert isinstance(app.screen, ExportScreen)
         buttons = {b.name: b for b in app.screen.query(RadioButton)}
@@ -243,7 +243,7 @@ async def test_copy_as_curl_and_export(app_factory: AppFactory, tmp_path: Path) 
         path_input.value = str(tmp_path / "out.jsonl")
         await pilot.click("#export")
         await pilot.pause()
-        assert len(codec.read(tmp_path / "out.jsonl").exchanges) == len(showcase())
+        assert len(read(tmp_path / "out.jsonl").exchanges) == len(showcase())
 
 
 async def test_logs_pane_shows_stderr(app_factory: AppFactory) -> None:

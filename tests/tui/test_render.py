@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asgi_inspect.collector import Collector
-from asgi_inspect.filters import compile_filter
 from asgi_inspect.model import Caps, Opaque, OutputLine
+from asgi_inspect.store.store import Store
+from asgi_inspect.store.view import View
+from asgi_inspect.text import printable
 from asgi_inspect.tui.app import InspectorApp
 from asgi_inspect.tui.bodies import classify, hex_dump, render_body
-from asgi_inspect.tui.formatting import data_text, printable
+from asgi_inspect.tui.formatting import data_text
 from asgi_inspect.tui.screens.help import binding_rows
 from asgi_inspect.tui.widgets.body_view import MessageView
 from asgi_inspect.tui.widgets.detail import output_lines, overview
@@ -82,40 +83,72 @@ def test_columns_give_way_on_narrow_screens() -> None:
 
 
 def test_list_follows_filters_and_removes_in_arrival_order() -> None:
-    collector = Collector()
+    store = Store()
     for exchange in sample_exchanges(30):
-        collector.add(exchange)
-    listing = ExchangeList(collector)
-    listing.sync(collector.drain_changes())
+        store.add(exchange)
+    view = View(store)
+    listing = ExchangeList(view)
+    listing.sync(store.drain_changes())
     assert [listing.row(i)[ID] for i in range(3)] == ["1", "2", "3"]
     assert listing.selected_id == "30"  # following
-    posts = compile_filter("~m POST")
-    listing.set_filter(posts)
-    expected = [e.id for e in collector.exchanges.values() if e.method == "POST"]
+    view.set_filter("~m POST")
+    listing.refilter()
+    expected = [e.id for e in store if e.method == "POST"]
     assert [listing.row(i)[ID] for i in range(listing.row_count)] == expected
-    for exchange_id in ("1", "2", "3", "17"):  # the oldest (eviction), then one in the middle
-        collector.remove(exchange_id)
-    collector.add(http_exchange("31", method="POST"))
-    listing.sync(collector.drain_changes())
-    expected = [e.id for e in collector.exchanges.values() if e.method == "POST"]
+    # the oldest (eviction), then one in the middle
+    store.remove([store.exchanges[i] for i in ("1", "2", "3", "17")])
+    store.add(http_exchange("31", method="POST"))
+    listing.sync(store.drain_changes())
+    expected = [e.id for e in store if e.method == "POST"]
     assert [listing.row(i)[ID] for i in range(listing.row_count)] == expected
+    assert [e.id for e in view.shown()] == expected  # the list shows what the view selects
     assert listing.total == 27 and listing.selected_id == "31"
-    listing.set_filter(None)
+    view.set_filter(None)
+    listing.refilter()
     assert listing.row_count == 27
 
 
+def test_the_list_keeps_the_views_order_as_rows_arrive_and_change() -> None:
+    store = Store()
+    for exchange in sample_exchanges(20):
+        store.add(exchange)
+    view = View(store)
+    listing = ExchangeList(view)
+    listing.sync(store.drain_changes())
+    view.set_order("duration")
+    listing.refilter()
+
+    def rows() -> list[str]:
+        return [listing.row(i)[ID] for i in range(listing.row_count)]
+
+    assert rows() == [e.id for e in view.shown()]
+    durations = [store.exchanges[i].duration_ns or 0 for i in rows()]
+    assert durations == sorted(durations)
+    live = store.add(http_exchange("21", status=None, outcome="streaming"))
+    store.remove([store.exchanges["7"]])
+    listing.sync(store.drain_changes())
+    assert rows() == [e.id for e in view.shown()] and "7" not in rows()
+    live.ended_ns, live.outcome = 10**12, "complete"  # it ends, the slowest of all
+    store.changed.add("21")
+    listing.sync(store.drain_changes())
+    assert rows() == [e.id for e in view.shown()] and rows()[-1] == "21"
+    view.set_filter("~m POST")
+    listing.refilter()
+    assert rows() == [e.id for e in view.shown()]
+
+
 def test_an_update_can_move_a_row_in_or_out_of_the_filter() -> None:
-    collector = Collector()
+    store = Store()
     live = http_exchange("1", status=None, outcome="streaming")
-    collector.add(live)
-    listing = ExchangeList(collector)
-    listing.sync(collector.drain_changes())
-    listing.set_filter(compile_filter("~c 200"))
+    store.add(live)
+    view = View(store, filter_text="~c 200")
+    listing = ExchangeList(view)
+    listing.sync(store.drain_changes())
     assert listing.row_count == 0
     done = http_exchange("1", status=200)
     live.events, live.outcome = done.events, "complete"
-    collector.changed.add("1")
-    listing.sync(collector.drain_changes())
+    store.changed.add("1")
+    listing.sync(store.drain_changes())
     assert listing.row_count == 1 and listing.row(0) == summarize(live)
 
 

@@ -7,10 +7,10 @@ import json
 from textual.widgets import TextArea
 
 from asgi_inspect import Inspector, MemorySink
-from asgi_inspect.driver import Driver
 from asgi_inspect.model import Exchange
-from asgi_inspect.replay import InProcessReplayer, ReplayRequest
-from asgi_inspect.session import Session
+from asgi_inspect.replay.driver import Driver, InProcessReplayer
+from asgi_inspect.replay.request import ReplayRequest
+from asgi_inspect.runtime.session import Session
 from asgi_inspect.tui.screens.edit_request import EditRequestScreen
 from tests import replay_apps
 from tests.tui.conftest import make_app
@@ -42,8 +42,8 @@ async def test_r_replays_into_a_new_exchange_with_a_diff_tab() -> None:
     app = make_app(session=replay_session(original))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("r")
-        await polled(pilot, lambda: len(app.collector.exchanges) == 2)
-        replay = list(app.collector.exchanges.values())[-1]
+        await polled(pilot, lambda: len(app.store.exchanges) == 2)
+        replay = list(app.store.exchanges.values())[-1]
         assert replay.replay_of == original.id and replay.status == 200
         assert original.replay_of is None  # the original is untouched
         await polled(pilot, lambda: app.exchange_list.selected is replay)
@@ -65,8 +65,8 @@ async def test_e_edits_the_request_before_replaying() -> None:
         editor.text = editor.text.replace("POST /items", "PUT /changed?x=1").replace(
             "\n\nhello", "\n\nchanged body")
         await pilot.press("ctrl+s")
-        await polled(pilot, lambda: len(app.collector.exchanges) == 2)
-        replay = list(app.collector.exchanges.values())[-1]
+        await polled(pilot, lambda: len(app.store.exchanges) == 2)
+        replay = list(app.store.exchanges.values())[-1]
         answer = json.loads(replay.body("send"))
         assert (answer["method"], answer["path"], answer["body"]) == ("PUT", "/changed",
                                                                        "changed body")
@@ -97,13 +97,13 @@ async def test_without_a_target_replay_explains_how() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("r")
         await pilot.pause()
-        assert len(app.collector.exchanges) == 1
+        assert len(app.store.exchanges) == 1
         assert any("--app module:app" in n.message for n in app._notifications)
 
 
 async def test_replays_sent_over_http_arrive_linked(tmp_path: object) -> None:
     """Under run/listen the replay goes to the server and comes back through the recorder."""
-    from asgi_inspect.replay import HttpReplayer
+    from asgi_inspect.replay.http import HttpReplayer
     from tests.servers import uvicorn_server
 
     original = await recorded_post()
@@ -133,7 +133,7 @@ def test_the_diff_tab_honours_the_ignore_list() -> None:
 
 
 def test_session_ignore_list_comes_from_the_command_line(tmp_path: object) -> None:
-    from asgi_inspect.cli import build_parser
+    from asgi_inspect.cli.main import build_parser
 
     args = build_parser().parse_args(["view", "t.jsonl", "--ignore-header", "x-trace"])
     assert args.ignore_header == ["x-trace"]

@@ -17,7 +17,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
 
-from asgi_inspect.replay import ReplayRequest, RequestTextError, edited_request, request_text
+from asgi_inspect.replay.request import (
+    ReplayRequest,
+    RequestTextError,
+    edited_request,
+    request_text,
+)
 
 HELP = ("First line: METHOD /path?query, then one header per line, a blank line, the body. "
         "ctrl+s sends, ctrl+e opens $EDITOR, Esc cancels.")

@@ -1,27 +1,25 @@
-"""The export dialog (``x``): which exchanges, which format, which file; and the writing itself."""
+"""The export dialog (``x``): which exchanges, which format, which file, redacted or not.
+
+It only asks: the writing is :func:`asgi_inspect.ops.export.export_to`, the same function
+behind ``asgi-inspect export``.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, cast
+from typing import ClassVar, cast
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet
 
-from asgi_inspect.model import Caps, Exchange
+from asgi_inspect.ops.export import FORMATS, Format, default_path
+from asgi_inspect.store.view import WHICH, Which
 from asgi_inspect.tui.screens.dialogs import DIALOG_CSS
-
-Format = Literal["json", "jsonl", "har", "curl", "httpie"]
-Which = Literal["focused", "marked", "shown"]
-FORMATS: dict[Format, str] = {"json": "json", "jsonl": "jsonl", "har": "har", "curl": "sh",
-                              "httpie": "sh"}  # format → file extension
-WHICH: tuple[Which, ...] = ("focused", "marked", "shown")
 
 
 @dataclass(frozen=True)
@@ -29,40 +27,11 @@ class ExportRequest:
     format: Format
     which: Which
     path: Path
-
-
-def default_path(fmt: Format) -> str:
-    return f"asgi-inspect-export.{FORMATS[fmt]}"
-
-
-def write_export(exchanges: list[Exchange], fmt: Format, path: Path, *,
-                 base_url: str | None = None, caps: Caps | None = None) -> None:
-    """Write ``exchanges`` to ``path``; secrets are redacted in HAR, curl and HTTPie output.
-
-    Raises OSError, or ValueError for an exchange the format cannot express (curl of a
-    WebSocket).
-    """
-    if fmt in ("json", "jsonl"):
-        from asgi_inspect import codec
-
-        codec.write(codec.new_trace(exchanges, caps=caps or Caps()), path, jsonl=fmt == "jsonl")
-    elif fmt == "har":
-        from asgi_inspect.export.har import to_har
-
-        path.write_text(json.dumps(to_har(exchanges, redact=True), indent=1), encoding="utf-8")
-    else:
-        from asgi_inspect.export.curl import to_curl, to_httpie
-
-        convert = to_curl if fmt == "curl" else to_httpie
-        commands = [convert(e, base_url=base_url, redact=True) for e in exchanges
-                    if e.type == "http"]
-        if not commands:
-            raise ValueError(f"none of these exchanges is an HTTP request {fmt} can re-send")
-        path.write_text("\n\n".join(commands) + "\n", encoding="utf-8")
+    redact: bool = True
 
 
 class ExportScreen(ModalScreen[ExportRequest | None]):
-    """Pick the format, the exchanges (focused, marked or shown) and the file."""
+    """Pick the format, the exchanges (focused, marked, shown or all) and the file."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = "ExportScreen {" + DIALOG_CSS + """
@@ -87,8 +56,9 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
                         yield RadioButton(f"{which} ({self.counts.get(which, 0):,})",
                                           value=which == "focused", name=which,
                                           disabled=not self.counts.get(which))
+            yield Checkbox("Redact secrets", value=True, id="redact")
             yield Label("File")
-            yield Input(default_path("json"), id="path")
+            yield Input(str(default_path("json")), id="path")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button("Export", id="export", variant="primary")
@@ -100,8 +70,8 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
     @on(RadioSet.Changed, "#format")
     def _format_changed(self, event: RadioSet.Changed) -> None:
         path_input = self.query_one("#path", Input)
-        if Path(path_input.value).stem == Path(default_path("json")).stem:
-            path_input.value = default_path(cast(Format, event.pressed.name))
+        if Path(path_input.value).stem == default_path("json").stem:
+            path_input.value = str(default_path(cast(Format, event.pressed.name)))
 
     @on(Button.Pressed, "#export")
     @on(Input.Submitted, "#path")
@@ -111,7 +81,8 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
             self.notify("give a file name", severity="error")
             return
         self.dismiss(ExportRequest(cast(Format, self._choice("format")),
-                                   cast(Which, self._choice("which")), Path(path).expanduser()))
+                                   cast(Which, self._choice("which")), Path(path).expanduser(),
+                                   redact=self.query_one("#redact", Checkbox).value))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

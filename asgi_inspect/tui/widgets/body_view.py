@@ -23,8 +23,9 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from asgi_inspect.model import Direction, Exchange
+from asgi_inspect.text import decode, printable
 from asgi_inspect.tui.bodies import SHOW_LIMIT, RenderedBody, render_body
-from asgi_inspect.tui.formatting import data_text, decode, printable
+from asgi_inspect.tui.formatting import data_text
 from asgi_inspect.tui.widgets.lines import TextLines
 from asgi_inspect.units import format_size
 

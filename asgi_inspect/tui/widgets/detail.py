@@ -14,9 +14,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import TabbedContent, TabPane
 
-from asgi_inspect.diff import DEFAULT_IGNORED_HEADERS, diff_exchanges
+from asgi_inspect.http import VOLATILE_HEADERS
 from asgi_inspect.model import Caps, Counters, Exchange, Opaque
-from asgi_inspect.tui.formatting import clock, data_text, decode, printable
+from asgi_inspect.replay.diff import diff_exchanges
+from asgi_inspect.text import decode, printable
+from asgi_inspect.tui.formatting import clock, data_text
 from asgi_inspect.tui.widgets.body_view import MessageView, start_line
 from asgi_inspect.tui.widgets.lines import TextLines
 from asgi_inspect.tui.widgets.timeline import EventTimeline, FrameTable, RowsWithDetail
@@ -157,7 +159,7 @@ _CHANGE_STYLES = {"+": "green", "-": "red", "~": "yellow", "@": "cyan"}
 
 
 def diff_lines(original: Exchange | None, replay: Exchange,
-               ignored_headers: Sequence[str] = DEFAULT_IGNORED_HEADERS) -> list[Text]:
+               ignored_headers: Sequence[str] = VOLATILE_HEADERS) -> list[Text]:
     """The Diff tab: this replay against its original, section by section."""
     if original is None:
         return [Text(f"the original #{replay.replay_of} is no longer here (deleted or evicted)")]
@@ -201,7 +203,7 @@ class DetailPane(Vertical):
         self._output = TextLines(classes="text-view")
         self._diff = TextLines(classes="text-view")
         self.original_of: Callable[[Exchange], Exchange | None] = lambda exchange: None
-        self.ignored_headers: Sequence[str] = DEFAULT_IGNORED_HEADERS
+        self.ignored_headers: Sequence[str] = VOLATILE_HEADERS
         self._request = MessageView("receive")
         self._response = MessageView("send")
         self._messages = RowsWithDetail(EventTimeline())

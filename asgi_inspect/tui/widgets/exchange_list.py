@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -18,10 +18,10 @@ from rich.style import Style
 from textual import events
 from textual.reactive import var
 
-from asgi_inspect.collector import Collector
-from asgi_inspect.filters import Filter
 from asgi_inspect.model import Exchange
-from asgi_inspect.tui.formatting import clock, printable
+from asgi_inspect.store.view import ORDER_KEYS, View
+from asgi_inspect.text import printable
+from asgi_inspect.tui.formatting import clock
 from asgi_inspect.tui.widgets.lines import Column, LineTable, cells, fit
 from asgi_inspect.units import format_duration, format_size
 
@@ -70,7 +70,8 @@ _METHOD_CLASSES = {"GET": "get", "HEAD": "get", "POST": "post", "PUT": "put", "P
 
 
 class ExchangeList(LineTable):
-    """The exchanges of a collector, filtered, with follow mode (cursor on the newest)."""
+    """The exchanges a :class:`View` shows, in its order, with follow mode (cursor on the
+    newest)."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "exchange-list--dim", "exchange-list--err", "exchange-list--s1", "exchange-list--s2",
@@ -108,15 +109,17 @@ class ExchangeList(LineTable):
     follow: var[bool] = var(True)
     """Keep the cursor on the newest exchange; off as soon as the user moves or scrolls up."""
 
-    def __init__(self, collector: Collector, *, id: str | None = None) -> None:
+    def __init__(self, view: View, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.collector = collector
+        self.view = view
+        self.store = view.store
         self._rows: list[Row] = []
         self._base = 0  # row number of _rows[0]; rows are numbered in arrival order
         self._number: dict[str, int] = {}
-        self._shown: list[int] = []  # row numbers that pass the filter, ascending
-        self._predicate: Filter | None = None
-        self.marked_only = False
+        # Row numbers of the shown exchanges, in the view's order: ascending (arrival order),
+        # or ascending by _keys[number] when the view is ordered by something else.
+        self._shown: list[int] = []
+        self._keys: dict[int, tuple[Any, int]] = {}
         self.new_below = 0  # exchanges shown since follow went off
 
     # data ----------------------------------------------------------------------------------
@@ -141,27 +144,36 @@ class ExchangeList(LineTable):
 
     @property
     def selected(self) -> Exchange | None:
-        selected_id = self.selected_id
-        return None if selected_id is None else self.collector.exchanges.get(selected_id)
+        return self.store.get(self.selected_id)
 
-    def shown_exchanges(self) -> list[Exchange]:
-        exchanges = self.collector.exchanges
-        return [exchanges[self._rows[n - self._base][ID]] for n in self._shown]
+    @property
+    def _ordered(self) -> bool:
+        return self.view.order != "time"
 
-    def _matches(self, exchange: Exchange) -> bool:
-        if self.marked_only and not exchange.marked:
-            return False
-        return self._predicate is None or self._predicate(exchange)
+    def _sort_key(self, exchange: Exchange, number: int) -> tuple[Any, int]:
+        return ORDER_KEYS[self.view.order](exchange), number
+
+    def _position(self, number: int) -> tuple[int, bool]:
+        """Where row ``number`` is (or would go) in the shown rows, and whether it is there."""
+        shown = self._shown
+        if self._ordered:
+            key = self._keys.get(number)
+            if key is None:
+                return len(shown), False
+            at = bisect_left(shown, key, key=self._keys.__getitem__)
+        else:
+            at = bisect_left(shown, number)
+        return at, at < len(shown) and shown[at] == number
 
     # live updates --------------------------------------------------------------------------
 
     def sync(self, changes: Iterable[str]) -> None:
-        """Apply the collector's changed ids: new rows at the end, updated and removed ones.
+        """Apply the store's changed ids: new rows, updated and removed ones.
 
         The cursor may move (follow mode, a removed row) without a ``Highlighted`` message:
         the caller looks at :attr:`selected_id` after the call.
         """
-        exchanges = self.collector.exchanges
+        exchanges = self.store.exchanges
         numbers = self._number
         gone = {i for i in changes if i in numbers and i not in exchanges}
         fresh = [i for i in changes if i not in numbers and i in exchanges]
@@ -184,11 +196,11 @@ class ExchangeList(LineTable):
         self.refresh_rows()
 
     def _arrival_order(self, fresh: list[str]) -> list[str]:
-        """New ids in the collector's order: they are its last entries, so look from the end."""
+        """New ids in the store's order: they are its last entries, so look from the end."""
         if len(fresh) == 1:
             return fresh
         wanted, found = set(fresh), []
-        for key in reversed(self.collector.exchanges):
+        for key in reversed(self.store.exchanges):
             if key in wanted:
                 found.append(key)
                 if len(found) == len(wanted):
@@ -197,38 +209,57 @@ class ExchangeList(LineTable):
         return found
 
     def _append(self, ids: list[str]) -> int:
-        exchanges, rows, shown = self.collector.exchanges, self._rows, self._shown
+        exchanges, rows, shown = self.store.exchanges, self._rows, self._shown
+        matches, ordered = self.view.matches, self._ordered
         before = len(shown)
         for exchange_id in ids:
             exchange = exchanges[exchange_id]
             number = self._base + len(rows)
             rows.append(summarize(exchange))
             self._number[exchange_id] = number
-            if self._matches(exchange):
-                shown.append(number)
+            if matches(exchange):
+                if ordered:
+                    self._keys[number] = self._sort_key(exchange, number)
+                    shown.insert(self._position(number)[0], number)
+                else:
+                    shown.append(number)
         return len(shown) - before
 
     def _update(self, exchange: Exchange) -> bool:
-        """Refresh one row; True when it entered or left the shown rows."""
+        """Refresh one row; True when it entered, left or moved within the shown rows."""
         number = self._number[exchange.id]
         self._rows[number - self._base] = summarize(exchange)
-        if self._predicate is None and not self.marked_only:
+        ordered = self._ordered
+        if not self.view.filtered and not ordered:
             return False
-        shown = self._shown
-        at = bisect_left(shown, number)
-        present = at < len(shown) and shown[at] == number
-        if self._matches(exchange) == present:
+        at, present = self._position(number)
+        wanted = self.view.matches(exchange)
+        if ordered:
+            key = self._sort_key(exchange, number)
+            if present == wanted and (not present or key == self._keys[number]):
+                return False
+            if present:
+                del self._shown[at]
+            self._keys.pop(number, None)
+            if wanted:
+                self._keys[number] = key
+                self._shown.insert(self._position(number)[0], number)
+            return True
+        if wanted == present:
             return False
         if present:
-            del shown[at]
+            del self._shown[at]
         else:
-            shown.insert(at, number)
+            self._shown.insert(at, number)
         return True
 
     def _remove(self, gone: set[str]) -> None:
         numbers = sorted(self._number.pop(i) for i in gone)
         base = self._base
-        if numbers[-1] - base == len(numbers) - 1:  # the oldest ones (eviction): cheap
+        for number in numbers:
+            self._keys.pop(number, None)
+        if numbers[-1] - base == len(numbers) - 1 and not self._ordered:
+            # the oldest ones (eviction): cheap
             del self._rows[: len(numbers)]
             self._base = base + len(numbers)
             del self._shown[: bisect_left(self._shown, self._base)]
@@ -236,8 +267,13 @@ class ExchangeList(LineTable):
         old_rows = self._rows
         self._rows = [r for r in old_rows if r[ID] not in gone]
         self._number = {r[ID]: base + i for i, r in enumerate(self._rows)}
-        ids = (old_rows[n - base][ID] for n in self._shown)
+        ids = [old_rows[n - base][ID] for n in self._shown]
         self._shown = [self._number[i] for i in ids if i not in gone]
+        if self._ordered:  # the row numbers changed: so did the keys' tie-breakers
+            self._keys = {n: (self._keys_of(n)) for n in self._shown}
+
+    def _keys_of(self, number: int) -> tuple[Any, int]:
+        return self._sort_key(self.store.exchanges[self._rows[number - self._base][ID]], number)
 
     def _reselect(self, selected: str | None) -> None:
         """Keep the cursor on the same exchange, or where it was if that one is gone."""
@@ -245,44 +281,46 @@ class ExchangeList(LineTable):
         if number is None:
             self.cursor = max(0, min(self.cursor, len(self._shown) - 1))
         else:
-            at = bisect_left(self._shown, number)
+            at = self._position(number)[0]
             self.cursor = max(0, min(at, len(self._shown) - 1))
         self.scroll_to_row(self.cursor)
 
-    # filtering -----------------------------------------------------------------------------
+    # filtering and order -------------------------------------------------------------------
 
-    def set_filter(self, predicate: Filter | None, *, marked_only: bool | None = None) -> None:
-        """Show only the exchanges ``predicate`` accepts (and marked ones, if asked).
+    def refilter(self) -> None:
+        """Show what the view now selects (after its filter, marked-only or order changed).
 
         Like :meth:`sync`, it may move the cursor without a ``Highlighted`` message.
         """
-        self._predicate = predicate
-        if marked_only is not None:
-            self.marked_only = marked_only
         selected = self.selected_id
-        if predicate is None and not self.marked_only:
+        self._keys = {}
+        if not self.view.filtered and not self._ordered:
             self._shown = list(range(self._base, self._base + len(self._rows)))
         else:
-            self._shown = self._select(predicate)
+            self._shown = self._select()
         self.update_size()
         self._reselect(selected)
         if self.follow:
             self.move_cursor(len(self._shown) - 1, announce=False)
         self.refresh_rows()
 
-    def _select(self, predicate: Filter | None) -> list[int]:
-        """Row numbers of the matching exchanges, ascending.
+    def _select(self) -> list[int]:
+        """Row numbers of the exchanges the view shows, in its order.
 
-        The collector's dict is in arrival order like the rows, so the filter engine runs over
-        it in one pass; exchanges it holds that the list has not taken in yet are skipped
-        (the next :meth:`sync` filters them as they come).
+        The store's dict is in arrival order like the rows, so the filter engine runs over it
+        in one pass; exchanges it holds that the list has not taken in yet are skipped (the
+        next :meth:`sync` takes them in).
         """
-        exchanges: Iterable[Exchange] = self.collector.exchanges.values()
-        if self.marked_only:
+        view, number = self.view, self._number
+        exchanges: Iterable[Exchange] = self.store
+        if view.marked_only:
             exchanges = [e for e in exchanges if e.marked]
-        matched = exchanges if predicate is None else predicate.select(exchanges)
-        number = self._number
-        return sorted([number[e.id] for e in matched if e.id in number])  # sorted: O(n) here
+        matched = exchanges if view.filter is None else view.filter.select(exchanges)
+        if not self._ordered:
+            return sorted([number[e.id] for e in matched if e.id in number])  # sorted: O(n)
+        keys = self._keys = {number[e.id]: self._sort_key(e, number[e.id])
+                             for e in matched if e.id in number}
+        return sorted(keys, key=keys.__getitem__)
 
     # follow --------------------------------------------------------------------------------
 

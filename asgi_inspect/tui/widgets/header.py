@@ -8,7 +8,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.widget import Widget
 
-from asgi_inspect.tui.formatting import printable
+from asgi_inspect.text import printable
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import ClassVar
 from rich.text import Text
 from textual.widgets import RichLog
 
-from asgi_inspect.session import MAX_LOG_LINES, Session
-from asgi_inspect.tui.formatting import printable
+from asgi_inspect.runtime.session import MAX_LOG_LINES, Session
+from asgi_inspect.text import printable
 
 
 class LogsView(RichLog):

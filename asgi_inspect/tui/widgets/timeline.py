@@ -14,8 +14,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 
 from asgi_inspect.model import Event, Exchange
+from asgi_inspect.text import decode, printable
 from asgi_inspect.tui.bodies import render_body
-from asgi_inspect.tui.formatting import decode, printable
 from asgi_inspect.tui.widgets.lines import Column, ColumnHeader, LineTable, TextLines, fit
 from asgi_inspect.units import format_duration, format_size
 

@@ -1,0 +1,69 @@
+"""``asgi-inspect export TRACE``: a trace (ours or HAR) as JSON, JSONL, HAR, curl or HTTPie.
+
+Secrets are redacted unless ``--no-redact`` is given. The text is what the TUI's export writes
+for the same exchanges (both call :func:`asgi_inspect.ops.export.export`). Any bad input (a
+missing file, a file that is not a trace, a bad filter, an output that cannot be written) is
+one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from asgi_inspect.cli.options import CliError, check_filter, read_trace
+from asgi_inspect.ops.export import FORMATS, ExportError, export, format_for
+from asgi_inspect.runtime.session import Session
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "export", help="export a trace as JSON, JSONL, HAR, curl or HTTPie commands",
+        description="Export a saved trace (our JSON or JSONL, or HAR). Secrets (Authorization, "
+                    "Cookie, API-key headers, token query parameters, password JSON fields) "
+                    "are redacted unless --no-redact is given.")
+    parser.add_argument("trace", type=Path, metavar="TRACE", help="a .json, .jsonl or .har file")
+    parser.add_argument("-f", "--format", choices=FORMATS,
+                        help="output format (default: from the -o suffix, else json)")
+    parser.add_argument("--filter", default="", metavar="EXPR",
+                        help="export only the exchanges this filter expression matches")
+    parser.add_argument("--marked", action="store_true",
+                        help="export only the exchanges marked in the trace")
+    parser.add_argument("--no-redact", dest="redact", action="store_false",
+                        help="keep secrets in the output")
+    parser.add_argument("--base-url", metavar="URL",
+                        help="curl/httpie: send to this origin (http://host:port) instead")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="write here instead of standard output")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export as the arguments say; 0 on success, 2 with a one-line message on bad input."""
+    _write(args.output, render(args))
+    return 0
+
+
+def render(args: argparse.Namespace) -> str:
+    """The exported text."""
+    session = Session.offline(read_trace(args.trace), title=str(args.trace))
+    session.view.set_filter(check_filter(args.filter))
+    session.view.marked_only = args.marked
+    fmt = args.format or format_for(args.output)
+    try:
+        return export(session.view.select("shown"), fmt, redact=args.redact,
+                      base_url=args.base_url, header=session.trace_header())
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _write(output: Path | None, text: str) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None

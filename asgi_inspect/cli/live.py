@@ -1,0 +1,94 @@
+"""A live session for ``run``, ``proxy`` and ``listen``: the channel, the server child if any,
+then the TUI or the headless printer until the user stops it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+
+from asgi_inspect.cli.options import CliError, check_filter
+from asgi_inspect.record.channel import Address
+from asgi_inspect.replay.http import HttpReplayer
+from asgi_inspect.runtime.runner import ServerProcess, ServerSpec, port_in_use
+from asgi_inspect.runtime.session import Session
+from asgi_inspect.store.collector import Collector
+
+
+def serve(spec: ServerSpec, args: argparse.Namespace, title: str) -> int:
+    """Start the channel and the server child, then the TUI or the headless printer."""
+    if port_in_use(spec.host, spec.port):
+        raise CliError(f"{spec.host}:{spec.port} is already in use; choose another --port")
+    check_filter(args.filter)
+    if args.record and not args.headless and not args.record.parent.exists():
+        raise CliError(f"no such directory: {args.record.parent}")
+    return asyncio.run(_serve(spec, args, title))
+
+
+def new_session(args: argparse.Namespace, title: str, *, app_url: str | None = None) -> Session:
+    """A session bounded by --max-exchanges and --max-memory, replaying over HTTP to
+    ``app_url`` (or, without one, to the server each exchange came from)."""
+    collector = Collector(args.max_exchanges, max_memory=args.max_memory)
+    return Session(collector=collector, title=title, app_url=app_url,
+                   replayer=HttpReplayer(app_url))
+
+
+async def _serve(spec: ServerSpec, args: argparse.Namespace, title: str) -> int:
+    session = new_session(args, title, app_url=spec.url)
+
+    async def start_server(address: Address) -> None:
+        server = ServerProcess(spec, str(address))
+        await session.start_server(server)
+        if not await server.wait_ready():
+            raise CliError(server.error or _last_error(session) or "the server did not start")
+        if args.headless:
+            session.echo_from_now()
+
+    return await inspect_session(session, args, start_server)
+
+
+async def inspect_session(session: Session, args: argparse.Namespace,
+                          start: Callable[[Address], Awaitable[None]]) -> int:
+    """Open the channel, let ``start`` begin the traffic, then show it until the user quits."""
+    from asgi_inspect.runtime.headless import HeadlessRecorder
+    from asgi_inspect.store.view import View
+
+    session.view.set_filter(args.filter)
+    recorded = View(session.store, filter_text=args.filter)  # --record keeps to --filter
+    recorder = HeadlessRecorder(args.record, recorded.matches, echo=args.headless)
+    session.on_close.append(recorder)
+    session.ignored_headers += tuple(args.ignore_header)
+    try:
+        await start(await session.open_channel(tcp=getattr(args, "tcp", False)))
+        if args.headless:
+            await wait_for_stop(session)
+        else:
+            from asgi_inspect.tui.app import InspectorApp
+
+            await InspectorApp(session).run_async()
+    finally:
+        await session.close()
+        recorder.finish(session.collector)
+    return 0
+
+
+def _last_error(session: Session) -> str | None:
+    lines = [line.text for line in session.logs if line.stream == "stderr" and line.text.strip()]
+    return lines[-1].strip() if lines else None
+
+
+async def wait_for_stop(session: Session) -> None:
+    """Headless: run until Ctrl+C / SIGTERM, or until the server exits."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if session.app_url:
+        print(f"asgi-inspect: serving {session.app_url} (Ctrl+C to stop)", flush=True)
+    while not stop.is_set():
+        if session.server is not None and session.server.state.startswith("exited"):
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)

@@ -1,0 +1,126 @@
+"""What several subcommands share: the user-error type, options, and reading their values.
+
+Every check here turns bad input into a one-line :class:`CliError` (exit status 2), never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from asgi_inspect.model import DEFAULT_MAX_BODY, DEFAULT_MAX_EXCHANGES, DEFAULT_MAX_MEMORY, Trace
+from asgi_inspect.units import parse_size
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def size(text: str) -> int:
+    """An argparse type: ``65536``, ``64KiB``, ``1MB``."""
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("server (as uvicorn)")
+    group.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    group.add_argument("--port", type=int, default=8000, help="bind port (run: 8000, proxy: 8080)")
+    group.add_argument("--reload", action="store_true", help="restart on code changes")
+    group.add_argument("--factory", action="store_true", help="APP is a factory to call")
+    group.add_argument("--app-dir", default=".", help="look for APP's module here (default .)")
+    group.add_argument("--root-path", default="", help="ASGI root_path, behind a proxy")
+    group.add_argument("--max-body", default=DEFAULT_MAX_BODY, type=size, metavar="SIZE",
+                       help="body bytes kept per direction and exchange "
+                            f"(default {DEFAULT_MAX_BODY // 1024}KiB)")
+    group.add_argument("--redact", action="store_true",
+                       help="redact secrets as they are recorded: they never leave the app's "
+                            "process (exports redact by default anyway)")
+
+
+def add_view_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("inspector")
+    group.add_argument("--max-exchanges", type=int, default=DEFAULT_MAX_EXCHANGES,
+                       help="exchanges kept in memory; the oldest go first "
+                            f"(default {DEFAULT_MAX_EXCHANGES})")
+    group.add_argument("--max-memory", type=size, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
+                       help="about how much memory the kept exchanges may use (bodies, "
+                            "messages); the oldest go first "
+                            f"(default {DEFAULT_MAX_MEMORY // 1024**3}GiB)")
+    group.add_argument("--headless", action="store_true",
+                       help="no UI: print one line per exchange")
+    group.add_argument("--record", type=Path, metavar="FILE",
+                       help="write every exchange to FILE (JSONL)")
+    group.add_argument("--filter", default="", metavar="EXPR",
+                       help="show (and record) only exchanges matching EXPR")
+    add_ignore_header(group)
+
+
+def add_ignore_header(parser: Any) -> None:
+    """--ignore-header: shared by every command that compares a replay with its original."""
+    parser.add_argument("--ignore-header", action="append", default=[], metavar="NAME",
+                        help="a response header replays are not compared on, besides date, "
+                             "server, etag, request ids... (repeatable)")
+
+
+def add_replay_target(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """--app / --url: what replays run against (``view`` and ``replay``)."""
+    target = parser.add_mutually_exclusive_group(required=required)
+    target.add_argument("--app", metavar="MODULE:ATTR", help="replay in-process against this app")
+    target.add_argument("--url", help="replay against a running server at this base URL")
+    parser.add_argument("--factory", action="store_true", help="--app is a factory to call")
+    parser.add_argument("--app-dir", default=".", help="look for --app's module here")
+
+
+def replay_target(args: argparse.Namespace) -> tuple[Any, str] | None:
+    """The app replays run against (a proxy to --url, or --app loaded), and its description."""
+    if args.url:
+        from asgi_inspect.proxy import make_proxy
+
+        url = check_upstream(args.url)
+        return make_proxy(url, rewrite_host=True, forwarded=False), url
+    if not args.app:
+        return None
+    from asgi_inspect.record.serve import load_app
+
+    try:
+        return load_app(args.app, factory=args.factory, app_dir=args.app_dir), args.app
+    except Exception as exc:  # any import failure of the user's module is one line here
+        raise CliError(f"cannot load {args.app}: {exc}") from None
+
+
+def check_upstream(url: str, what: str = "--url") -> str:
+    """The upstream URL, or a one-line :class:`CliError` saying what is wrong with it."""
+    from asgi_inspect.proxy import parse_upstream
+
+    try:
+        parse_upstream(url)
+    except ValueError as exc:
+        raise CliError(f"bad {what}: {exc}") from None
+    return url.rstrip("/")
+
+
+def check_filter(text: str) -> str:
+    """The --filter expression, once it is known to compile (else a one-line error)."""
+    from asgi_inspect.filters import FilterError, compile_filter
+
+    try:
+        compile_filter(text)
+    except FilterError as exc:
+        raise CliError(f"bad --filter: {exc}") from None
+    return text
+
+
+def read_trace(path: Path) -> Trace:
+    """Any trace file we read (:func:`asgi_inspect.read`), or a one-line :class:`CliError`."""
+    from asgi_inspect.formats.codec import TraceError
+    from asgi_inspect.formats.reader import read
+
+    try:
+        return read(path)
+    except TraceError as exc:
+        raise CliError(f"{path}: {exc}") from None

@@ -1,0 +1,51 @@
+"""``asgi-inspect view FILE``: open a saved trace (our JSON or JSONL, or HAR) in the inspector."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from asgi_inspect.cli.options import (
+    add_ignore_header,
+    add_replay_target,
+    check_filter,
+    read_trace,
+    replay_target,
+)
+from asgi_inspect.runtime.session import Session
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("view", help="open a saved trace (JSON, JSONL or HAR)",
+                            description="Open a saved trace in the inspector.")
+    parser.add_argument("file", type=Path, metavar="FILE", help="a .json, .jsonl or .har file")
+    parser.add_argument("--filter", default="", metavar="EXPR", help="start with this filter")
+    add_replay_target(parser, required=False)
+    add_ignore_header(parser)
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    trace = read_trace(args.file)
+    check_filter(args.filter)  # a bad expression fails here, before the screen opens
+    target = replay_target(args)
+    session = Session.offline(trace, title=f"asgi-inspect view {args.file.name}")
+    session.view.set_filter(args.filter)
+    session.ignored_headers += tuple(args.ignore_header)
+    if target is not None:
+        from asgi_inspect.replay.driver import InProcessReplayer
+
+        session.replayer = InProcessReplayer(*target)
+    asyncio.run(_view(session))
+    return 0
+
+
+async def _view(session: Session) -> None:
+    from asgi_inspect.tui.app import InspectorApp
+
+    try:
+        await InspectorApp(session).run_async()
+    finally:
+        await session.close()

@@ -1,0 +1,1 @@
+"""Replay: a recorded request sent again (over HTTP or in-process), and the diff of the result."""

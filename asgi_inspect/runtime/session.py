@@ -1,0 +1,131 @@
+"""A session: what the views (TUI, headless printer) look at.
+
+It owns the store of exchanges and the view over it, the collector and the live channel that
+feed the store, and, for ``run``/``proxy``, the server child process and its log lines.
+``view`` uses a session with neither channel nor process: just the exchanges of a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from asgi_inspect.formats.codec import new_trace
+from asgi_inspect.http import VOLATILE_HEADERS
+from asgi_inspect.model import Exchange, Trace
+from asgi_inspect.record.channel import Address, Listener
+from asgi_inspect.replay.request import Replayer
+from asgi_inspect.runtime.runner import ServerProcess
+from asgi_inspect.store.collector import Collector
+from asgi_inspect.store.store import Store
+from asgi_inspect.store.view import View
+
+MAX_LOG_LINES = 5000
+
+
+@dataclass
+class LogLine:
+    stream: str  # "stdout", "stderr" or "inspector" (our own messages about the process)
+    text: str
+
+
+@dataclass
+class Session:
+    """The shared state behind every view of a trace."""
+
+    collector: Collector
+    title: str = "asgi-inspect"
+    app_url: str | None = None  # where the served app answers (for replay and the header)
+    server: ServerProcess | None = None
+    listener: Listener | None = None
+    logs: deque[LogLine] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+    log_count: int = 0  # lines ever logged, so views can tell what is new
+    on_close: list[Callable[[Exchange], None]] = field(default_factory=list)
+    echo_logs: bool = False  # headless: the server's output goes on to our stderr
+    replayer: Replayer | None = None  # where ``r`` sends replays; None: replay is off
+    ignored_headers: tuple[str, ...] = VOLATILE_HEADERS  # what a Diff does not compare
+    loaded: Trace | None = None  # the file's header, for a session opened from one
+    view: View = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.view = View(self.collector.store)
+
+    @classmethod
+    def offline(cls, trace: Trace | Iterable[Exchange], title: str) -> Session:
+        """A session over the exchanges of a trace (a file's), or over exchanges alone."""
+        if not isinstance(trace, Trace):
+            trace = new_trace(trace)
+        collector = Collector()
+        collector.caps = trace.caps
+        for exchange in trace.exchanges:
+            collector.store.add(exchange)
+        header = msgspec.structs.replace(trace, exchanges=[])
+        return cls(collector=collector, title=title, loaded=header)
+
+    @property
+    def store(self) -> Store:
+        return self.collector.store
+
+    def trace_header(self) -> Trace:
+        """The header fields an export of this session's exchanges carries: the file's own
+        for a session opened from one, else what the recorders reported."""
+        if self.loaded is not None:
+            return self.loaded
+        collector = self.collector
+        return new_trace(caps=collector.caps, dropped=collector.dropped,
+                         recorder_errors=collector.recorder_errors)
+
+    @property
+    def live(self) -> bool:
+        return self.listener is not None
+
+    @property
+    def state(self) -> str:
+        """One word for the header: offline, listening, starting, running, exited (code)."""
+        if self.server is not None:
+            return self.server.state
+        return "listening" if self.listener is not None else "offline"
+
+    def log(self, stream: str, text: str) -> None:
+        self.logs.append(LogLine(stream, text))
+        self.log_count += 1
+        if self.echo_logs:
+            print(text, file=sys.stderr, flush=True)
+
+    def echo_from_now(self) -> None:
+        """Headless: the server's output goes on to stderr, starting with what it said so far
+        (uvicorn's start-up lines, and any request that came in before we saw the port open)."""
+        for line in self.logs:
+            print(line.text, file=sys.stderr)
+        sys.stderr.flush()
+        self.echo_logs = True
+
+    async def open_channel(self, *, tcp: bool = False) -> Address:
+        """Start listening for recorders; batches go straight into the collector."""
+        self.collector.on_close = self._closed
+        self.listener = Listener(self.collector.feed, tcp=tcp)
+        return await self.listener.start()
+
+    def _closed(self, exchange: Exchange) -> None:
+        for callback in self.on_close:
+            callback(exchange)
+
+    async def start_server(self, server: ServerProcess) -> None:
+        """Start the app's server process; its output goes to the logs."""
+        self.server = server
+        server.on_output = self.log
+        await server.start()
+
+    async def close(self) -> None:
+        if self.replayer is not None:
+            await self.replayer.close()
+        if self.server is not None:
+            await self.server.stop()
+        if self.listener is not None:
+            await asyncio.sleep(0.05)  # let the last batches arrive
+            await self.listener.stop()
