@@ -648,10 +648,10 @@ def test_upstream_connections_are_kept_alive_and_closed_at_shutdown(
     assert isinstance(proxy, Proxy)
     with uvicorn_server(proxy, **PROXY_CONFIG) as url, httpx.Client() as client:
         statuses = [client.get(f"{url}/echo").status_code for _ in range(3)]
-        idle = list(proxy.pool.idle)
+        idle = list(proxy.route.pool.idle)
     assert statuses == [200, 200, 200]
     assert len(idle) == 1  # one upstream connection served the three requests
-    assert not idle[0].open and not proxy.pool.idle  # lifespan shutdown closed it
+    assert not idle[0].open and not proxy.route.pool.idle  # lifespan shutdown closed it
 
 
 @pytest.mark.parametrize("url", ["ftp://host/", "http://", "not a url", "http://h:1/?q=1",
@@ -669,8 +669,9 @@ def test_proxy_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_TIMEOUT, "2.5")
     app = proxy_from_env()
     assert isinstance(app, Proxy)
-    assert (app.rewrite_host, app.forwarded, app.timeout) == (True, False, 2.5)
-    assert app.target({"raw_path": b"/x", "path": "/x", "query_string": b"a=1"}) == b"/api/x?a=1"
+    assert (app.route.rewrite_host, app.route.forwarded, app.route.timeout) == (True, False, 2.5)
+    target = app.route.target({"raw_path": b"/x", "path": "/x", "query_string": b"a=1"})
+    assert target == b"/api/x?a=1"
     monkeypatch.setenv(ENV_FORWARDED, "maybe")
     with pytest.raises(ValueError, match=ENV_FORWARDED):
         proxy_from_env()

@@ -21,8 +21,9 @@ it. When it fails later, the proxy raises :class:`UpstreamError`: the server clo
 connection and the recorder keeps the exception.
 
 Modules: ``app`` (the ASGI app), ``env`` (configuration from the environment), ``upstream``
-(the upstream URL), ``headers`` (hop-by-hop and forwarding headers), ``failures`` (502/504
-answers), ``http_relay`` (one HTTP request), ``pool`` and ``connection`` (the HTTP/1.1 client),
+(the upstream URL), ``route`` (the upstream, its pool, and the request that goes there),
+``headers`` (hop-by-hop and forwarding headers), ``failures`` (502/504 answers),
+``http_relay`` (one HTTP request), ``pool`` and ``connection`` (the HTTP/1.1 client),
 ``websocket`` and ``ws_relay`` (WebSockets).
 """
 

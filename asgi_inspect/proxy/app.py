@@ -1,17 +1,10 @@
-"""The proxy as an ASGI app: dispatch by scope type, lifespan, and the request for upstream."""
+"""The proxy as an ASGI app: dispatch by scope type, and the lifespan."""
 
 from __future__ import annotations
 
-from asgi_inspect.proxy.headers import (
-    FORWARD_CHAINS,
-    HOP_BY_HOP,
-    Headers,
-    connection_tokens,
-    forwarding,
-)
 from asgi_inspect.proxy.http_relay import HttpRelay
-from asgi_inspect.proxy.pool import Pool
-from asgi_inspect.proxy.upstream import Upstream, parse_upstream
+from asgi_inspect.proxy.route import Route
+from asgi_inspect.proxy.upstream import parse_upstream
 from asgi_inspect.proxy.websocket import forward_websocket
 from asgi_inspect.types import ASGIApp, Receive, Scope, Send
 
@@ -26,27 +19,22 @@ def make_proxy(upstream: str, *, rewrite_host: bool = False, forwarded: bool = T
     ``forwarded`` adds ``X-Forwarded-For/-Proto/-Host`` and ``Forwarded``; ``timeout`` bounds
     connecting and each wait for the upstream (None: no bound).
     """
-    return Proxy(parse_upstream(upstream), rewrite_host=rewrite_host, forwarded=forwarded,
-                 timeout=timeout)
+    return Proxy(Route(parse_upstream(upstream), rewrite_host=rewrite_host,
+                       forwarded=forwarded, timeout=timeout))
 
 
 class Proxy:
     """The proxy app; build it with :func:`make_proxy`."""
 
-    def __init__(self, upstream: Upstream, *, rewrite_host: bool, forwarded: bool,
-                 timeout: float | None) -> None:
-        self.upstream = upstream
-        self.rewrite_host = rewrite_host
-        self.forwarded = forwarded
-        self.timeout = timeout
-        self.pool = Pool(upstream, timeout)
+    def __init__(self, route: Route) -> None:
+        self.route = route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await HttpRelay(self, scope, receive, send).run()
+            await HttpRelay(self.route, scope, receive, send).run()
         elif kind == "websocket":
-            await forward_websocket(self, scope, receive, send)
+            await forward_websocket(self.route, scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -57,49 +45,6 @@ class Proxy:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.pool.close()
+                self.route.pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    # the request as it goes upstream -------------------------------------------------------
-
-    def target(self, scope: Scope) -> bytes:
-        """The request target exactly as the client sent it, under the upstream's path."""
-        path = scope.get("raw_path") or scope["path"].encode("utf-8")
-        query = scope.get("query_string") or b""
-        return self.upstream.prefix + path + (b"?" + query if query else b"")
-
-    def request_headers(self, scope: Scope,
-                        drop: frozenset[bytes] = frozenset()) -> tuple[Headers, dict[bytes, bytes]]:
-        """The client's headers minus hop-by-hop ones, with Host and forwarding applied.
-
-        Also returns the first value the client sent for each (lowercased) header name.
-        """
-        lowered = [(name.lower(), name, value) for name, value in scope["headers"]]
-        first = {lower: value for lower, _, value in reversed(lowered)}
-        skip = HOP_BY_HOP.union(connection_tokens(lowered), drop,
-                                FORWARD_CHAINS if self.forwarded else ())
-        host = self.upstream.authority if self.rewrite_host else None
-        kept = [(name, host if host is not None and lower == b"host" else value)
-                for lower, name, value in lowered if lower not in skip]
-        if self.forwarded:
-            kept += forwarding(scope, first)
-        return kept, first
-
-    def request_head(self, scope: Scope) -> tuple[bytes, bool | None]:
-        """The request line and headers, and how the body goes: None (no body), chunked or not.
-
-        A body of known length goes as it came; any other body is sent chunked.
-        """
-        headers, first = self.request_headers(scope)
-        chunked = None
-        if (b"content-length" in first or b"transfer-encoding" in first
-                or not scope.get("http_version", "1.1").startswith("1")):  # HTTP/2 frames bodies
-            chunked = b"content-length" not in first
-            if chunked:
-                headers.append((b"transfer-encoding", b"chunked"))
-        if b"host" not in first:
-            headers.insert(0, (b"host", self.upstream.authority))
-        lines = [b"%s %s HTTP/1.1" % (scope["method"].encode("ascii"), self.target(scope))]
-        lines += [b"%s: %s" % header for header in headers]
-        return b"\r\n".join(lines) + b"\r\n\r\n", chunked

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgi_inspect.proxy.connection import Connection, InvalidResponse
 from asgi_inspect.proxy.failures import PLAIN_TEXT, UpstreamError, describe, failure
 from asgi_inspect.proxy.headers import Headers, content_length, response_headers
+from asgi_inspect.proxy.route import Route
 from asgi_inspect.types import Receive, Scope, Send
-
-if TYPE_CHECKING:
-    from asgi_inspect.proxy.app import Proxy
 
 
 class _ClientGone(Exception):
@@ -21,10 +19,10 @@ class _ClientGone(Exception):
 class HttpRelay:
     """One HTTP request through the proxy: upload, response relay and the client watch."""
 
-    __slots__ = ("finished", "left", "proxy", "receive", "scope", "send", "uploaded")
+    __slots__ = ("finished", "left", "receive", "route", "scope", "send", "uploaded")
 
-    def __init__(self, proxy: Proxy, scope: Scope, receive: Receive, send: Send) -> None:
-        self.proxy = proxy
+    def __init__(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+        self.route = route
         self.scope = scope
         self.receive = receive
         self.send = send
@@ -58,8 +56,8 @@ class HttpRelay:
 
     async def forward(self) -> None:
         """Forward over a pooled connection, which goes back to the pool afterwards."""
-        pool = self.proxy.pool
-        head, chunked = self.proxy.request_head(self.scope)
+        pool = self.route.pool
+        head, chunked = self.route.request_head(self.scope)
         try:
             conn = await pool.connection()
         except (OSError, InvalidResponse) as exc:
@@ -92,7 +90,7 @@ class HttpRelay:
             self.uploaded.set()
         else:
             await self.upload(conn, chunked)
-        return await conn.response_head(self.proxy.pool.timeout)
+        return await conn.response_head(self.route.pool.timeout)
 
     async def upload(self, conn: Connection, chunked: bool) -> None:
         """Send the request body upstream as it arrives from the client."""
@@ -103,7 +101,7 @@ class HttpRelay:
             body = message.get("body", b"")
             if body:
                 conn.write(b"%x\r\n%s\r\n" % (len(body), body) if chunked else body)
-                await conn.drain(self.proxy.pool.timeout)
+                await conn.drain(self.route.pool.timeout)
             if not message.get("more_body", False):
                 if chunked:
                     conn.write(b"0\r\n\r\n")
@@ -114,7 +112,7 @@ class HttpRelay:
     async def relay(self, conn: Connection, length: int | None) -> None:
         """Pass the body on chunk by chunk; the last chunk of a sized body ends the response."""
         send = self.send
-        timeout = self.proxy.pool.timeout
+        timeout = self.route.pool.timeout
         sent = 0
         try:
             while (chunk := await conn.response_chunk(timeout)) is not None:
@@ -123,7 +121,7 @@ class HttpRelay:
                 self.finished = not more
                 await send({"type": "http.response.body", "body": chunk, "more_body": more})
         except (OSError, InvalidResponse) as exc:
-            raise UpstreamError(f"upstream {self.proxy.upstream} failed after {sent} body "
+            raise UpstreamError(f"upstream {self.route.upstream} failed after {sent} body "
                                 f"bytes: {describe(exc)}") from exc
         if not self.finished:
             self.finished = True
@@ -131,7 +129,7 @@ class HttpRelay:
 
     async def fail(self, exc: BaseException) -> None:
         """Answer 502/504 with the cause, since no response has started yet."""
-        status, text, header = failure(self.proxy.upstream, exc)
+        status, text, header = failure(self.route.upstream, exc)
         self.finished = True
         await self.send({"type": "http.response.start", "status": status, "headers": [
             PLAIN_TEXT, (b"content-length", str(len(text)).encode()), header]})

@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
+from asgi_inspect.http import WEBSOCKET_HANDSHAKE_HEADERS
 from asgi_inspect.proxy.failures import PLAIN_TEXT, failure
 from asgi_inspect.proxy.headers import Headers, latin1_pairs, response_headers
+from asgi_inspect.proxy.route import Route
 from asgi_inspect.proxy.ws_relay import WebSocketRelay, close_reason
 from asgi_inspect.types import Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from asgi_inspect.proxy.app import Proxy
-
 # The WebSocket client library writes these itself for its own handshake with the upstream.
-_WS_HANDSHAKE = frozenset({
-    b"host", b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
-    b"sec-websocket-protocol", b"sec-websocket-accept",
-})
+_WS_HANDSHAKE = WEBSOCKET_HANDSHAKE_HEADERS | {b"host", b"sec-websocket-accept"}
 
 
-async def forward_websocket(proxy: Proxy, scope: Scope, receive: Receive, send: Send) -> None:
+async def forward_websocket(route: Route, scope: Scope, receive: Receive, send: Send) -> None:
     """Accept the client's WebSocket only once the upstream accepted it, then relay frames."""
     if (await receive())["type"] != "websocket.connect":
         return
-    upstream = await _open_or_deny(proxy, scope, send)
+    upstream = await _open_or_deny(route, scope, send)
     if upstream is None:
         return
     async with upstream:
@@ -37,40 +31,40 @@ async def forward_websocket(proxy: Proxy, scope: Scope, receive: Receive, send: 
         await WebSocketRelay(upstream, receive, send).run()
 
 
-async def _open_or_deny(proxy: Proxy, scope: Scope, send: Send) -> ClientConnection | None:
+async def _open_or_deny(route: Route, scope: Scope, send: Send) -> ClientConnection | None:
     """The upstream WebSocket; None when it refused or failed, after telling the client why."""
     try:
-        return await _open_upstream(proxy, scope)
+        return await _open_upstream(route, scope)
     except InvalidStatus as exc:
         response = exc.response
         await _deny(scope, send, response.status_code,
                     response_headers(latin1_pairs(response.headers.raw_items())),
                     response.body or b"")
     except (OSError, InvalidHandshake, ValueError) as exc:
-        status, text, header = failure(proxy.upstream, exc)
+        status, text, header = failure(route.upstream, exc)
         await _deny(scope, send, status, [header, PLAIN_TEXT], text)
     return None
 
 
-async def _open_upstream(proxy: Proxy, scope: Scope) -> ClientConnection:
+async def _open_upstream(route: Route, scope: Scope) -> ClientConnection:
     """Open the upstream WebSocket, offering the client's subprotocols and headers.
 
     The URI carries the client's Host (unless rewritten) so that the handshake sends it;
     the TCP connection goes to the upstream all the same.
     """
-    upstream = proxy.upstream
+    upstream = route.upstream
     secure = upstream.scheme == "https"
-    headers, first = proxy.request_headers(scope, _WS_HANDSHAKE)
+    headers, first = route.request_headers(scope, _WS_HANDSHAKE)
     client_host = first.get(b"host")
-    authority = upstream.authority if proxy.rewrite_host or not client_host else client_host
+    authority = upstream.authority if route.rewrite_host or not client_host else client_host
     uri = (f"{'wss' if secure else 'ws'}://{authority.decode('latin-1')}"
-           f"{proxy.target(scope).decode('latin-1')}")
+           f"{route.target(scope).decode('latin-1')}")
     tls = {"server_hostname": upstream.host} if secure else {}
     return await _NoRedirects(
         uri, host=upstream.host, port=upstream.port, **tls, proxy=None,
         additional_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
         subprotocols=scope.get("subprotocols") or None, user_agent_header=None,
-        compression=None, open_timeout=proxy.timeout, ping_interval=None, max_size=None,
+        compression=None, open_timeout=route.timeout, ping_interval=None, max_size=None,
     )
 
 
