@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
+from textual.content import Content
 
 from asgi_inspect.text import decode, printable
 
@@ -18,6 +19,12 @@ def data_text(value: str | bytes, style: str = "") -> Text:
     if isinstance(value, bytes):
         value = decode(value)
     return Text(printable(value), style=style, no_wrap=True, end="")
+
+
+def plain(text: str) -> Content:
+    """Captured text for a border title or a dialog's title: escaped, and never markup
+    (Textual parses a plain ``str`` there as markup, where ``[/]`` would even raise)."""
+    return Content(printable(text))
 
 
 def clock(started_at: float, *, with_date: bool = False) -> str:

@@ -12,6 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from asgi_inspect.tui.formatting import plain
+
 DIALOG_CSS = """
     align: center middle;
     & > Vertical {
@@ -43,7 +45,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self.title_text
+            box.border_title = plain(self.title_text)
             yield Static(Text(self.question))
             with Horizontal():
                 yield Button("No", id="no")
@@ -74,7 +76,7 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self.title_text
+            box.border_title = plain(self.title_text)
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
 
     @on(Input.Submitted)

@@ -23,6 +23,7 @@ from asgi_inspect.replay.request import (
     edited_request,
     request_text,
 )
+from asgi_inspect.tui.formatting import plain
 
 HELP = ("First line: METHOD /path?query, then one header per line, a blank line, the body. "
         "ctrl+s sends, ctrl+e opens $EDITOR, Esc cancels.")
@@ -55,7 +56,7 @@ class EditRequestScreen(ModalScreen[ReplayRequest | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self.title_text
+            box.border_title = plain(self.title_text)
             yield Static(Text(HELP, "dim"))
             yield TextArea(request_text(self.request), id="edit-text", show_line_numbers=True)
             yield Static("", id="edit-error")

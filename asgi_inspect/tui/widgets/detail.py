@@ -12,13 +12,14 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import TabbedContent, TabPane
 
 from asgi_inspect.http import VOLATILE_HEADERS
 from asgi_inspect.model import Caps, Counters, Exchange, Opaque
 from asgi_inspect.replay.diff import diff_exchanges
 from asgi_inspect.text import decode, printable
-from asgi_inspect.tui.formatting import clock, data_text
+from asgi_inspect.tui.formatting import clock, data_text, plain
 from asgi_inspect.tui.widgets.body_view import MessageView, start_line
 from asgi_inspect.tui.widgets.lines import TextLines
 from asgi_inspect.tui.widgets.timeline import EventTimeline, FrameTable, RowsWithDetail
@@ -243,10 +244,10 @@ class DetailPane(Vertical):
         self.border_title = self._title(exchange)
         self.render_tab(self.tabs.active)
 
-    def _title(self, exchange: Exchange | None) -> str:
+    def _title(self, exchange: Exchange | None) -> Content:
         if exchange is None:
-            return "no exchange selected"
-        return printable(f"#{exchange.id} {exchange.method} {exchange.path}".replace("  ", " "))
+            return Content("no exchange selected")
+        return plain(f"#{exchange.id} {exchange.method} {exchange.path}".replace("  ", " "))
 
     def _set_visible_tabs(self, exchange: Exchange | None) -> None:
         kind = exchange.type if exchange is not None else ""
