@@ -31,6 +31,7 @@ from typing import get_args
 
 from rich.cells import cell_len
 
+from asgi_inspect import http
 from asgi_inspect.model import Direction, Exchange, Outcome
 from asgi_inspect.text import printable
 from asgi_inspect.units import parse_size
@@ -262,20 +263,9 @@ def _bytes(number: str, unit: str) -> Decimal:
 
 # -- what the tests read --------------------------------------------------------------------
 
-def _header(pairs: Sequence[tuple[bytes, bytes]], name: bytes) -> str:
-    for key, value in pairs:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return ""
-
-
 def _host(exchange: Exchange) -> str:
     """The Host header, else the server address of the scope."""
-    host = _header(exchange.request_headers, b"host")
-    server = exchange.scope.get("server")
-    if host or not server:
-        return host
-    return str(server[0]) if server[1] is None else f"{server[0]}:{server[1]}"
+    return http.host_of(exchange, default="")
 
 
 def _lines(pairs: Sequence[tuple[bytes, bytes]]) -> str:
@@ -289,7 +279,7 @@ def _handler(exchange: Exchange) -> str:
 
 
 def _request_type(exchange: Exchange) -> str:
-    return _header(exchange.request_headers, b"content-type")
+    return http.header_text(exchange.request_headers, b"content-type")
 
 
 _FRAME = {"receive": "websocket.receive", "send": "websocket.send"}

@@ -1,4 +1,4 @@
-"""HTTP facts named once: header sets by purpose, header lookup, an exchange's URL and host.
+"""HTTP facts named once: header sets by purpose, header text, an exchange's URL and host.
 
 Every part of the package that asks "which headers belong to one connection", "what is this
 header's value" or "which URL did the client ask for" asks here (exporters, replay, the
@@ -14,7 +14,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from asgi_inspect.model import REPLAY_HEADER, Exchange
+# The lookup itself is the model's (``Exchange.content_type`` needs it); it is part of this
+# vocabulary too, so ``http.header`` is the name the rest of the package uses.
+from asgi_inspect.model import REPLAY_HEADER, Exchange, header
 
 # RFC 9110 §7.6.1: headers that describe one connection, not the message. Nothing that
 # re-sends or forwards a request passes them on; exporters leave them out too.
@@ -63,11 +65,6 @@ def response_headers(exchange: Exchange) -> list[tuple[bytes, bytes]]:
     return exchange.response_headers if start and isinstance(start.message, dict) else []
 
 
-def header(headers: Iterable[Sequence[bytes]], name: bytes) -> bytes | None:
-    """The first value of a header (names compared case-insensitively)."""
-    return next((pair[1] for pair in headers if pair[0].lower() == name), None)
-
-
 def header_text(headers: Iterable[Sequence[bytes]], name: bytes) -> str:
     """The first value of a header as text (latin-1, as HTTP/1.1 carries it); "" when absent."""
     value = header(headers, name)
@@ -83,8 +80,9 @@ def scheme_of(exchange: Exchange) -> str:
     return "ws" if exchange.type == "websocket" else "http"
 
 
-def host_of(exchange: Exchange) -> str:
-    """The authority the client asked for: the Host header, else the server address."""
+def host_of(exchange: Exchange, default: str = "localhost") -> str:
+    """The authority the client asked for: the Host header, else the server address (its port
+    left out when it is the scheme's default), else ``default``."""
     host = header(request_headers(exchange), b"host")
     if host:
         return host.decode("latin-1")
@@ -92,9 +90,8 @@ def host_of(exchange: Exchange) -> str:
     if isinstance(server, (list, tuple)) and len(server) == 2 and isinstance(server[0], str):
         name, port = server
         name = f"[{name}]" if ":" in name else name
-        default = _DEFAULT_PORTS.get(scheme_of(exchange))
-        return name if port in (None, default) else f"{name}:{port}"
-    return "localhost"
+        return name if port in (None, _DEFAULT_PORTS.get(scheme_of(exchange))) else f"{name}:{port}"
+    return default
 
 
 def server_ip(exchange: Exchange) -> str | None:

@@ -8,6 +8,7 @@ missing); ``values.py`` turns them into tagged JSON and back without loss.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -223,10 +224,8 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
 
     @property
     def content_type(self) -> str:
-        for name, value in self.response_headers:
-            if name.lower() == b"content-type":
-                return value.decode("latin-1")
-        return ""
+        value = header(self.response_headers, b"content-type")
+        return "" if value is None else value.decode("latin-1")
 
     def added(self, key: str) -> str:
         """A key the app added to the scope, as text (a function as ``module.qualname``);
@@ -252,6 +251,11 @@ _FIRST_BYTE = frozenset(
     {"http.response.body", "http.response.pathsend", "http.response.zerocopysend",
      "websocket.accept", "websocket.http.response.body"}
 )
+
+
+def header(headers: Iterable[Sequence[bytes]], name: bytes) -> bytes | None:
+    """The first value of a header (``name`` lowercase; names compared case-insensitively)."""
+    return next((pair[1] for pair in headers if pair[0].lower() == name), None)
 
 
 def header_pairs(headers: Any) -> list[tuple[bytes, bytes]]:

@@ -21,6 +21,8 @@ from asgi_inspect.model import (
     ExceptionInfo,
     Exchange,
     OutputLine,
+    header,
+    header_pairs,
 )
 from asgi_inspect.record.wire import (
     STATUS_NAMES,
@@ -227,14 +229,8 @@ class Collector:
 
 
 def _replay_of(scope: dict[str, Any]) -> str | None:
-    headers = scope.get("headers")
-    if not isinstance(headers, list):
-        return None
-    for pair in headers:
-        if isinstance(pair, list) and len(pair) == 2 and pair[0] == REPLAY_HEADER:
-            value = pair[1]
-            return value.decode("latin-1") if isinstance(value, bytes) else None
-    return None
+    value = header(header_pairs(scope.get("headers")), REPLAY_HEADER)
+    return None if value is None else value.decode("latin-1")
 
 
 def _payload_len(message: dict[str, Any], key: str) -> int:
@@ -247,7 +243,7 @@ def _payload_len(message: dict[str, Any], key: str) -> int:
     return len(value) if isinstance(value, (bytes, str)) else 0
 
 
-def _add_elided(live: _Live, elided: tuple[int, ...]) -> None:
+def _add_elided(live: _Live, elided: tuple[int, int, int, int, int, int]) -> None:
     """Add what went by unkept since the recorder's last report to the exchange's totals."""
     before, live.elided = live.elided, elided
     for counters, way in ((live.exchange.request, 0), (live.exchange.response, 3)):

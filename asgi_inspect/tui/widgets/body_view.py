@@ -22,7 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from asgi_inspect.model import Direction, Exchange
+from asgi_inspect.model import Direction, Exchange, header
 from asgi_inspect.text import decode, printable
 from asgi_inspect.tui.bodies import SHOW_LIMIT, RenderedBody, render_body
 from asgi_inspect.tui.formatting import data_text
@@ -57,10 +57,7 @@ def header_pairs(exchange: Exchange, direction: Direction) -> list[tuple[bytes, 
 
 
 def content_type(exchange: Exchange, direction: Direction) -> str:
-    for name, value in header_pairs(exchange, direction):
-        if name.lower() == b"content-type":
-            return decode(value)
-    return ""
+    return decode(header(header_pairs(exchange, direction), b"content-type") or b"")
 
 
 def start_line(exchange: Exchange, direction: Direction) -> str:
