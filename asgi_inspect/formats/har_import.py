@@ -22,7 +22,7 @@ import base64
 import binascii
 import codecs
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any, TypeGuard, get_args
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import msgspec
@@ -197,7 +197,7 @@ def _headers(value: Any, what: str) -> Headers:
             authority = val
         elif name and not name.startswith(":"):
             out.append([_latin1(name), _latin1(val)])
-    if authority and not any(n == b"host" for n, _ in out):
+    if authority and http.header(out, b"host") is None:
         out.insert(0, [b"host", _latin1(authority)])
     return out
 
@@ -414,12 +414,16 @@ def _offset(exchange: Exchange, time: Any, default: int) -> int:
 
 # how it ended ------------------------------------------------------------------------------
 
+def _is_outcome(value: object) -> TypeGuard[Outcome]:
+    return isinstance(value, str) and value in _OUTCOMES
+
+
 def _settle(exchange: Exchange, entry: dict[str, Any], response: dict[str, Any]) -> None:
     exchange.ended_ns = max((parts.end_of(e) for e in exchange.events), default=0)
     error = entry.get("_error") if isinstance(entry.get("_error"), str) else None
     error = error or (response.get("_error") if isinstance(response.get("_error"), str) else None)
     outcome = entry.get("_outcome")
-    if isinstance(outcome, str) and outcome in _OUTCOMES:
+    if _is_outcome(outcome):
         exchange.outcome = outcome
     else:
         exchange.outcome = "complete" if exchange.status is not None else "no_response"

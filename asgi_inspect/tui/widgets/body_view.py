@@ -22,6 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from asgi_inspect import http
 from asgi_inspect.model import Direction, Exchange, header
 from asgi_inspect.text import decode, printable
 from asgi_inspect.tui.bodies import SHOW_LIMIT, RenderedBody, render_body
@@ -62,8 +63,8 @@ def content_type(exchange: Exchange, direction: Direction) -> str:
 
 def start_line(exchange: Exchange, direction: Direction) -> str:
     """``GET /path?q HTTP/1.1`` or ``HTTP/1.1 200 OK``, as the wire would have had it."""
-    scope: dict[str, Any] = exchange.scope if isinstance(exchange.scope, dict) else {}
-    version = f"HTTP/{scope.get('http_version', '1.1')}"
+    scope = http.scope_of(exchange)
+    version = http.http_version(exchange)
     if direction == "receive":
         raw = scope.get("raw_path")
         target = decode(raw) if isinstance(raw, bytes) else exchange.path
