@@ -8,6 +8,7 @@ Anything that is not a trace of ours raises :class:`TraceError` with a one-line 
 
 from __future__ import annotations
 
+import inspect
 import platform
 import time
 from collections.abc import Iterable
@@ -191,9 +192,30 @@ def exchange_copy(exchange: Exchange) -> Exchange:
 
 # schema ----------------------------------------------------------------------------------
 
+def _canonical(schema: Any) -> Any:
+    """msgspec's schema in one form whatever its release: docstring descriptions cleaned up
+    as :func:`inspect.cleandoc` does (0.23 dedents them, earlier releases do not), and
+    ``null`` last in an ``anyOf`` (0.19-0.21 put it first). Neither changes what validates."""
+    if isinstance(schema, list):
+        return [_canonical(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "description" and isinstance(value, str):
+            out[key] = inspect.cleandoc(value)
+        elif key == "anyOf" and isinstance(value, list):
+            null = [v for v in value if v == {"type": "null"}]
+            out[key] = [_canonical(v) for v in value if v != {"type": "null"}] + null
+        else:
+            out[key] = _canonical(value)
+    return out
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of a trace document, generated from the model."""
     (trace_ref,), defs = msgspec.json.schema_components([Trace])
+    defs = _canonical(defs)
     defs["Value"] = VALUE_SCHEMA
     defs["Trace"]["required"] = ["format", "version"]
     defs["Trace"]["properties"]["version"] = {"const": VERSION}
