@@ -200,3 +200,14 @@ def test_damaged_jsonl_lines_never_raise(capsys: pytest.CaptureFixture[str],
     code, _, err = _run(capsys, str(path), "-f", fmt)
     assert code in (0, 2)
     assert (err == "") if code == 0 else err.count("\n") == 1
+
+
+def test_marked_exports_only_the_marked_exchanges(
+        tmp_path: Path, samples: list[Exchange], capsys: pytest.CaptureFixture[str]) -> None:
+    marked = [copy.deepcopy(e) for e in samples]
+    marked[1].marked = True
+    path = tmp_path / "marked.json"
+    path.write_bytes(dumps(new_trace(marked)))
+    code, out, _ = _run(capsys, str(path), "--marked", "-f", "jsonl")
+    assert code == 0
+    assert [e.id for e in loads(out.encode()).exchanges] == [marked[1].id]

@@ -280,3 +280,18 @@ async def test_help_palette_and_restart_without_server(app_factory: AppFactory) 
 async def test_textual_theme_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEXTUAL_THEME", "nord")
     assert InspectorApp(Session.offline([], title="t")).theme == "nord"
+
+
+async def test_sort_cycles_the_views_order_and_the_list_follows_it(
+        app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        assert app.view.order == "duration"
+        listing = app.exchange_list
+        assert [listing.row(i)[ID] for i in range(listing.row_count)] == [
+            e.id for e in app.view.shown()]
+        assert "by duration" in str(app.list_pane._border_title)
+        await pilot.press("s", "s", "s", "s", "s")  # size, status, method, path, time
+        assert app.view.order == "time"
+        assert ids(app) == [e.id for e in app.store]
