@@ -136,14 +136,15 @@ class LineTable(ScrollView, can_focus=True):
 
     # rendering ---------------------------------------------------------------------------
 
-    def layout(self, width: int) -> tuple[Column, ...]:
+    def fitted_columns(self, width: int) -> tuple[Column, ...]:
+        """The columns shown at ``width`` cells (``COLUMNS`` less what does not fit)."""
         return fit_columns(self.COLUMNS, self.DROP_ORDER, width)
 
     def render_row(self, index: int, width: int, base: Style) -> Strip:
         """Row ``index`` as a strip exactly ``width`` cells wide, over the ``base`` style."""
         selected = index == self.cursor
         segments: list[Segment] = []
-        for name, _, column_width, right in self.layout(width):
+        for name, _, column_width, right in self.fitted_columns(width):
             segments.extend(self.render_cell(index, name, column_width, right, base, selected))
             segments.append(Segment(" ", base))
         return Strip(segments[:-1]).adjust_cell_length(width, base)
@@ -152,7 +153,7 @@ class LineTable(ScrollView, can_focus=True):
         """The column titles, aligned with the rows."""
         style = self.component_style("line-table--header")
         segments: list[Segment] = []
-        for _, title, column_width, right in self.layout(width):
+        for _, title, column_width, right in self.fitted_columns(width):
             segments.append(cells(title, column_width, style, right=right))
             segments.append(Segment(" ", style))
         return Strip(segments[:-1]).adjust_cell_length(width, style)
@@ -300,10 +301,11 @@ class TextLines(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         strip = self._strips.get(index)
         if strip is None:
-            strip = self._strips[index] = self._render(index, base)
+            strip = self._strips[index] = self.render_text_line(index, base)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
-    def _render(self, index: int, base: Style) -> Strip:
+    def render_text_line(self, index: int, base: Style) -> Strip:
+        """Line ``index`` as a strip, highlighted, over the ``base`` style (whole, uncropped)."""
         line = self.lines[index]
         if isinstance(line, Text):
             text = line
