@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -27,8 +27,22 @@ from asgi_inspect.units import format_duration, format_size
 
 # A row: (id, started_at, method, path, status, duration_ns, size, kind, flags, comment).
 Row = tuple[str, float, str, str, int | None, int | None, int, str, int, str]
-ID, STARTED, METHOD, PATH, STATUS, DURATION, SIZE, KIND, FLAGS, COMMENT = range(10)
-LIVE, REPLAY, MARKED, FAILED = 1, 2, 4, 8
+# Its fields' indices: Final, so the type checker knows each field's type at row[INDEX].
+ID: Final = 0
+STARTED: Final = 1
+METHOD: Final = 2
+PATH: Final = 3
+STATUS: Final = 4
+DURATION: Final = 5
+SIZE: Final = 6
+KIND: Final = 7
+FLAGS: Final = 8
+COMMENT: Final = 9
+# The bits of row[FLAGS].
+LIVE: Final = 1
+REPLAY: Final = 2
+MARKED: Final = 4
+FAILED: Final = 8
 
 _KINDS = {"http": "http", "websocket": "ws", "lifespan": "lifespan"}
 _FAILED_OUTCOMES = frozenset({"exception", "no_response", "incomplete", "cancelled"})
