@@ -37,7 +37,7 @@ from email.parser import HeaderParser
 from email.policy import HTTP
 from functools import cached_property
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import parse_qsl
 
 from asgi_inspect.types import RawHeaders, Receive, Scope, Send
@@ -64,23 +64,31 @@ class HTTPError(Exception):
         self.headers = list(headers)
 
 
+class Item(TypedDict):
+    """One item of the JSON API, as it is served."""
+
+    id: int
+    name: str
+    price: float
+
+
 class ItemStore:
     """The items the JSON API serves, kept in memory per app instance."""
 
     def __init__(self) -> None:
-        self._items: dict[int, dict[str, Any]] = {}
+        self._items: dict[int, Item] = {}
         self._ids = itertools.count(1)
         for name, price in SEED_ITEMS:
             self.add(name, price)
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[Item]:
         return list(self._items.values())
 
-    def get(self, item_id: int) -> dict[str, Any] | None:
+    def get(self, item_id: int) -> Item | None:
         return self._items.get(item_id)
 
-    def add(self, name: str, price: float) -> dict[str, Any]:
-        item = {"id": next(self._ids), "name": name, "price": price}
+    def add(self, name: str, price: float) -> Item:
+        item: Item = {"id": next(self._ids), "name": name, "price": price}
         self._items[item["id"]] = item
         return item
 
@@ -236,8 +244,8 @@ def parse_item(body: bytes) -> tuple[str, float]:
     name, price = data.get("name"), data.get("price")
     if not isinstance(name, str) or not name.strip():
         raise HTTPError(422, "name must be a non-empty string")
-    is_number = isinstance(price, int | float) and not isinstance(price, bool)
-    if not (is_number and math.isfinite(price) and price >= 0):
+    if (not isinstance(price, int | float) or isinstance(price, bool)
+            or not (math.isfinite(price) and price >= 0)):
         raise HTTPError(422, "price must be a number >= 0")
     return name, price
 

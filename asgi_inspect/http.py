@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 # The lookup itself is the model's (``Exchange.content_type`` needs it); it is part of this
 # vocabulary too, so ``http.header`` is the name the rest of the package uses.
-from asgi_inspect.model import REPLAY_HEADER, Exchange, header
+from asgi_inspect.model import REPLAY_HEADER, Exchange
+from asgi_inspect.model import header as header  # re-exported: ``http.header``
 
 # RFC 9110 §7.6.1: headers that describe one connection, not the message. Nothing that
 # re-sends or forwards a request passes them on; exporters leave them out too.

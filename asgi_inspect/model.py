@@ -9,11 +9,11 @@ missing); ``values.py`` turns them into tagged JSON and back without loss.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-FORMAT = "asgi-inspect"
+FORMAT: Final = "asgi-inspect"
 VERSION = 1
 REPLAY_HEADER = b"x-asgi-inspect-replay"  # links a replay sent over HTTP to its original
 
@@ -132,7 +132,7 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
             method = self.scope.get("method") if self.type == "http" else None
             cached = method if isinstance(method, str) else _METHODS.get(self.type, "")
             self.__dict__["_method"] = cached
-        return cached  # type: ignore[no-any-return]
+        return cached
 
     @property
     def path(self) -> str:
@@ -144,7 +144,7 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
             cached = f"{path}?{query.decode('latin-1')}" if isinstance(query, bytes) and query \
                 else str(path)
             self.__dict__["_path"] = cached
-        return cached  # type: ignore[no-any-return]
+        return cached
 
     @property
     def label(self) -> str:

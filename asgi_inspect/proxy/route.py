@@ -31,7 +31,7 @@ class Route:
 
     def target(self, scope: Scope) -> bytes:
         """The request target exactly as the client sent it, under the upstream's path."""
-        path = scope.get("raw_path") or scope["path"].encode("utf-8")
+        path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         query = scope.get("query_string") or b""
         return self.upstream.prefix + path + (b"?" + query if query else b"")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
@@ -25,7 +27,9 @@ async def forward_websocket(route: Route, scope: Scope, receive: Receive, send: 
     if upstream is None:
         return
     async with upstream:
-        headers = response_headers(latin1_pairs(upstream.response.headers.raw_items()))
+        response = upstream.response
+        assert response is not None  # connect() returns once the handshake's response is in
+        headers = response_headers(latin1_pairs(response.headers.raw_items()))
         await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol,
                     "headers": [(n, v) for n, v in headers if n not in _WS_HANDSHAKE]})
         await WebSocketRelay(upstream, receive, send).run()
@@ -39,7 +43,7 @@ async def _open_or_deny(route: Route, scope: Scope, send: Send) -> ClientConnect
         response = exc.response
         await _deny(scope, send, response.status_code,
                     response_headers(latin1_pairs(response.headers.raw_items())),
-                    response.body or b"")
+                    bytes(response.body or b""))
     except (OSError, InvalidHandshake, ValueError) as exc:
         status, text, header = failure(route.upstream, exc)
         await _deny(scope, send, status, [header, PLAIN_TEXT], text)
@@ -59,13 +63,19 @@ async def _open_upstream(route: Route, scope: Scope) -> ClientConnection:
     authority = upstream.authority if route.rewrite_host or not client_host else client_host
     uri = (f"{'wss' if secure else 'ws'}://{authority.decode('latin-1')}"
            f"{route.target(scope).decode('latin-1')}")
-    tls = {"server_hostname": upstream.host} if secure else {}
+    tls: _TLSOptions = {"server_hostname": upstream.host} if secure else {}
     return await _NoRedirects(
         uri, host=upstream.host, port=upstream.port, **tls, proxy=None,
         additional_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
         subprotocols=scope.get("subprotocols") or None, user_agent_header=None,
         compression=None, open_timeout=route.timeout, ping_interval=None, max_size=None,
     )
+
+
+class _TLSOptions(TypedDict, total=False):
+    """What the handshake passes on to ``loop.create_connection`` for a ``wss`` upstream."""
+
+    server_hostname: str
 
 
 class _NoRedirects(ws_connect):

@@ -80,7 +80,7 @@ class Address:
 class Listener:
     """Accepts recorders and hands each batch to ``on_frame`` (on the event loop)."""
 
-    def __init__(self, on_frame: Callable[[bytes], None], *, tcp: bool = False) -> None:
+    def __init__(self, on_frame: Callable[[bytes], object], *, tcp: bool = False) -> None:
         self.on_frame = on_frame
         self.tcp = tcp
         self.token = secrets.token_urlsafe(24)

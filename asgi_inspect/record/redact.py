@@ -143,7 +143,8 @@ class Redactor:
         match = _AUTH_SCHEME.fullmatch(value)
         if match and name.lower() in (b"authorization", b"proxy-authorization"):
             scheme, value = match.group(1), match.group(2)
-        return type(pair)((name, scheme + self.placeholder(value).encode("ascii")))
+        same: type[list[bytes] | tuple[bytes, ...]] = type(pair)  # a list stays a list
+        return same((name, scheme + self.placeholder(value).encode("ascii")))
 
     # parameters and bodies ---------------------------------------------------------------
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import msgspec
 
-from asgi_inspect.model import Opaque
+from asgi_inspect.model import EventStatus, Opaque
 from asgi_inspect.values import safe_repr
 
 OK, RAISED, CANCELLED = 0, 1, 2
-STATUS_NAMES = ("ok", "raised", "cancelled")
+STATUS_NAMES: tuple[EventStatus, ...] = ("ok", "raised", "cancelled")  # by OK, RAISED, ...
 OPAQUE_EXT = 1
 
 

@@ -18,6 +18,7 @@ from asgi_inspect.model import DEFAULT_MAX_BODY, Exchange
 from asgi_inspect.record.middleware import Inspector
 from asgi_inspect.record.sinks import MemorySink
 from asgi_inspect.replay.request import ReplayError, ReplayRequest
+from asgi_inspect.types import Message
 
 
 class Driver:
@@ -97,7 +98,7 @@ class _Conversation:
             return {"type": "websocket.disconnect", "code": 1000, "reason": ""}
         return {"type": "http.disconnect"}
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: Message) -> None:
         self.sent += 1
         self.progress.set()
         if self.stop_after is not None and self.sent >= self.stop_after:

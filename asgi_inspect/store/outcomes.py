@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asgi_inspect.model import Event, Exchange, Outcome
+from asgi_inspect.model import Event, EventStatus, Exchange, Outcome
 
 _BODYLESS_STATUSES = frozenset({204, 304})
 _WS_ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
@@ -17,7 +17,7 @@ _BODIES = frozenset({"http.response.body", "http.response.zerocopysend"})
 SERVER_500 = "the server answered on its own (uvicorn sends 500 Internal Server Error)"
 
 
-def settle(exchange: Exchange, status: str) -> None:
+def settle(exchange: Exchange, status: EventStatus) -> None:
     """Set ``exchange.outcome`` after the app returned (``status``: ok, raised, cancelled)."""
     if exchange.type == "http":
         response = _HttpResponse.read(exchange)
@@ -30,7 +30,7 @@ def settle(exchange: Exchange, status: str) -> None:
         exchange.outcome = _fault(status) or "complete"
 
 
-def _fault(status: str) -> Outcome | None:
+def _fault(status: EventStatus) -> Outcome | None:
     return "cancelled" if status == "cancelled" else "exception" if status == "raised" else None
 
 

@@ -265,7 +265,7 @@ class InspectorApp(App[None]):
         self.screen.maximize(self.detail, container=False)
         self.detail.query_one(Tabs).focus()
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:  # async, as App.action_back that it replaces
         if self.screen.maximized is not None:
             self.screen.minimize()
             self.exchange_list.focus()
