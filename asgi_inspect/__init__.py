@@ -11,7 +11,8 @@ The package is a pipeline, and its layout follows it:
 - ``ops/``: the operations every front end calls (export, replay).
 - ``runtime/``, ``cli/``, ``tui/``: the server child and sessions, the command line, the UI.
 
-The public names below load lazily, so ``from asgi_inspect import Inspector`` in an app's
+The replay loop is ``asgi_inspect.ops.replay.replay`` (``asgi_inspect.replay`` is the package
+of replay's parts). The public names below load lazily, so ``from asgi_inspect import Inspector`` in an app's
 process pulls in only the recorder.
 """
 
@@ -37,7 +38,6 @@ _PUBLIC = {
     "Store": "asgi_inspect.store.store",
     "View": "asgi_inspect.store.view",
     "export": "asgi_inspect.ops.export",
-    "replay": "asgi_inspect.ops.replay",
 }
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from asgi_inspect.formats.reader import read
     from asgi_inspect.model import Event, Exchange, Trace
     from asgi_inspect.ops.export import export
-    from asgi_inspect.ops.replay import replay
     from asgi_inspect.record.middleware import Inspector
     from asgi_inspect.record.redact import Redactor
     from asgi_inspect.record.sinks import JsonlSink, MemorySink, Sink, SocketSink
@@ -68,4 +67,4 @@ def __dir__() -> list[str]:
 
 __all__ = ["Event", "Exchange", "Inspector", "JsonlSink", "MemorySink", "Redactor", "Sink",
            "SocketSink", "Store", "Trace", "TraceError", "View", "__version__", "export",
-           "read", "replay"]
+           "read"]
