@@ -12,8 +12,8 @@ The package is a pipeline, and its layout follows it:
 - ``runtime/``, ``cli/``, ``tui/``: the server child and sessions, the command line, the UI.
 
 The replay loop is ``asgi_inspect.ops.replay.replay`` (``asgi_inspect.replay`` is the package
-of replay's parts). The public names below load lazily, so ``from asgi_inspect import Inspector`` in an app's
-process pulls in only the recorder.
+of replay's parts). The public names below load lazily, so ``from asgi_inspect import
+Inspector`` in an app's process pulls in only the recorder.
 """
 
 from __future__ import annotations
