@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from asgi_inspect.cli.options import CliError, check_filter
 from asgi_inspect.record.channel import Address
@@ -16,6 +16,7 @@ from asgi_inspect.runtime.runner import ServerProcess, ServerSpec, port_in_use
 from asgi_inspect.runtime.session import Session
 from asgi_inspect.store.collector import Collector
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 def serve(spec: ServerSpec, args: argparse.Namespace, title: str) -> int:
     """Start the channel and the server child, then the TUI or the headless printer."""
@@ -67,7 +68,9 @@ async def inspect_session(session: Session, args: argparse.Namespace,
         else:
             from asgi_inspect.tui.app import InspectorApp
 
-            await InspectorApp(session).run_async()
+            app = InspectorApp(session)
+            with on_stop_signals(app.exit):
+                await app.run_async()
     finally:
         await session.close()
         recorder.finish(session.collector)
@@ -79,16 +82,29 @@ def _last_error(session: Session) -> str | None:
     return lines[-1].strip() if lines else None
 
 
-async def wait_for_stop(session: Session) -> None:
-    """Headless: run until Ctrl+C / SIGTERM, or until the server exits."""
-    stop = asyncio.Event()
+@contextlib.contextmanager
+def on_stop_signals(stop: Callable[[], object]) -> Iterator[None]:
+    """Call ``stop`` on SIGINT, SIGTERM and SIGHUP (the terminal closed), so that every way of
+    ending the inspector but SIGKILL goes through the same clean-up as quitting: the server
+    child is stopped, the recording finished. (SIGKILL: the child watches for it itself.)"""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop)
+    try:
+        yield
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
+async def wait_for_stop(session: Session) -> None:
+    """Headless: run until Ctrl+C / SIGTERM / SIGHUP, or until the server exits."""
+    stop = asyncio.Event()
     if session.app_url:
         print(f"asgi-inspect: serving {session.app_url} (Ctrl+C to stop)", flush=True)
-    while not stop.is_set():
-        if session.server is not None and session.server.state.startswith("exited"):
-            break
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.2)
+    with on_stop_signals(stop.set):
+        while not stop.is_set():
+            if session.server is not None and session.server.state.startswith("exited"):
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.2)

@@ -2,11 +2,13 @@
 
 uvicorn runs ``asgi_inspect.record.serve:inspected_app`` as a factory, so reload and workers
 behave as uvicorn users expect, and every worker process wraps its own app in the recorder.
-What to load and how comes from the environment set by ``runtime/runner.py``.
+What to load and how comes from the environment set by ``runtime/runner.py``, which starts
+uvicorn's command line through :func:`main` so that the server dies with the inspector.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
@@ -28,6 +30,21 @@ ENV_MAX_EVENTS = "ASGI_INSPECT_MAX_EVENTS"
 ENV_REDACT = "ASGI_INSPECT_REDACT"
 ENV_PARENT = "ASGI_INSPECT_PARENT"  # the inspector's pid: the server stops when it is gone
 ERROR_PREFIX = "asgi-inspect: error: "
+PARENT_POLL = 0.5  # seconds between two looks at whether the parent is still there
+STOP_GRACE = 5.0  # seconds an orphaned server has to stop gracefully before it is killed
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+_watching = False  # this process already watches its parent
+
+
+def main() -> None:
+    """The server child's entry point: uvicorn's command line, in a process that stops when
+    the inspector that started it goes away, however it ends (even SIGKILL)."""
+    parent = os.environ.get(ENV_PARENT, "")
+    if parent.isdigit():
+        _watch_parent(int(parent))
+    from uvicorn.main import main as uvicorn_main
+
+    uvicorn_main(prog_name="uvicorn")
 
 
 def load_app(target: str, *, factory: bool = False, app_dir: str = "") -> Any:
@@ -51,7 +68,8 @@ def inspected_app() -> Inspector:
 
         traceback.print_exc()
         _fail(f"loading {target!r} raised {type(exc).__name__}: {exc}")
-    _watch_parent(os.environ.get(ENV_PARENT, ""))
+    if os.environ.get(ENV_PARENT, "").isdigit():  # started by the inspector: die with it
+        _watch_parent(os.getppid())  # the reloader or supervisor, or the inspector itself
     inspector = Inspector(app, max_body=int(os.environ.get(ENV_MAX_BODY, DEFAULT_MAX_BODY)),
                           max_events=int(os.environ.get(ENV_MAX_EVENTS, DEFAULT_MAX_EVENTS)),
                           redact=os.environ.get(ENV_REDACT) == "1", capture_output=True)
@@ -60,24 +78,41 @@ def inspected_app() -> Inspector:
     return inspector
 
 
-def _watch_parent(pid: str) -> None:
-    """Stop the whole server (reloader and workers) gracefully if the inspector dies, even
-    by SIGKILL: an orphaned server would keep the port and the app running unseen."""
-    if not pid.isdigit():
+def _watch_parent(parent: int) -> None:
+    """Stop the whole server (reloader and workers) when ``parent`` is no longer this process's
+    parent: an orphaned server would keep the port and the app running unseen.
+
+    A dead parent's children are re-parented at once, even while it is an unreaped zombie, so
+    ``getppid()`` tells what a ``kill(pid, 0)`` cannot. On Linux the kernel also sends SIGTERM
+    (uvicorn's graceful stop) the moment the parent dies; the watch covers other systems, a
+    parent that died before that was set, and a graceful stop that hangs (then SIGKILL).
+    """
+    global _watching
+    if _watching:
         return
+    _watching = True
+    _die_with_parent()
 
     def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            try:
-                os.kill(int(pid), 0)
-            except ProcessLookupError:
-                os.killpg(os.getpgid(0), signal.SIGINT)
-                return
-            except PermissionError:  # the pid was reused by someone else's process
-                return
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        group = os.getpgid(0)
+        os.killpg(group, signal.SIGINT)
+        time.sleep(STOP_GRACE)
+        os.killpg(group, signal.SIGKILL)
 
     threading.Thread(target=watch, name="asgi-inspect-parent-watch", daemon=True).start()
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM when the parent dies (``PR_SET_PDEATHSIG``)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl here: the watch alone does it
+        pass
 
 
 def _fail(message: str) -> Any:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from asgi_inspect.model import DEFAULT_MAX_BODY, DEFAULT_MAX_EVENTS
 from asgi_inspect.record import serve
 
+# uvicorn's command line, run so that the server dies with the inspector (see serve.main)
+SERVER_MAIN = "from asgi_inspect.record.serve import main; main()"
 
 @dataclass
 class ServerSpec:
@@ -45,7 +47,7 @@ class ServerSpec:
         return f"http://{host}:{self.port}{self.root_path}"
 
     def command(self) -> list[str]:
-        argv = [sys.executable, "-m", "uvicorn", "asgi_inspect.record.serve:inspected_app",
+        argv = [sys.executable, "-c", SERVER_MAIN, "asgi_inspect.record.serve:inspected_app",
                 "--factory", "--host", self.host, "--port", str(self.port)]
         if self.reload:
             argv += ["--reload", "--reload-dir", os.path.abspath(self.app_dir)]

@@ -95,6 +95,8 @@ class InspectorApp(App[None]):
                 tooltip="Detail pane below or beside the list"),
         Binding("ctrl+r", "restart", "Restart", show=False, tooltip="Restart the server"),
         Binding("q", "quit", "Quit", tooltip="Quit asgi-inspect"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True,
+                tooltip="Quit asgi-inspect, as q does (stopping the server)"),
     ]
 
     def __init__(self, session: Session) -> None:
