@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import stat
+import struct
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,7 +17,8 @@ import httpx
 import pytest
 
 from asgi_inspect import Inspector, SocketSink
-from asgi_inspect.record.channel import Address, Listener
+from asgi_inspect.record import channel as channel_module
+from asgi_inspect.record.channel import MAGIC, Address, Listener, frame_bytes
 from asgi_inspect.store.collector import Collector
 from tests.servers import uvicorn_server
 
@@ -120,3 +123,53 @@ def test_addresses_parse_and_reject_junk() -> None:
     for junk in ("unix:/tmp/x.sock", "http://x#t", "tcp://host#t"):
         with pytest.raises(ValueError):
             Address.parse(junk)
+
+
+def _flood(address: Address, hello: bytes, size: int) -> tuple[int, str]:
+    """Send ``hello`` then ``size`` bytes; how many went out before the collector hung up."""
+    if address.kind == "unix":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(address.path)
+    else:
+        sock = socket.create_connection((address.host, address.port))
+    sent = 0
+    chunk = b"\xab" * 65536
+    try:
+        sock.sendall(hello)
+        while sent < size:
+            sent += sock.send(chunk)
+        return sent, "open"
+    except (BrokenPipeError, ConnectionResetError):
+        return sent, "closed"
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("hello", [
+    struct.pack(">I", 10 * 1024 * 1024),  # "here come 10 MiB of hello"
+    frame_bytes(MAGIC + b"x" * 32),  # the right length, a wrong token
+], ids=["huge-length", "wrong-token"])
+async def test_a_peer_without_the_token_is_cut_off_before_it_costs_anything(
+        channel: tuple[Listener, Collector], hello: bytes) -> None:
+    listener, _ = channel
+    assert listener.address is not None
+    sent, outcome = await asyncio.to_thread(_flood, listener.address, hello, 10 * 1024 * 1024)
+    assert outcome == "closed" and sent < 10 * 1024 * 1024
+    assert listener.rejected == 1 and listener.connections == 0
+    assert listener.refused_bytes <= len(hello) and listener.refused_bytes <= 100
+
+
+async def test_a_silent_peer_is_refused_after_the_hello_timeout(
+        channel: tuple[Listener, Collector], monkeypatch: pytest.MonkeyPatch) -> None:
+    listener, _ = channel
+    assert listener.address is not None
+    monkeypatch.setattr(channel_module, "HELLO_TIMEOUT", 0.2)
+    address = listener.address
+    if address.kind == "unix":
+        reader, writer = await asyncio.open_unix_connection(address.path)
+    else:
+        reader, writer = await asyncio.open_connection(address.host, address.port)
+    writer.write(b"\x00\x00")  # half a length, then nothing
+    assert await asyncio.wait_for(reader.read(), timeout=10) == b""  # hung up on
+    writer.close()
+    assert listener.rejected == 1 and listener.refused_bytes == 2

@@ -2,7 +2,8 @@
 
 A recorder connects to the address in ``$ASGI_INSPECT``, proves it knows the token, then sends
 length-prefixed batches. The listener is a Unix socket (mode 0600, in a 0700 directory) or, where
-asked, loopback TCP; either way a peer without the random token is disconnected at once.
+asked, loopback TCP; either way a peer without the random token is disconnected at once, after
+reading no more than a hello's bytes from it.
 
 Address forms: ``unix:/path/to/socket#TOKEN`` and ``tcp://127.0.0.1:PORT#TOKEN``.
 """
@@ -10,7 +11,6 @@ Address forms: ``unix:/path/to/socket#TOKEN`` and ``tcp://127.0.0.1:PORT#TOKEN``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import os
@@ -25,7 +25,8 @@ from pathlib import Path
 log = logging.getLogger("asgi_inspect")
 
 MAGIC = b"asgi-inspect/1 "
-MAX_FRAME = 64 * 1024 * 1024
+MAX_FRAME = 64 * 1024 * 1024  # a batch, from a peer that proved it knows the token
+HELLO_TIMEOUT = 5.0  # seconds a new peer has to send its hello
 _LENGTH = struct.Struct(">I")
 
 
@@ -78,7 +79,12 @@ class Address:
 
 
 class Listener:
-    """Accepts recorders and hands each batch to ``on_frame`` (on the event loop)."""
+    """Accepts recorders and hands each batch to ``on_frame`` (on the event loop).
+
+    A peer first sends its hello: read with small exact reads and a timeout
+    (:data:`HELLO_TIMEOUT`), never more than a correct hello's bytes, so a peer without the
+    token costs nothing however much it sends. Only then is the connection read as frames.
+    """
 
     def __init__(self, on_frame: Callable[[bytes], object], *, tcp: bool = False) -> None:
         self.on_frame = on_frame
@@ -86,53 +92,110 @@ class Listener:
         self.token = secrets.token_urlsafe(24)
         self.connections = 0
         self.rejected = 0
-        self._server: asyncio.base_events.Server | None = None
+        self.refused_bytes = 0  # read from peers that were then refused (a hello at most each)
+        self._socket: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._peers: set[asyncio.Task[None]] = set()
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self.address: Address | None = None
 
     async def start(self) -> Address:
         if self.tcp:
-            self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-            port = self._server.sockets[0].getsockname()[1]
-            self.address = Address("tcp", host="127.0.0.1", port=port, token=self.token)
+            server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            server.bind(("127.0.0.1", 0))
+            self.address = Address("tcp", host="127.0.0.1", port=server.getsockname()[1],
+                                   token=self.token)
         else:
             self._dir = tempfile.TemporaryDirectory(prefix="asgi-inspect-")
             os.chmod(self._dir.name, 0o700)
             path = str(Path(self._dir.name) / "collector.sock")
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             old = os.umask(0o177)
             try:
-                self._server = await asyncio.start_unix_server(self._serve, path)
+                server.bind(path)
             finally:
                 os.umask(old)
             os.chmod(path, 0o600)
             self.address = Address("unix", path=path, token=self.token)
+        server.listen(128)
+        server.setblocking(False)
+        self._socket = server
+        self._accepting = asyncio.get_running_loop().create_task(self._accept(server))
         return self.address
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, server: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                peer, _ = await loop.sock_accept(server)
+            except OSError as exc:  # out of file descriptors, say: try again shortly
+                log.warning("asgi-inspect: cannot accept a recorder: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            task = loop.create_task(self._serve(peer))
+            self._peers.add(task)
+            task.add_done_callback(self._peers.discard)
+
+    async def _serve(self, peer: socket.socket) -> None:
         try:
-            hello = await asyncio.wait_for(_read_frame(reader), timeout=5)
-            expected = MAGIC + self.token.encode()
-            if hello is None or not hmac.compare_digest(hello, expected):
+            if not await self._authenticated(peer):
                 self.rejected += 1
+                peer.close()
                 return
-            self.connections += 1
+            reader, writer = await asyncio.open_connection(sock=peer)
+        except OSError:
+            peer.close()
+            return
+        self.connections += 1
+        try:
             while (frame := await _read_frame(reader)) is not None:
                 try:
                     self.on_frame(frame)
                 except Exception:  # a bad batch is logged; the channel goes on
                     log.exception("asgi-inspect: could not apply a batch")
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+        except (OSError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
             writer.close()
 
+    async def _authenticated(self, peer: socket.socket) -> bool:
+        """Whether the peer's first bytes are the hello with our token. Reads the length
+        first and refuses any other at once; reads nothing past the hello."""
+        expected = frame_bytes(MAGIC + self.token.encode())
+        got = bytearray()
+        try:
+            async with asyncio.timeout(HELLO_TIMEOUT):
+                await _receive_into(got, peer, _LENGTH.size)
+                if got == expected[:_LENGTH.size]:
+                    await _receive_into(got, peer, len(expected))
+        except TimeoutError:
+            pass
+        if hmac.compare_digest(got, expected):
+            return True
+        self.refused_bytes += len(got)
+        return False
+
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+        """Stop accepting, end every connection, and remove the socket."""
+        tasks = [t for t in (self._accepting, *self._peers) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._socket is not None:
+            self._socket.close()
         if self._dir is not None:
             self._dir.cleanup()
+
+
+async def _receive_into(buffer: bytearray, peer: socket.socket, size: int) -> None:
+    """Read from a non-blocking socket until ``buffer`` holds ``size`` bytes or it closes (the
+    bytes read stay in ``buffer`` if this is cancelled)."""
+    loop = asyncio.get_running_loop()
+    while len(buffer) < size:
+        chunk = await loop.sock_recv(peer, size - len(buffer))
+        if not chunk:
+            return
+        buffer += chunk
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> bytes | None:
