@@ -362,6 +362,7 @@ class InspectorApp(App[None]):
 
     def action_toggle_logs(self) -> None:
         self.main.toggle_class("-logs")
+        self.call_after_refresh(self.logs.sync)  # it skips its lines while hidden
 
     def action_toggle_layout(self) -> None:
         self.main.toggle_class("-side")

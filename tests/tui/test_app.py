@@ -255,8 +255,8 @@ async def test_logs_pane_shows_stderr(app_factory: AppFactory) -> None:
         await pilot.press("L")
         await pilot.pause()
         assert app.logs.display and not app.detail.display
-        assert [strip.text.rstrip() for strip in app.logs.lines] == [
-            "INFO: started", "boom \\x1b[2J"]
+        assert [app.logs.render_line(y).text.rstrip() for y in range(3)] == [
+            "INFO: started", "boom \\x1b[2J", ""]
         await pilot.press("L", "v")
         assert app.detail.display and app.main.has_class("-side")
 
