@@ -18,7 +18,7 @@ import struct
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -162,48 +162,111 @@ def http_server_upstream() -> Iterator[str]:
 
 
 CANNED = {  # raw answers of the socket upstream, by path
-    b" /close-delimited": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
-    b" /interim": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-    b" /garbage": b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+    b"/close-delimited": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+    b"/interim": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    b"/garbage": b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+    # a 101 to a request that asked for no upgrade, with frames after it, or a response
+    b"/switch": b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                b"Upgrade: websocket\r\n\r\n\x81\x02hi",
+    b"/switch-bare": b"HTTP/1.1 101 Switching Protocols\r\n\r\n"
+                     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    # more than the response in one write: past its Content-Length, or a second response
+    b"/overlong": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA",
+    b"/two-responses": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                       b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
 }
 
 
+@dataclass
+class RawUpstream:
+    """An asyncio TCP server that answers by path with bytes crafted to misbehave.
+
+    Canned answers keep the connection alive unless they say ``Connection: close``; ``/hang``
+    answers nothing until the proxy gives up; ``/reset-body`` resets the connection after 1,000
+    of 100,000 body bytes; any other path resets it at once. ``requests`` lists (connection
+    number, path) in arrival order, so a test sees which connection carried what.
+    """
+
+    url: str = ""
+    requests: list[tuple[int, bytes]] = field(default_factory=list)
+    _connections: int = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections += 1
+        number = self._connections
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while await self.answer(number, await reader.readuntil(b"\r\n\r\n"), reader, writer):
+                pass
+        writer.close()
+
+    async def answer(self, number: int, head: bytes, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> bool:
+        """Answer one request; whether the connection stays open for the next."""
+        path = head.split(b" ", 2)[1].split(b"?")[0]  # a query only tells requests apart
+        self.requests.append((number, path))
+        canned = CANNED.get(path)
+        if canned is not None:
+            writer.write(canned)
+            await writer.drain()
+            return b"Connection: close" not in canned
+        if path == b"/hang":
+            await reader.read()
+            return False
+        if path == b"/reset-body":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+            await writer.drain()
+            await asyncio.sleep(0.05)  # let the partial body reach the proxy before the reset
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                   struct.pack("ii", 1, 0))
+        writer.transport.abort()
+        return False
+
+    def carried_after(self, path: bytes) -> list[bytes]:
+        """What the connections that answered ``path`` carried next (nothing, if not reused)."""
+        later: list[bytes] = []
+        for number in {n for n, p in self.requests if p == path}:
+            paths = [p for n, p in self.requests if n == number]
+            later += paths[paths.index(path) + 1:]
+        return later
+
+
 @contextlib.contextmanager
-def broken_upstream() -> Iterator[str]:
-    """Raw sockets that answer oddly on purpose, by path: canned answers, resets, a hang."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
+def raw_upstream() -> Iterator[RawUpstream]:
+    upstream = RawUpstream()
+    with serve_in_thread(lambda: asyncio.start_server(upstream.serve, "127.0.0.1", 0)) as port:
+        upstream.url = f"http://127.0.0.1:{port}"
+        yield upstream
 
-    def serve_one(conn: socket.socket) -> None:
-        with conn:
-            request = conn.recv(65536)
-            if b" /hang" in request:
-                stop.wait(GATE_TIMEOUT)
-                return
-            canned = next((answer for path, answer in CANNED.items() if path in request), None)
-            if canned is not None:
-                conn.sendall(canned)
-                return
-            if b" /reset-body" in request:
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
-                time.sleep(0.05)  # let the partial body reach the proxy before the reset
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
-    def accept() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                conn, _ = listener.accept()
-                threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+@contextlib.contextmanager
+def serve_in_thread(open_server: Callable[[], Awaitable[Any]]) -> Iterator[int]:
+    """Run a server in an event loop of its own, in a thread; yields its port.
 
-    thread = threading.Thread(target=accept, daemon=True)
+    ``open_server`` (``asyncio.start_server``, websockets' ``serve``) is awaited in that loop.
+    Leaving closes the server; ``asyncio.run`` then cancels any handler still running.
+    """
+    ready: list[tuple[asyncio.AbstractEventLoop, asyncio.Event, int]] = []
+    started = threading.Event()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        server = await open_server()
+        port = next(iter(server.sockets)).getsockname()[1]
+        ready.append((asyncio.get_running_loop(), stop, port))
+        started.set()
+        await stop.wait()
+        server.close()
+        await server.wait_closed()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
     thread.start()
+    assert started.wait(10), "the server did not start"
+    loop, stop, port = ready[0]
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        yield port
     finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
 
 
 @dataclass
@@ -212,11 +275,13 @@ class WsUpstream:
 
     closes: list[tuple[int | None, str | None]] = field(default_factory=list)
     headers: list[websockets.datastructures.Headers] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     closed: threading.Event = field(default_factory=threading.Event)
 
     async def handler(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         self.headers.append(ws.request.headers)
+        self.paths.append(ws.request.path)
         with contextlib.suppress(websockets.ConnectionClosed):  # 4001/4002 are not "OK" codes
             async for message in ws:
                 if message == "close please":
@@ -236,27 +301,12 @@ class WsUpstream:
 
 @contextlib.contextmanager
 def ws_upstream(upstream: WsUpstream, tls: ssl.SSLContext | None = None) -> Iterator[str]:
-    loop = asyncio.new_event_loop()
-    ready: list[int] = []
-    started = threading.Event()
-    stop = asyncio.Event()
+    def open_server() -> Awaitable[Any]:
+        return serve(upstream.handler, "127.0.0.1", 0, subprotocols=["chat.v2"],
+                     process_request=upstream.refuse, ssl=tls)
 
-    async def main() -> None:
-        async with serve(upstream.handler, "127.0.0.1", 0, subprotocols=["chat.v2"],
-                         process_request=upstream.refuse, ssl=tls) as server:
-            ready.append(next(iter(server.sockets)).getsockname()[1])
-            started.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    started.wait(10)
-    try:
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{ready[0]}"
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=10)
-        loop.close()
+    with serve_in_thread(open_server) as port:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
 
 
 # ------------------------------------------------------------------------------------------
@@ -270,14 +320,18 @@ class Proxied:
 
     def exchange(self, path: str, kind: str = "http") -> Exchange:
         """The recorded exchange for ``path`` once the app has returned (the latest one)."""
+        return self.exchanges(path, 1, kind)[-1]
+
+    def exchanges(self, path: str, count: int, kind: str = "http") -> list[Exchange]:
+        """The recorded exchanges for ``path`` once ``count`` of them have ended."""
         found: list[Exchange] = []
 
         def settled() -> bool:
             found[:] = [x for x in self.sink.exchanges if x.type == kind and x.path == path]
-            return bool(found) and found[-1].ended_ns is not None
+            return len(found) >= count and all(x.ended_ns is not None for x in found)
 
         wait_until(settled)
-        return found[-1]
+        return found
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -315,6 +369,16 @@ def proxied(upstream: tuple[UpstreamApp, str]) -> Iterator[Proxied]:
 
 def _header(headers: list[list[str]], name: str) -> list[str]:
     return [v for n, v in headers if n.lower() == name]
+
+
+def raw_request(proxy: Proxied, request: bytes) -> tuple[http.client.HTTPResponse, bytes]:
+    """Send a request no HTTP client would send; the proxy's answer and its body."""
+    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])),
+                                  timeout=GATE_TIMEOUT) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response, response.read()
 
 
 # ------------------------------------------------------------------------------------------
@@ -383,6 +447,48 @@ def test_hop_by_hop_headers_are_dropped_both_ways() -> None:
     assert not sent & {b"x-hop", b"keep-alive", b"proxy-authenticate", b"transfer-encoding",
                        b"connection"}
     assert all(n == n.lower() for n in sent)
+
+
+def test_connection_cannot_make_host_or_content_length_hop_by_hop(proxied: Proxied) -> None:
+    listed = "Host, Content-Length, X-Forwarded-Proto, X-Forwarded-For, X-Drop"
+    response = httpx.post(f"{proxied.url}/echo/connection", content=b"hello", headers={
+        "Connection": listed, "X-Drop": "1", "X-Forwarded-Proto": "gopher",
+        "X-Forwarded-For": "192.0.2.7"})
+    echo = response.json()
+    authority = proxied.url.removeprefix("http://")
+    assert _header(echo["headers"], "host") == [authority]
+    assert _header(echo["headers"], "content-length") == ["5"]
+    assert echo["chunks"] == ["hello"]  # framed: not smuggled upstream as a request of its own
+    assert not _header(echo["headers"], "x-drop")
+    # headers the client made hop-by-hop do not feed this hop's forwarding headers either
+    assert _header(echo["headers"], "x-forwarded-proto") == ["http"]
+    assert _header(echo["headers"], "x-forwarded-for") == ["127.0.0.1"]
+    assert _header(echo["headers"], "x-forwarded-host") == [authority]
+    exchange = proxied.exchange("/echo/connection")
+    assert exchange.status == 200 and exchange.body("receive") == b"hello"
+
+
+@pytest.mark.parametrize("hosts", [[b"x/ws-forever?"], [b"user:pw@x"], [b"x#frag"], [b"a b"],
+                                   [b"[::1"], [b"[::zz]"], [b"x:99999"], [b"caf\xe9"],
+                                   [b"a", b"b"]])
+def test_a_host_that_is_not_host_and_port_is_refused_with_400(proxied: Proxied,
+                                                               hosts: list[bytes]) -> None:
+    path = "/echo/bad-host/" + b"".join(hosts).hex()
+    lines = b"".join(b"Host: %s\r\n" % host for host in hosts)
+    response, body = raw_request(proxied, b"GET %s HTTP/1.1\r\n%sConnection: close\r\n\r\n"
+                                 % (path.encode(), lines))
+    assert response.status == 400
+    assert body.startswith(b"400 Bad Request: asgi-inspect proxy") and b"BadRequest" in body
+    assert response.headers["x-asgi-inspect-error"].startswith("BadRequest: ")
+    exchange = proxied.exchange(path)
+    assert exchange.status == 400 and _error_header(exchange).startswith("BadRequest: ")
+
+
+def test_an_ipv6_host_with_a_port_passes(proxied: Proxied) -> None:
+    response, body = raw_request(proxied, b"GET /echo HTTP/1.1\r\nHost: [::1]:8080\r\n"
+                                          b"Connection: close\r\n\r\n")
+    assert response.status == 200
+    assert _header(json.loads(body)["headers"], "host") == ["[::1]:8080"]
 
 
 def test_content_encoding_passes_undecoded(upstream: tuple[UpstreamApp, str],
@@ -464,8 +570,14 @@ def test_client_disconnect_closes_the_upstream_response(upstream: tuple[Upstream
 
 
 @pytest.fixture(scope="module")
-def broken() -> Iterator[Proxied]:
-    with broken_upstream() as upstream, proxy_to(upstream, timeout=1.0) as proxy:
+def raw() -> Iterator[RawUpstream]:
+    with raw_upstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def broken(raw: RawUpstream) -> Iterator[Proxied]:
+    with proxy_to(raw.url, timeout=1.0) as proxy:
         yield proxy
 
 
@@ -520,6 +632,38 @@ def test_responses_without_length_and_interim_responses(broken: Proxied) -> None
     garbage = httpx.get(f"{broken.url}/garbage")
     assert garbage.status_code == 502
     assert garbage.headers["x-asgi-inspect-error"].startswith("InvalidResponse: invalid response")
+
+
+@pytest.mark.parametrize("path", ["/switch", "/switch-bare"])
+def test_an_unasked_101_answers_502(raw: RawUpstream, broken: Proxied, path: str) -> None:
+    response = httpx.get(f"{broken.url}{path}")
+    assert response.status_code == 502
+    cause = "InvalidResponse: the upstream switched protocols (101) though the request asked for "
+    assert response.text.startswith("502 Bad Gateway") and cause in response.text
+    assert response.headers["x-asgi-inspect-error"].startswith(cause)
+    exchange = broken.exchange(path)
+    assert exchange.status == 502 and _error_header(exchange).startswith(cause)
+    assert exchange.outcome == "complete"
+    assert not raw.carried_after(path.encode())
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/overlong"), ("GET", "/two-responses"),
+                                              ("HEAD", "/overlong")])
+def test_bytes_after_the_response_are_dropped_and_close_the_connection(
+        raw: RawUpstream, broken: Proxied, method: str, path: str) -> None:
+    target = f"{path}?{method}"
+    with httpx.Client() as client:  # one client connection: the proxy would reuse its upstream's
+        responses = [client.request(method, f"{broken.url}{target}") for _ in range(2)]
+    body = b"" if method == "HEAD" else b"ok"
+    cause = "InvalidResponse: the upstream sent more bytes than its response"
+    for response in responses:
+        assert (response.status_code, response.content) == (200, body)
+        assert response.headers["content-length"] == "2"
+        assert response.headers["x-asgi-inspect-error"].startswith(cause)
+    assert not raw.carried_after(path.encode())  # each connection closed after its answer
+    for exchange in broken.exchanges(target, 2):
+        assert exchange.outcome == "complete" and exchange.body("send") == body
+        assert _error_header(exchange).startswith(cause)
 
 
 def test_head_then_get_on_one_upstream_connection(proxied: Proxied) -> None:
@@ -613,6 +757,24 @@ def test_websocket_upstream_down_is_denied_with_502() -> None:
     assert denied.value.response.status_code == 502
     assert b"502 Bad Gateway" in (denied.value.response.body or b"")
     assert exchange.status == 502 and b"x-asgi-inspect-error" in dict(exchange.response_headers)
+
+
+def test_websocket_host_cannot_move_the_target_under_the_prefix() -> None:
+    app = WsUpstream()
+    with ws_upstream(app) as url, proxy_to(url + "/api") as proxy:
+        with ws_connect(_ws_url(proxy, "/chat"), subprotocols=["chat.v2"]) as ws:
+            ws.send("hi")
+            assert ws.recv(GATE_TIMEOUT) == "hi"
+        response, body = raw_request(proxy, b"GET /chat HTTP/1.1\r\nHost: x/ws-forever?\r\n"
+                                            b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                            b"Sec-WebSocket-Version: 13\r\n\r\n")
+        accepted, refused = proxy.exchanges("/chat", 2, "websocket")
+    assert app.paths == ["/api/chat"]  # the accepted one under the prefix; the refused never came
+    assert accepted.status == 101 and accepted.outcome == "complete"
+    assert response.status == 400
+    assert b"Host 'x/ws-forever?' is not host[:port]" in body
+    assert refused.status == 400 and _error_header(refused).startswith("BadRequest: Host")
 
 
 def test_https_and_wss_upstreams(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,8 +17,9 @@ through the ``websockets`` library's asyncio client.
 
 When the upstream fails before the response started, the client gets a 502 (504 on a timeout)
 whose plain-text body and ``x-asgi-inspect-error`` header name the cause, so the recording shows
-it. When it fails later, the proxy raises :class:`UpstreamError`: the server closes the
-connection and the recorder keeps the exception.
+it; a request that cannot be forwarded (a Host that is not ``host[:port]``) gets a 400 the same
+way. When the upstream fails later, the proxy raises :class:`UpstreamError`: the server closes
+the connection and the recorder keeps the exception.
 
 Modules: ``app`` (the ASGI app), ``env`` (configuration from the environment), ``upstream``
 (the upstream URL), ``route`` (the upstream, its pool, and the request that goes there),

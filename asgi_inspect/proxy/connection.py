@@ -18,12 +18,23 @@ class InvalidResponse(Exception):
     """The upstream's answer is not valid HTTP/1.1."""
 
 
+class _NotOurs(Exception):
+    """Raised in a parser callback to stop it: the rest of the read is no part of the exchange."""
+
+
+SWITCHED_UNASKED = "the upstream switched protocols (101) though the request asked for no upgrade"
+OVERRAN = ("the upstream sent more bytes than its response (more than its Content-Length, or a "
+           "second response): the proxy dropped them and closed the connection")
+
+
 class Connection(asyncio.Protocol):
     """One HTTP/1.1 connection to the upstream, one exchange at a time.
 
     Responses are parsed by httptools as bytes arrive; body chunks queue up to ``_READ_HIGH``
     bytes, past which reading pauses until the relay catches up (flow control downstream).
     Writes wait in :meth:`drain` while the socket's buffer is full (flow control upstream).
+    Bytes past the end of the response are dropped and close the connection (``overran``):
+    they would otherwise pass for the body of this response or the answer to the next request.
     """
 
     def __init__(self) -> None:
@@ -32,9 +43,9 @@ class Connection(asyncio.Protocol):
         self.sent_all = False  # the whole request went out
         self.answered = False  # the response head is in
         self.complete = False  # the whole response is in
+        self.overran = False  # the upstream sent bytes past its response
         self._parser: httptools.HttpResponseParser | None = None
         self._head_only = False
-        self._interim = False
         self._until_eof = False
         self._keep_alive = False
         self._status = 0
@@ -52,7 +63,7 @@ class Connection(asyncio.Protocol):
         """Start an exchange: send the request head (the body follows through ``write``)."""
         self._parser = httptools.HttpResponseParser(self)
         self._head_only = head_only
-        self.sent_all = self.answered = self.complete = self._until_eof = self._interim = False
+        self.sent_all = self.answered = self.complete = self._until_eof = False
         self._headers = []
         self.write(head)
 
@@ -128,14 +139,15 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Feed the parser; bytes no request asked for, or bad HTTP, end the connection."""
         if self._parser is None or self.complete:
-            self._fail(InvalidResponse("the upstream sent data nobody asked for"))
+            self._drop_overrun()
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fail(InvalidResponse("the upstream switched protocols unasked"))
         except httptools.HttpParserError as exc:
-            self._fail(InvalidResponse(f"invalid response: {exc}"))
+            if self.complete:  # whatever followed the response, valid HTTP or not
+                self._drop_overrun()
+            else:  # a callback's own error (the refused 101) stands before the parser's
+                self._fail(self._error or InvalidResponse(f"invalid response: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         """End a body delimited by the close, or record why the exchange cannot finish."""
@@ -160,17 +172,33 @@ class Connection(asyncio.Protocol):
         self.close()
         self._wake()
 
+    def _drop_overrun(self) -> None:
+        """Bytes after the response: not relayed, and the connection is not used again."""
+        self.overran = True
+        self.close()
+
     # httptools callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        """A second message after the complete response: stop, the rest is dropped."""
+        if self.complete:
+            raise _NotOurs
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        """The final head is in: note how its body ends (interim 1xx heads are dropped)."""
+        """The final head is in: note how its body ends (interim 1xx heads are dropped).
+
+        The proxy never asks the upstream for an upgrade (``Upgrade`` is hop-by-hop), so a
+        101 ends the exchange as an invalid response rather than reaching the client.
+        """
         assert self._parser is not None
         status = self._parser.get_status_code()
-        if 100 <= status < 200 and status != 101:  # interim (100 Continue, 103): not relayed
-            self._interim = True
+        if status == 101:
+            self._error = InvalidResponse(SWITCHED_UNASKED)
+            raise _NotOurs
+        if 100 <= status < 200:  # interim (100 Continue, 103): not relayed
             self._headers = []
             return
         self._status = status
@@ -184,7 +212,12 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
-        """Queue a body chunk; pause reading while the relay lags ``_READ_HIGH`` bytes behind."""
+        """Queue a body chunk; pause reading while the relay lags ``_READ_HIGH`` bytes behind.
+
+        A body after a complete head-only response (a HEAD, a 204, a 304) is not part of it.
+        """
+        if self.complete:
+            raise _NotOurs
         self._chunks.append(body)
         self._buffered += len(body)
         if self._reading and self._buffered > _READ_HIGH and self.transport is not None:
@@ -193,8 +226,6 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
-        if self._interim:
-            self._interim = False
-            return
-        self.complete = True
-        self._wake()
+        if self.answered:  # not an interim response's end
+            self.complete = True
+            self._wake()

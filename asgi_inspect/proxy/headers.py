@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 
-from asgi_inspect.http import CONNECTION_HEADERS, PROXY_AUTH_HEADERS
+from asgi_inspect.http import CONNECTION_HEADERS, FRAMING_HEADERS, PROXY_AUTH_HEADERS
+from asgi_inspect.proxy.failures import BadRequest
 from asgi_inspect.types import Scope
 
 Headers = list[tuple[bytes, bytes]]
@@ -14,12 +16,49 @@ Headers = list[tuple[bytes, bytes]]
 HOP_BY_HOP = CONNECTION_HEADERS | PROXY_AUTH_HEADERS
 FORWARD_CHAINS = frozenset({b"x-forwarded-for", b"forwarded"})  # re-added with this hop
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# RFC 3986 authority without userinfo: reg-name or [IPv6], and an optional port.
+_AUTHORITY = re.compile(
+    rb"(?:\[(?P<literal>[0-9A-Fa-f:.]+)\]|[A-Za-z0-9._~%!$&'()*+,;=-]*)(?::(?P<port>[0-9]{0,5}))?")
 
 
 def connection_tokens(lowered: Iterable[tuple[bytes, ...]]) -> list[bytes]:
-    """The header names a message's Connection headers list: hop-by-hop for that message."""
-    return [token.strip().lower() for item in lowered if item[0] == b"connection"
-            for token in item[-1].split(b",")]
+    """The header names a message's Connection headers list: hop-by-hop for that message.
+
+    Host and Content-Length cannot be made hop-by-hop: the proxy must send them on, since they
+    say where the request goes and where its body ends (``Connection: Content-Length`` would
+    otherwise smuggle the body upstream as the next request).
+    """
+    return [name for item in lowered if item[0] == b"connection"
+            for token in item[-1].split(b",")
+            if (name := token.strip().lower()) not in FRAMING_HEADERS]
+
+
+def check_host(lowered: Iterable[tuple[bytes, ...]]) -> None:
+    """:class:`BadRequest` when the request's Host cannot be forwarded.
+
+    RFC 9112 §3.2 has a server answer 400 to several Host lines or a Host that is not
+    ``host[:port]``. The proxy must: a value with ``/``, ``?``, ``#`` or ``@`` would move the
+    WebSocket handshake's target or add credentials, and any other would reach the upstream raw.
+    """
+    hosts = [item[-1] for item in lowered if item[0] == b"host"]
+    if len(hosts) > 1:
+        raise BadRequest(f"{len(hosts)} Host headers: a request has one")
+    if hosts and not _is_authority(hosts[0]):
+        raise BadRequest(f"Host {hosts[0].decode('latin-1')!a} is not host[:port]")
+
+
+def _is_authority(value: bytes) -> bool:
+    """Whether ``value`` is a host name or address with an optional port up to 65535."""
+    match = _AUTHORITY.fullmatch(value)
+    if match is None:
+        return False
+    literal, port = match["literal"], match["port"]
+    if literal is not None:
+        try:
+            ipaddress.IPv6Address(literal.decode("ascii"))
+        except ValueError:
+            return False
+    return not port or int(port) <= 65535
 
 
 def response_headers(raw: Sequence[tuple[bytes, bytes]]) -> Headers:

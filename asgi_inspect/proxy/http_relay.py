@@ -5,8 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from asgi_inspect.proxy.connection import Connection, InvalidResponse
-from asgi_inspect.proxy.failures import PLAIN_TEXT, UpstreamError, describe, failure
+from asgi_inspect.proxy.connection import OVERRAN, Connection, InvalidResponse
+from asgi_inspect.proxy.failures import (
+    PLAIN_TEXT,
+    BadRequest,
+    UpstreamError,
+    describe,
+    error_header,
+    failure,
+)
 from asgi_inspect.proxy.headers import Headers, content_length, response_headers
 from asgi_inspect.proxy.route import Route
 from asgi_inspect.types import Receive, Scope, Send
@@ -57,10 +64,10 @@ class HttpRelay:
     async def forward(self) -> None:
         """Forward over a pooled connection, which goes back to the pool afterwards."""
         pool = self.route.pool
-        head, chunked = self.route.request_head(self.scope)
         try:
+            head, chunked = self.route.request_head(self.scope)
             conn = await pool.connection()
-        except (OSError, InvalidResponse) as exc:
+        except (OSError, InvalidResponse, BadRequest) as exc:
             await self.fail(exc)
             return
         try:
@@ -77,8 +84,10 @@ class HttpRelay:
         except (OSError, InvalidResponse) as exc:
             await self.fail(exc)
             return
-        await self.send({"type": "http.response.start", "status": status,
-                         "headers": response_headers(headers)})
+        relayed = response_headers(headers)
+        if conn.overran:  # known before the response starts: the recording can say so
+            relayed.append(error_header(describe(InvalidResponse(OVERRAN))))
+        await self.send({"type": "http.response.start", "status": status, "headers": relayed})
         await self.relay(conn, content_length(headers))
 
     async def request(self, conn: Connection, head: bytes,
@@ -128,7 +137,7 @@ class HttpRelay:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def fail(self, exc: BaseException) -> None:
-        """Answer 502/504 with the cause, since no response has started yet."""
+        """Answer 400/502/504 with the cause, since no response has started yet."""
         status, text, header = failure(self.route.upstream, exc)
         self.finished = True
         await self.send({"type": "http.response.start", "status": status, "headers": [

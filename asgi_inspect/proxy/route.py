@@ -10,6 +10,7 @@ from asgi_inspect.proxy.headers import (
     FORWARD_CHAINS,
     HOP_BY_HOP,
     Headers,
+    check_host,
     connection_tokens,
     forwarding,
 )
@@ -40,16 +41,18 @@ class Route:
         """The client's headers minus hop-by-hop ones, with Host and forwarding applied.
 
         Also returns the first value the client sent for each (lowercased) header name.
+        :class:`BadRequest` when the Host cannot be forwarded.
         """
         lowered = [(name.lower(), name, value) for name, value in scope["headers"]]
+        check_host(lowered)
         first = {lower: value for lower, _, value in reversed(lowered)}
-        skip = HOP_BY_HOP.union(connection_tokens(lowered), drop,
-                                FORWARD_CHAINS if self.forwarded else ())
+        hop = HOP_BY_HOP.union(connection_tokens(lowered))
+        skip = hop.union(drop, FORWARD_CHAINS if self.forwarded else ())
         host = self.upstream.authority if self.rewrite_host else None
         kept = [(name, host if host is not None and lower == b"host" else value)
                 for lower, name, value in lowered if lower not in skip]
-        if self.forwarded:
-            kept += forwarding(scope, first)
+        if self.forwarded:  # from what goes on: a header the client made hop-by-hop stops here
+            kept += forwarding(scope, {name: v for name, v in first.items() if name not in hop})
         return kept, first
 
     def request_head(self, scope: Scope) -> tuple[bytes, bool | None]:

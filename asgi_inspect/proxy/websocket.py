@@ -9,7 +9,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from asgi_inspect.http import WEBSOCKET_HANDSHAKE_HEADERS
-from asgi_inspect.proxy.failures import PLAIN_TEXT, failure
+from asgi_inspect.proxy.failures import PLAIN_TEXT, BadRequest, failure
 from asgi_inspect.proxy.headers import Headers, latin1_pairs, response_headers
 from asgi_inspect.proxy.route import Route
 from asgi_inspect.proxy.ws_relay import WebSocketRelay, close_reason
@@ -44,7 +44,7 @@ async def _open_or_deny(route: Route, scope: Scope, send: Send) -> ClientConnect
         await _deny(scope, send, response.status_code,
                     response_headers(latin1_pairs(response.headers.raw_items())),
                     bytes(response.body or b""))
-    except (OSError, InvalidHandshake, ValueError) as exc:
+    except (OSError, InvalidHandshake, ValueError, BadRequest) as exc:
         status, text, header = failure(route.upstream, exc)
         await _deny(scope, send, status, [header, PLAIN_TEXT], text)
     return None
@@ -54,7 +54,8 @@ async def _open_upstream(route: Route, scope: Scope) -> ClientConnection:
     """Open the upstream WebSocket, offering the client's subprotocols and headers.
 
     The URI carries the client's Host (unless rewritten) so that the handshake sends it;
-    the TCP connection goes to the upstream all the same.
+    the TCP connection goes to the upstream all the same. ``request_headers`` has checked that
+    Host is ``host[:port]``, so it cannot move the target the URI puts after it.
     """
     upstream = route.upstream
     secure = upstream.scheme == "https"
