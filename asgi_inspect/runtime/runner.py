@@ -77,6 +77,7 @@ class ServerProcess:
         self.state = "stopped"
         self.error: str | None = None  # the one-line reason it failed to start, if any
         self.on_output: Callable[[str, str], None] = lambda stream, text: None
+        self.on_exit: Callable[[int], None] = lambda code: None  # however it ended
         self._process: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -123,6 +124,7 @@ class ServerProcess:
         if process is self._process and self.state != "stopping":
             self.state = f"exited ({code})"
             self.on_output("inspector", f"server process {process.pid} exited with code {code}")
+        self.on_exit(code)
 
     async def stop(self, timeout: float = 5.0) -> None:
         process = self._process

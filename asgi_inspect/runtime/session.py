@@ -26,6 +26,9 @@ from asgi_inspect.store.store import Store
 from asgi_inspect.store.view import View
 
 MAX_LOG_LINES = 5000
+# How long the batches an exited server had already sent may take to be read, before what
+# its recorders left open is taken as lost.
+EXIT_GRACE = 0.2
 
 
 @dataclass
@@ -51,6 +54,8 @@ class Session:
     ignored_headers: tuple[str, ...] = VOLATILE_HEADERS  # what a Diff does not compare
     loaded: Trace | None = None  # the file's header, for a session opened from one
     view: View = field(init=False)
+    # Server processes that exited: the recorders they held, and the note for what was open.
+    _exits: list[tuple[list[str], str]] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.view = View(self.collector.store)
@@ -119,7 +124,21 @@ class Session:
         """Start the app's server process; its output goes to the logs."""
         self.server = server
         server.on_output = self.log
+        server.on_exit = self._server_exited
         await server.start()
+
+    def _server_exited(self, code: int) -> None:
+        """The server process ended: its recorders with it. Once the batches already on
+        their way are read, what they left open is settled as lost and counted as dropped."""
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        note = f"the server {how} during this request: its last records were lost"
+        self._exits.append((self.collector.live_sources(), note))
+        asyncio.get_running_loop().call_later(EXIT_GRACE, self._settle_exits)
+
+    def _settle_exits(self) -> None:
+        exits, self._exits = self._exits, []
+        for sources, note in exits:
+            self.collector.end_sources(sources, note)
 
     async def close(self) -> None:
         if self.replayer is not None:
@@ -129,3 +148,4 @@ class Session:
         if self.listener is not None:
             await asyncio.sleep(0.05)  # let the last batches arrive
             await self.listener.stop()
+        self._settle_exits()

@@ -4,13 +4,22 @@ It runs wherever the records arrive: in the app's process (memory and file sinks
 inspector's (the live channel). Exchanges are updated in place as their events come in, so an
 open SSE response or WebSocket is visible while it lasts; the store's ``changed`` tells views
 which.
+
+Nothing lost is left looking alive. Each recorder (a *source*) numbers its batches and counts
+the records it could not deliver; a gap in the numbers or a higher count means records went
+missing, and every exchange of that source open at the time may have lost its end. Such an
+exchange that stays silent for :data:`LOST_AFTER_NS` of the recorder's time is settled as lost
+(``lost_records``, a note, an outcome read from what did arrive) and handed to ``on_close``
+like any other; if its records turn up after all, it is open again. When a source ends (its
+last batch, which holds no records, arrives; or the session sees its process exit,
+:meth:`Collector.end_sources`), whatever it left open is settled as lost at once.
 """
 
 from __future__ import annotations
 
 import gc
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from asgi_inspect.model import (
@@ -45,18 +54,45 @@ _PAYLOAD_TYPES = {
     "websocket.receive": "", "websocket.send": "",
 }
 _RECENT = 4096  # closed exchanges still matched by late events
+# How long (the recorder's clock) an exchange that was open when its recorder lost records may
+# stay silent before it is taken as lost: long enough for a slow handler, short enough to see.
+LOST_AFTER_NS = 10 * 10**9
+LOST_IN_TRANSIT = ("the recorder's records for this exchange were lost (it dropped a batch, or "
+                   "a batch went missing on the way): its end was not recorded")
+RECORDER_CLOSED = "the recorder shut down while this exchange was open: its end was not recorded"
 
 
 class _Live:
-    __slots__ = ("closed", "elided", "exchange", "next_seq", "partial", "t0")
+    __slots__ = ("closed", "elided", "exchange", "key", "lost", "next_seq", "partial",
+                 "suspect", "t0")
 
-    def __init__(self, exchange: Exchange, t0: int) -> None:
+    def __init__(self, exchange: Exchange, key: tuple[str, int], t0: int) -> None:
         self.exchange = exchange
+        self.key = key
         self.t0 = t0
         self.closed = False
         self.next_seq = 0  # a gap in the recorder's sequence numbers means records were lost
         self.elided = (0, 0, 0, 0, 0, 0)  # the last elided totals the recorder reported
         self.partial: dict[str, OutputLine] | None = None  # output lines awaiting their end
+        self.suspect: int | None = None  # open when records went missing (recorder's time)
+        self.lost: tuple[str, bool] | None = None  # taken as lost: its note, lost_records before
+
+
+class _Source:
+    """What the collector knows of one recorder (one Inspector in one process)."""
+
+    __slots__ = ("batch", "dropped", "ended", "errors", "missing", "now", "suspects")
+
+    def __init__(self) -> None:
+        self.batch = -1  # the last batch number seen
+        self.dropped = 0  # records the recorder reports it could not deliver (running total)
+        self.errors = 0  # its internal errors (running total)
+        # Records known lost beyond what it reported: batches that never arrived although it
+        # handed them on, and the last record of each exchange it left open when it died.
+        self.missing = 0
+        self.now = 0  # the time of its latest record, on its clock
+        self.suspects: list[_Live] = []  # open when records went missing, silent since
+        self.ended = False  # its last batch arrived, or its process is gone
 
 
 class Collector:
@@ -72,7 +108,7 @@ class Collector:
         # Exchanges still open, and the last _RECENT closed ones (late events still find them).
         self._running: dict[tuple[str, int], _Live] = {}
         self._recent: OrderedDict[tuple[str, int], _Live] = OrderedDict()
-        self._sources: dict[str, tuple[int, int]] = {}
+        self._sources: dict[str, _Source] = {}
         self._decoder = BatchDecoder()
         self._source = ""
         self._clock = 0
@@ -86,11 +122,18 @@ class Collector:
 
     @property
     def dropped(self) -> int:
-        return sum(d for d, _ in self._sources.values())
+        """Records lost on the way: those the recorders reported, plus those known lost
+        without their word (batches that never arrived, the ends of exchanges a dead
+        recorder left open)."""
+        return sum(s.dropped + s.missing for s in self._sources.values())
 
     @property
     def recorder_errors(self) -> int:
-        return sum(e for _, e in self._sources.values())
+        return sum(s.errors for s in self._sources.values())
+
+    def live_sources(self) -> list[str]:
+        """The recorders that have not ended (see :meth:`end_sources`)."""
+        return [name for name, source in self._sources.items() if not source.ended]
 
     # input ---------------------------------------------------------------------------------
 
@@ -110,17 +153,107 @@ class Collector:
                 gc.enable()
         return len(records)
 
-    def apply(self, header: Header, records: Iterable[Record]) -> None:
-        self._source = header.source
+    def apply(self, header: Header, records: Sequence[Record]) -> None:
+        name = self._source = header.source
         self._clock = header.clock
-        self._sources[header.source] = (header.dropped, header.errors)
+        source = self._sources.get(name)
+        if source is None:
+            source = self._sources[name] = _Source()
+        self._count_missing(name, source, header)
         self.caps = Caps(max_body=header.max_body, max_events=header.max_events)
         handlers = self._handlers
         for record in records:
             handlers[type(record)](record)
+        if records:
+            source.ended = False  # it speaks: whatever ended it, it is alive
+            source.now = max(source.now, _time_of(records[-1]))
+            if source.suspects:
+                self._settle_silent(source)
+        else:  # only a recorder's close sends a batch without records: its last word
+            self._end(name, source, RECORDER_CLOSED, count=False)
         store = self.store
         if store.max_memory is not None and store.memory > store.max_memory:
             store.evict()
+
+    def end_sources(self, names: Iterable[str], note: str) -> int:
+        """These recorders are gone (their process exited): settle what they left open as
+        lost, with ``note``, and count its last record as dropped. How many were open."""
+        return sum(self._end(name, self._sources[name], note, count=True)
+                   for name in names if name in self._sources)
+
+    # losses --------------------------------------------------------------------------------
+
+    def _count_missing(self, name: str, source: _Source, header: Header) -> None:
+        """Read the header's batch number and drop count: when records went missing, every
+        exchange of this source open now may have lost some, its end among them."""
+        gap = header.batch - source.batch - 1
+        reported = header.dropped - source.dropped
+        source.batch = max(source.batch, header.batch)
+        source.dropped, source.errors = header.dropped, header.errors
+        if gap <= 0 and reported <= 0:
+            return
+        source.missing += max(0, gap - max(reported, 0))  # a refused batch held >= 1 record
+        for (owner, _), live in self._running.items():
+            if owner == name and live.suspect is None:
+                live.suspect = source.now
+                source.suspects.append(live)
+
+    def _settle_silent(self, source: _Source) -> None:
+        """Settle as lost the suspects that stayed silent for LOST_AFTER_NS."""
+        waiting = []
+        for live in source.suspects:
+            if live.suspect is None or live.closed:
+                continue  # heard from since, or settled otherwise
+            if source.now - live.suspect >= LOST_AFTER_NS:
+                self._settle_lost(live, LOST_IN_TRANSIT)
+            else:
+                waiting.append(live)
+        source.suspects = waiting
+
+    def _end(self, name: str, source: _Source, note: str, *, count: bool) -> int:
+        """A source ended: what it left open will never close; count its ends if asked."""
+        if source.ended:
+            return 0
+        source.ended = True
+        left_open = [live for (owner, _), live in self._running.items() if owner == name]
+        for live in left_open:
+            self._settle_lost(live, note)
+        source.suspects = []
+        if count:
+            source.missing += len(left_open)
+        return len(left_open)
+
+    def _settle_lost(self, live: _Live, note: str) -> None:
+        """Close an exchange whose end will not arrive, saying so; views hear of it as of any
+        other closed exchange."""
+        exchange = live.exchange
+        live.lost = (note, exchange.lost_records)
+        live.suspect = None
+        self._retire(live)
+        exchange.lost_records = True
+        outcomes.settle_lost(exchange, note)
+        self.store.changed.add(exchange.id)
+        if self.on_close is not None:
+            self.on_close(exchange)
+
+    def _revive(self, live: _Live) -> None:
+        """An exchange taken as lost had records after all: it is open; undo the settling."""
+        assert live.lost is not None
+        note, live.exchange.lost_records = live.lost
+        live.lost = None
+        live.closed = False
+        self._recent.pop(live.key, None)
+        self._running[live.key] = live
+        outcomes.unsettle_lost(live.exchange, note)
+        self.store.changed.add(live.exchange.id)
+
+    def _retire(self, live: _Live) -> None:
+        """Move a closed exchange from the running ones to the recent ones."""
+        live.closed = True
+        self._running.pop(live.key, None)
+        self._recent[live.key] = live
+        if len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
 
     # records -------------------------------------------------------------------------------
 
@@ -129,7 +262,8 @@ class Collector:
         exchange = Exchange(id=self.store.new_id(), type=str(scope.get("type", "?")),
                             started_at=(record.t + self._clock) / 1e9, scope=record.scope,
                             source=self._source, replay_of=_replay_of(scope))
-        self._running[(self._source, record.xid)] = _Live(exchange, record.t)
+        key = (self._source, record.xid)
+        self._running[key] = _Live(exchange, key, record.t)
         self.store.keep(exchange)
 
     def _received(self, record: Received) -> None:
@@ -193,12 +327,7 @@ class Collector:
     def _closed(self, record: Closed) -> None:
         live = self._find(record.xid, record.t)
         exchange = live.exchange
-        live.closed = True
-        key = (self._source, record.xid)
-        self._running.pop(key, None)
-        self._recent[key] = live
-        if len(self._recent) > _RECENT:
-            self._recent.popitem(last=False)
+        self._retire(live)
         exchange.ended_ns = record.t - live.t0
         if record.elided is not None:
             _add_elided(live, record.elided)
@@ -219,13 +348,30 @@ class Collector:
 
     def _find(self, xid: int, t: int) -> _Live:
         key = (self._source, xid)
-        live = self._running.get(key) or self._recent.get(key)
-        if live is None:  # its Open was dropped on the way: keep what arrives, say so
+        live = self._running.get(key)
+        if live is None:
+            return self._find_closed(key, t)
+        if live.suspect is not None:
+            live.suspect = None  # heard from: still open
+        return live
+
+    def _find_closed(self, key: tuple[str, int], t: int) -> _Live:
+        """The exchange of a record that is not running: a recent one (a late event, or one
+        taken as lost too soon), else a new one whose Open was dropped on the way."""
+        live = self._recent.get(key)
+        if live is None:
             exchange = Exchange(id=self.store.new_id(), type="?", started_at=0.0, scope={},
                                 source=self._source, lost_records=True)
-            live = self._running[key] = _Live(exchange, t)
+            live = self._running[key] = _Live(exchange, key, t)
             self.store.keep(exchange)
+        elif live.lost is not None:
+            self._revive(live)
         return live
+
+
+def _time_of(record: Record) -> int:
+    """When a record was made, on its recorder's clock."""
+    return record.t_call if isinstance(record, Received) else record.t
 
 
 def _replay_of(scope: dict[str, Any]) -> str | None:

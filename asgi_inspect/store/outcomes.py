@@ -13,6 +13,7 @@ from asgi_inspect.model import Event, EventStatus, Exchange, Outcome
 
 _BODYLESS_STATUSES = frozenset({204, 304})
 _WS_ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
+_WS_ENDS = frozenset({"websocket.close", "websocket.disconnect"})
 _BODIES = frozenset({"http.response.body", "http.response.zerocopysend"})
 SERVER_500 = "the server answered on its own (uvicorn sends 500 Internal Server Error)"
 
@@ -28,6 +29,30 @@ def settle(exchange: Exchange, status: EventStatus) -> None:
         exchange.outcome = _fault(status) or ("complete" if answered else "no_response")
     else:
         exchange.outcome = _fault(status) or "complete"
+
+
+def settle_lost(exchange: Exchange, note: str) -> None:
+    """Set the outcome of an exchange whose end will not be recorded (its recorder lost the
+    records, or died), from the events that did arrive, and say why in ``note``. Whether the
+    app returned is unknown, so nothing is inferred from how it did."""
+    if exchange.type == "http":
+        response = _HttpResponse.read(exchange)
+        finished = response.answered and response.finished
+        exchange.outcome = "complete" if finished else \
+            "client_disconnected" if response.answered and response.disconnected else "incomplete"
+    elif exchange.type == "websocket":
+        ended = any(e.type in _WS_ENDS and e.status == "ok" for e in exchange.events)
+        exchange.outcome = "complete" if ended else "incomplete"
+    else:
+        exchange.outcome = "incomplete"
+    exchange.notes.append(note)
+
+
+def unsettle_lost(exchange: Exchange, note: str) -> None:
+    """Undo :func:`settle_lost`: the exchange's records arrived after all, it is open."""
+    exchange.outcome = "streaming"
+    if note in exchange.notes:
+        exchange.notes.remove(note)
 
 
 def _fault(status: EventStatus) -> Outcome | None:
