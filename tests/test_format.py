@@ -65,6 +65,10 @@ snapshots = st.recursive(
     max_leaves=16,
 )
 mappings = st.dictionaries(keys, snapshots, max_size=4)  # scopes and messages are dicts
+# The reader checks the scope fields the ASGI spec types (tests/test_loss.py); others are free.
+scopes = st.dictionaries(keys.filter(lambda k: k not in codec._SCOPE_FIELDS), snapshots,
+                         max_size=4)
+times = st.floats(min_value=0, max_value=codec._LATEST_TIME)  # what a clock can show
 small = st.integers(min_value=0, max_value=2**62)
 finite = st.floats(allow_nan=False, allow_infinity=False)
 maybe_text = st.none() | st.text(max_size=20)
@@ -78,8 +82,8 @@ events = st.builds(
 )
 counters = st.builds(Counters, bytes=small, chunks=small, kept_bytes=small, elided=small)
 exchanges = st.builds(
-    Exchange, id=st.text(min_size=1, max_size=8), type=st.text(max_size=10), started_at=finite,
-    scope=mappings, events=st.lists(events, max_size=4),
+    Exchange, id=st.text(min_size=1, max_size=8), type=st.text(max_size=10), started_at=times,
+    scope=scopes, events=st.lists(events, max_size=4),
     outcome=st.sampled_from(list(Outcome.__args__)),
     exception=st.none() | st.builds(ExceptionInfo, type=st.text(), message=st.text(),
                                     traceback=st.text(), after_event=st.integers(-1, 100)),
@@ -92,7 +96,9 @@ exchanges = st.builds(
 traces = st.builds(
     Trace, created_at=finite, generator=st.dictionaries(st.text(max_size=8), st.text(max_size=8)),
     caps=st.builds(Caps, max_body=small, max_events=small), dropped=small,
-    recorder_errors=small, exchanges=st.lists(exchanges, max_size=3),
+    recorder_errors=small,
+    # one line per exchange: a later line for the same (source, id) replaces an earlier one
+    exchanges=st.lists(exchanges, max_size=3, unique_by=lambda e: (e.source, e.id)),
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -58,13 +59,18 @@ async def inspect_session(session: Session, args: argparse.Namespace,
 
     session.view.set_filter(args.filter)
     recorded = View(session.store, filter_text=args.filter)  # --record keeps to --filter
-    recorder = HeadlessRecorder(args.record, recorded.matches, echo=args.headless)
+    try:  # headless, losses are said on stderr; in the TUI, in its Logs pane
+        recorder = HeadlessRecorder(args.record, recorded.matches, echo=args.headless,
+                                    warn=None if args.headless else
+                                    functools.partial(session.log, "inspector"))
+    except OSError as exc:
+        raise CliError(f"cannot write {args.record}: {exc.strerror or exc}") from None
     session.on_close.append(recorder)
     session.ignored_headers += tuple(args.ignore_header)
     try:
         await start(await session.open_channel(tcp=getattr(args, "tcp", False)))
         if args.headless:
-            await wait_for_stop(session)
+            await wait_for_stop(session, functools.partial(recorder.poll, session.collector))
         else:
             from asgi_inspect.tui.app import InspectorApp
 
@@ -97,13 +103,15 @@ def on_stop_signals(stop: Callable[[], object]) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-async def wait_for_stop(session: Session) -> None:
-    """Headless: run until Ctrl+C / SIGTERM / SIGHUP, or until the server exits."""
+async def wait_for_stop(session: Session, poll: Callable[[], None]) -> None:
+    """Headless: run until Ctrl+C / SIGTERM / SIGHUP, or until the server exits; ``poll``
+    every 0.2 s meanwhile."""
     stop = asyncio.Event()
     if session.app_url:
         print(f"asgi-inspect: serving {session.app_url} (Ctrl+C to stop)", flush=True)
     with on_stop_signals(stop.set):
         while not stop.is_set():
+            poll()
             if session.server is not None and session.server.state.startswith("exited"):
                 break
             with contextlib.suppress(TimeoutError):

@@ -7,11 +7,15 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from asgi_inspect.model import DEFAULT_MAX_BODY, DEFAULT_MAX_EXCHANGES, DEFAULT_MAX_MEMORY, Trace
+from asgi_inspect.text import printable
 from asgi_inspect.units import parse_size
+
+SHOWN_DAMAGE = 5  # damaged lines named one by one on stderr; the rest are counted
 
 
 class CliError(Exception):
@@ -115,12 +119,34 @@ def check_filter(text: str) -> str:
     return text
 
 
-def read_trace(path: Path) -> Trace:
-    """Any trace file we read (:func:`asgi_inspect.read`), or a one-line :class:`CliError`."""
+def add_strict_option(parser: argparse.ArgumentParser) -> None:
+    """--strict: refuse a damaged trace rather than skip its damaged lines (view, export,
+    replay)."""
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse a trace with a damaged line or an invalid exchange (exit "
+                             "2) instead of skipping it with a warning")
+
+
+def read_trace(path: Path, *, strict: bool = False) -> Trace:
+    """Any trace file we read (:func:`asgi_inspect.read`), or a one-line :class:`CliError`.
+
+    Damaged lines and invalid exchanges are skipped, each named in a warning line on stderr
+    (the first :data:`SHOWN_DAMAGE`, then a count); with ``strict`` the first one is an error.
+    """
     from asgi_inspect.formats.codec import TraceError
     from asgi_inspect.formats.reader import read
 
+    damage: list[str] = []
     try:
-        return read(path)
+        trace = read(path, None if strict else damage.append)
     except TraceError as exc:
         raise CliError(f"{path}: {exc}") from None
+    for reason in damage[:SHOWN_DAMAGE]:
+        _warn(f"{path}: {reason} (skipped; --strict refuses the file)")
+    if len(damage) > SHOWN_DAMAGE:
+        _warn(f"{path}: {len(damage) - SHOWN_DAMAGE} more damaged lines or exchanges skipped")
+    return trace
+
+
+def _warn(text: str) -> None:
+    print(f"asgi-inspect: warning: {printable(text)}", file=sys.stderr)

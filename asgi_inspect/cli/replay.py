@@ -16,6 +16,7 @@ from asgi_inspect.cli.options import (
     CliError,
     add_ignore_header,
     add_replay_target,
+    add_strict_option,
     check_filter,
     read_trace,
     replay_target,
@@ -43,13 +44,14 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="where to write the replays (default: TRACE.replay.jsonl)")
     add_ignore_header(parser)
+    add_strict_option(parser)
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds one exchange may take (default 30)")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    session = Session.offline(read_trace(args.trace), title=str(args.trace))
+    session = Session.offline(read_trace(args.trace, strict=args.strict), title=str(args.trace))
     session.view.set_filter(check_filter(args.filter))
     chosen = replayable(session.view.select("shown"))
     if not chosen:

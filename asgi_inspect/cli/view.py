@@ -10,6 +10,7 @@ from typing import Any
 from asgi_inspect.cli.options import (
     add_ignore_header,
     add_replay_target,
+    add_strict_option,
     check_filter,
     read_trace,
     replay_target,
@@ -24,11 +25,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--filter", default="", metavar="EXPR", help="start with this filter")
     add_replay_target(parser, required=False)
     add_ignore_header(parser)
+    add_strict_option(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    trace = read_trace(args.file)
+    trace = read_trace(args.file, strict=args.strict)
     check_filter(args.filter)  # a bad expression fails here, before the screen opens
     target = replay_target(args)
     session = Session.offline(trace, title=f"asgi-inspect view {args.file.name}")

@@ -2,24 +2,34 @@
 
 JSONL layout: a header line (the :class:`~asgi_inspect.model.Trace` fields without
 ``exchanges``), then one :class:`~asgi_inspect.model.Exchange` per line, then optionally a
-``{"stats": ...}`` line with the drop counts. Snapshot values are tagged by ``values.py``.
-Anything that is not a trace of ours raises :class:`TraceError` with a one-line reason.
+``{"stats": ...}`` line with the drop counts. Snapshot values are tagged by ``values.py``. A
+later line for the same exchange (same ``source`` and ``id``) replaces an earlier one: a
+recorder writes an exchange it took as lost again if its records arrive after all.
+
+What is read is checked, not only parsed: the fields of a scope that the ASGI specification
+types (``path`` a string, ``query_string`` bytes, ``headers`` byte pairs, ...) must have those
+types, and ``started_at`` must be a time a clock can show. Anything that is not a trace of ours
+raises :class:`TraceError` with a one-line reason naming the line or the exchange and field;
+read leniently (``on_damage``), a damaged line or invalid exchange is skipped and named instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import platform
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from asgi_inspect import __version__
-from asgi_inspect.model import FORMAT, VERSION, Event, Exchange, Trace
+from asgi_inspect.model import FORMAT, VERSION, Event, Exchange, Opaque, Trace
 from asgi_inspect.values import VALUE_SCHEMA, BadValue, from_json, to_json
+
+OnDamage = Callable[[str], None]  # told one line per damaged line or exchange it skips
 
 _encoder = msgspec.json.Encoder()
 _exchange_decoder = msgspec.json.Decoder(Exchange)
@@ -33,6 +43,7 @@ class TraceError(Exception):
 class _Stats(msgspec.Struct):
     dropped: int = 0
     recorder_errors: int = 0
+    unwritten: int = 0  # exchanges the writer could not write (a full disk)
 
 
 def generator_info() -> dict[str, str]:
@@ -64,8 +75,10 @@ def header_line(trace: Trace | None = None) -> bytes:
     return _encoder.encode(data) + b"\n"
 
 
-def stats_line(dropped: int, recorder_errors: int) -> bytes:
-    return _encoder.encode({"stats": _Stats(dropped, recorder_errors)}) + b"\n"
+def stats_line(dropped: int, recorder_errors: int, unwritten: int = 0) -> bytes:
+    """The last line of a recording: what was lost on the way and what could not be written
+    (read back, both count in :attr:`Trace.dropped`)."""
+    return _encoder.encode({"stats": _Stats(dropped, recorder_errors, unwritten)}) + b"\n"
 
 
 def dumps(trace: Trace) -> bytes:
@@ -105,6 +118,57 @@ def _untag(exchange: Exchange) -> Exchange:
     return exchange
 
 
+# 9999-12-31T23:59:59Z: the last second a clock column or a HAR date can show
+_LATEST_TIME = 253402300799.0
+
+
+def _is_address(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and len(value) == 2 and
+                             isinstance(value[0], str) and isinstance(value[1], int | None))
+
+
+def _is_headers(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], bytes) and
+        isinstance(pair[1], bytes) for pair in value)
+
+
+# The scope fields the ASGI specification types, what they must be, and the test.
+_SCOPE_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    **{key: ("a string", lambda v: isinstance(v, str))
+       for key in ("type", "http_version", "method", "scheme", "path", "root_path")},
+    "raw_path": ("bytes or null", lambda v: isinstance(v, bytes | None)),
+    "query_string": ("bytes", lambda v: isinstance(v, bytes)),
+    "headers": ("a list of [name, value] byte pairs", _is_headers),
+    "client": ("[host, port] or null", _is_address),
+    "server": ("[host, port] or null", _is_address),
+    "subprotocols": ("a list of strings",
+                     lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v)),
+    "asgi": ("an object", lambda v: isinstance(v, dict)),
+    "state": ("an object", lambda v: isinstance(v, dict | Opaque)),
+    "extensions": ("an object or null", lambda v: isinstance(v, dict | Opaque | None)),
+}
+
+
+def _checked(exchange: Exchange) -> Exchange:
+    """An exchange read from a file, its values untagged and checked: what views rely on
+    has the type the ASGI specification gives it. :class:`BadValue` names the field."""
+    _untag(exchange)
+    if not 0 <= exchange.started_at <= _LATEST_TIME:
+        raise BadValue(f"exchange {exchange.id}: started_at {exchange.started_at!r} is not a "
+                       f"time (seconds since 1970, before the year 10000)")
+    scope = exchange.scope
+    for key, (expected, valid) in _SCOPE_FIELDS.items():
+        if key in scope and not valid(scope[key]):
+            raise BadValue(f"exchange {exchange.id}: scope {key} must be {expected}, not "
+                           f"{_kind(scope[key])}")
+    return exchange
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
 def _check_version(format_: Any, version: Any) -> None:
     if format_ != FORMAT:
         raise TraceError(f"not an asgi-inspect trace (format is {format_!r})")
@@ -112,27 +176,35 @@ def _check_version(format_: Any, version: Any) -> None:
         raise TraceError(f"unsupported trace version {version!r} (this build reads {VERSION})")
 
 
-def loads(data: bytes | str) -> Trace:
-    """A trace from our JSON document or JSONL text."""
+def loads(data: bytes | str, on_damage: OnDamage | None = None) -> Trace:
+    """A trace from our JSON document or JSONL text.
+
+    Strict without ``on_damage``: a damaged line or an invalid exchange raises
+    :class:`TraceError` naming it. With ``on_damage``, each is skipped instead and described
+    to it in one line (``line 3424: ...``, ``exchange 7: ...``); :class:`TraceError` then
+    means nothing could be read: no valid header, or not one of the file's exchanges.
+    """
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")  # a lone surrogate then fails to decode
-    data = data.removeprefix(b"\xef\xbb\xbf").strip()
-    if not data:
+    data = data.removeprefix(b"\xef\xbb\xbf").rstrip()
+    text = data.lstrip()
+    if not text:
         raise TraceError("the file is empty")
-    first_line = data.split(b"\n", 1)[0]
+    skipped_lines = data.count(b"\n", 0, len(data) - len(text))  # blank lines before it
+    first_line = text.split(b"\n", 1)[0]
     try:
         head = msgspec.json.decode(first_line)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         head = None
     try:
         if isinstance(head, dict) and "exchanges" not in head:
-            return _loads_jsonl(data)
-        return _loads_document(data)
+            return _loads_jsonl(text, skipped_lines + 1, on_damage)
+        return _loads_document(text, on_damage)
     except RecursionError:
         raise TraceError("the JSON is nested too deeply") from None
 
 
-def _loads_document(data: bytes) -> Trace:
+def _loads_document(data: bytes, on_damage: OnDamage | None) -> Trace:
     try:
         raw = msgspec.json.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -142,19 +214,73 @@ def _loads_document(data: bytes) -> Trace:
     _check_version(raw.get("format"), raw.get("version"))
     try:
         trace = _trace_decoder.decode(data)
-        for exchange in trace.exchanges:
-            _untag(exchange)
-    except (msgspec.ValidationError, BadValue, UnicodeDecodeError) as exc:
-        raise TraceError(f"invalid trace: {exc}") from None
+    except (msgspec.ValidationError, UnicodeDecodeError) as exc:
+        if on_damage is None:
+            raise TraceError(f"invalid trace: {exc}") from None
+        return _document_by_exchange(raw, on_damage)
+    decoded, trace.exchanges = trace.exchanges, []
+    damage = _Damage(on_damage)
+    for exchange in decoded:
+        with damage.skipped():  # the reason names the exchange
+            trace.exchanges.append(_checked(exchange))
+    damage.check(len(trace.exchanges))
     return trace
 
 
-def _loads_jsonl(data: bytes) -> Trace:
-    lines = iter(enumerate(data.split(b"\n"), 1))
+def _document_by_exchange(raw: dict[str, Any], on_damage: OnDamage) -> Trace:
+    """A document whose exchanges do not all decode: each one on its own, skipping the bad."""
+    items = raw.pop("exchanges", None)
+    try:
+        trace = msgspec.convert(raw, Trace)
+    except msgspec.ValidationError as exc:
+        raise TraceError(f"invalid trace header: {exc}") from None
+    if not isinstance(items, list):
+        raise TraceError("invalid trace: exchanges is not a list")
+    damage = _Damage(on_damage)
+    for index, item in enumerate(items):
+        with damage.skipped(f"exchanges[{index}]"):
+            trace.exchanges.append(_checked(msgspec.convert(item, Exchange)))
+    damage.check(len(trace.exchanges))
+    return trace
+
+
+class _Damage:
+    """Where a lenient read reports what it skips; a strict one (no ``on_damage``) raises."""
+
+    def __init__(self, on_damage: OnDamage | None) -> None:
+        self.on_damage = on_damage
+        self.first: str | None = None
+
+    @contextlib.contextmanager
+    def skipped(self, where: str = "") -> Iterator[None]:
+        """Read one line or exchange (``where``, unless the reason names it): what is wrong
+        with it becomes a one-line :class:`TraceError`, or is reported and the item skipped."""
+        try:
+            yield
+        except (msgspec.DecodeError, msgspec.ValidationError, BadValue, KeyError,
+                UnicodeDecodeError) as exc:
+            reason = f"{where}: {exc}" if where else str(exc)
+            if self.on_damage is None:
+                raise TraceError(reason) from None
+            self.first = self.first or reason
+            self.on_damage(reason)
+
+    def check(self, kept: int) -> None:
+        """A file whose every exchange was damaged is not a trace one can look at."""
+        if self.first is not None and not kept:
+            raise TraceError(f"no exchange could be read ({self.first})")
+
+
+def _loads_jsonl(data: bytes, first_number: int, on_damage: OnDamage | None) -> Trace:
+    lines = iter(enumerate(data.split(b"\n"), first_number))
     trace = _jsonl_header(next(lines)[1])
+    damage = _Damage(on_damage)
+    where: dict[tuple[str, str], int] = {}  # (source, id) -> index, for a later line to replace
     for number, line in lines:
         if line.strip():
-            _jsonl_line(trace, line, number)
+            with damage.skipped(f"line {number}"):
+                _jsonl_line(trace, line, where)
+    damage.check(len(trace.exchanges))
     return trace
 
 
@@ -170,19 +296,20 @@ def _jsonl_header(line: bytes) -> Trace:
         raise TraceError(f"invalid trace header: {exc}") from None
 
 
-def _jsonl_line(trace: Trace, line: bytes, number: int) -> None:
-    try:
-        if line.startswith(b'{"stats"'):
-            stats = msgspec.json.decode(line, type=dict[str, _Stats])["stats"]
-            trace.dropped += stats.dropped
-            trace.recorder_errors += stats.recorder_errors
-        else:
-            trace.exchanges.append(_untag(_exchange_decoder.decode(line)))
-    except (msgspec.DecodeError, msgspec.ValidationError, BadValue, KeyError,
-            UnicodeDecodeError) as exc:
-        raise TraceError(f"line {number}: {exc}") from None
-
-
+def _jsonl_line(trace: Trace, line: bytes, where: dict[tuple[str, str], int]) -> None:
+    if line.startswith(b'{"stats"'):
+        stats = msgspec.json.decode(line, type=dict[str, _Stats])["stats"]
+        trace.dropped += stats.dropped + stats.unwritten
+        trace.recorder_errors += stats.recorder_errors
+        return
+    exchange = _checked(_exchange_decoder.decode(line))
+    key = (exchange.source, exchange.id)
+    index = where.get(key) if exchange.source else None
+    if index is None:
+        where[key] = len(trace.exchanges)
+        trace.exchanges.append(exchange)
+    else:
+        trace.exchanges[index] = exchange
 
 
 def exchange_copy(exchange: Exchange) -> Exchange:

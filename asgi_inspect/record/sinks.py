@@ -9,6 +9,8 @@ thread) and :class:`SocketSink` (the live channel to ``asgi-inspect``'s collecto
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import queue
 import socket
@@ -17,12 +19,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from asgi_inspect.record.files import LineFile
+
 if TYPE_CHECKING:
     import asyncio
 
     from asgi_inspect.model import Exchange
+    from asgi_inspect.store.collector import Collector
 
 ENV_ADDRESS = "ASGI_INSPECT"
+
+log = logging.getLogger("asgi_inspect")
 
 
 @runtime_checkable
@@ -72,18 +79,26 @@ class MemorySink:
 
 
 class JsonlSink:
-    """Appends one JSON line per finished exchange to ``path``, from a writer thread.
+    """Appends one JSON line per finished exchange to ``path`` (owner-only, 0600), from a
+    writer thread.
 
-    Each line is written and flushed whole, so a killed process loses at most the exchange being
-    written (and those still open). Safe with several worker processes appending to one file.
+    Each line is written whole or not at all (:class:`~asgi_inspect.record.files.LineFile`),
+    so neither a killed process nor a full disk leaves a torn line. An exchange that cannot be
+    written (the disk is full, the file cannot be opened) is counted in ``unwritten``: one
+    warning is logged when the loss starts, another with the count at :meth:`close`, and the
+    count goes into the file's stats line if that can still be written. Safe with several
+    worker processes appending to one file.
     """
 
     def __init__(self, path: str | os.PathLike[str], max_pending: int = 1024) -> None:
         self.path = Path(path)
+        self.unwritten = 0  # exchanges that could not be written
+        self.errors = 0  # batches the writer could not apply
         self._queue: queue.Queue[bytes | None] = queue.Queue(max_pending)
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        self._file: LineFile | None = None
 
     def deliver(self, frame: bytes) -> bool:
         if self._pid != os.getpid():
@@ -100,37 +115,65 @@ class JsonlSink:
                 return
             self._queue = queue.Queue(self._queue.maxsize)  # a forked child starts afresh
             self._pid = os.getpid()
+            self.unwritten = self.errors = 0
             self._thread = threading.Thread(target=self._run, name="asgi-inspect-jsonl",
                                             daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
+        """The writer thread: assemble exchanges, write each as it closes. Never raises: what
+        goes wrong is counted, and the recorder's requests never notice."""
         from asgi_inspect.formats import codec
         from asgi_inspect.store.collector import Collector
 
-        with open(self.path, "ab") as file:
-            if file.tell() == 0:
-                file.write(codec.header_line())
-                file.flush()
-
-            def write(exchange: Exchange) -> None:
-                file.write(codec.exchange_line(exchange))
-                file.flush()
-                collector.store.remove([exchange])
-
-            collector = Collector(on_close=write)
-            while (frame := self._queue.get()) is not None:
+        try:
+            self._file = LineFile(self.path, codec.header_line(), append=True)
+        except OSError as exc:
+            log.warning("asgi-inspect: cannot open %s (%s): exchanges are counted, not "
+                        "recorded", self.path, exc.strerror or exc)
+            self._file = None
+        collector = Collector()
+        collector.on_close = functools.partial(self._write, collector)
+        while (frame := self._queue.get()) is not None:
+            try:
                 collector.feed(frame)
-                collector.store.changed.clear()  # nothing views this collector
-            for exchange in list(collector.store):  # still open at shutdown
-                write(exchange)
-            file.write(codec.stats_line(collector.dropped, collector.recorder_errors))
+            except Exception as exc:  # a batch that does not decode: counted, never fatal
+                self.errors += 1
+                log.warning("asgi-inspect: a batch could not be recorded: %r", exc)
+            collector.store.changed.clear()  # nothing views this collector
+        for exchange in list(collector.store):  # still open at shutdown
+            self._write(collector, exchange)
+        stats = codec.stats_line(collector.dropped, collector.recorder_errors + self.errors,
+                                 self.unwritten)
+        if self._file is not None and not self._file.close(stats):
+            log.warning("asgi-inspect: the stats line could not be written to %s (%s)",
+                        self.path, _reason(self._file.error))
+        if self.unwritten:
+            log.warning("asgi-inspect: %d exchanges could not be written to %s", self.unwritten,
+                        self.path)
+
+    def _write(self, collector: Collector, exchange: Exchange) -> None:
+        """Write one closed exchange (the collector's ``on_close``), or count it unwritten."""
+        from asgi_inspect.formats import codec
+
+        collector.store.remove([exchange])
+        file = self._file
+        if file is not None and file.write(codec.exchange_line(exchange)):
+            return
+        self.unwritten += 1
+        if self.unwritten == 1 and file is not None:
+            log.warning("asgi-inspect: cannot write to %s (%s): exchanges are counted, not "
+                        "recorded, until it can", self.path, _reason(file.error))
 
     def close(self) -> None:
         if self._thread is not None and self._pid == os.getpid():
             self._queue.put(None)
             self._thread.join(timeout=10)
             self._thread = None
+
+
+def _reason(error: OSError | None) -> str:
+    return "unknown error" if error is None else str(error.strerror or error)
 
 
 class SocketSink:
