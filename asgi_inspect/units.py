@@ -18,9 +18,15 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _SIZE_UNITS[unit])
 
 
+# Past what a 64-bit counter holds: only a crafted file says so, and a float cannot show it.
+_JUNK = 2**63
+
+
 def format_size(size: int | None) -> str:
     if size is None:
         return ""
+    if not -_JUNK < size < _JUNK:
+        return "?"
     value = float(size)
     for unit in ("KiB", "MiB", "GiB"):
         value /= 1024
@@ -34,6 +40,8 @@ def format_size(size: int | None) -> str:
 def format_duration(ns: int | None) -> str:
     if ns is None:
         return ""
+    if not -_JUNK < ns < _JUNK:
+        return "?"
     if ns < 1_000_000:
         return f"{ns / 1000:.0f}µs"
     if ns < 1_000_000_000:

@@ -60,6 +60,8 @@ def from_har(data: bytes | str) -> Trace:
             exchanges.append(_exchange(_obj(entry, "entry"), number, source))
         except ValueError as exc:
             raise TraceError(f"HAR entry {number}: {exc}") from None
+        except RecursionError:  # a value turned into text (str() recurses once a level)
+            raise TraceError(f"HAR entry {number}: a value is nested too deeply") from None
     exchanges.sort(key=lambda e: e.started_at)
     return new_trace(exchanges)
 
@@ -72,6 +74,8 @@ def _parse(data: bytes | str) -> Any:
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string: the latter
         reason = exc.reason if isinstance(exc, UnicodeDecodeError) else exc
         raise TraceError(f"not a HAR file: not valid JSON ({reason})") from None
+    except RecursionError:  # the decoder recurses once a level
+        raise TraceError("not a HAR file we can read: the JSON is nested too deeply") from None
 
 
 def _log_of(document: Any) -> dict[str, Any]:
@@ -119,7 +123,7 @@ def _num(value: Any) -> float:
     """A timing (ms) or size: below zero, null and junk count as nothing; huge ones are capped."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         return 0.0
-    return min(max(float(value), 0.0), _LIMIT)
+    return float(min(max(value, 0.0), _LIMIT))  # compared first: an int may not fit a float
 
 
 def _latin1(text: str) -> bytes:
@@ -406,8 +410,8 @@ def _ws_message(exchange: Exchange, item: dict[str, Any], floor: int) -> None:
 
 def _offset(exchange: Exchange, time: Any, default: int) -> int:
     """ns since the exchange started, from an epoch-seconds (or relative) time."""
-    if isinstance(time, bool) or not isinstance(time, (int, float)) or time != time:
-        return default
+    if isinstance(time, bool) or not isinstance(time, (int, float)) or not abs(time) < 1e15:
+        return default  # NaN, or past any epoch time in seconds or milliseconds
     seconds = time - exchange.started_at if time > 1e9 else time
     return max(int(seconds * 1e9), 0) if abs(seconds) < 1e7 else default
 
