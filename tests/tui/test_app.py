@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RadioButton
 
@@ -30,8 +31,9 @@ def ids(app: InspectorApp) -> list[str]:
 
 
 async def polled(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
-    """Let the app's 50 ms poll run until ``condition`` holds (a generous bound, not a timing)."""
-    for _ in range(200):
+    """Let the app's 50 ms poll run until ``condition`` holds (a generous bound, not a timing:
+    at least 30 s, for a machine whose cores are busy with other work)."""
+    for _ in range(1500):
         if condition():
             return
         await pilot.pause(0.02)
@@ -267,11 +269,15 @@ async def test_help_palette_and_restart_without_server(app_factory: AppFactory) 
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
-        await pilot.press("ctrl+p", *"export exchanges")
-        await pilot.pause(0.3)
+        await pilot.press("ctrl+p", *"export")
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        results = palette.query_one(CommandList)
+        # The palette searches in the background: Enter picks a command once one is listed.
+        await polled(pilot, lambda: results.has_class("--visible") and "Export exchanges" in str(
+            getattr(results.highlighted_option, "prompt", "")))
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, ExportScreen)
+        await polled(pilot, lambda: isinstance(app.screen, ExportScreen))
         await pilot.press("escape")
         await pilot.press("ctrl+r")
         assert any("No server process" in n.message for n in app._notifications)
