@@ -52,11 +52,14 @@ def test_authorization_keeps_its_scheme() -> None:
     assert isinstance(out, tuple) and isinstance(out[0], tuple)  # as the server handed them
 
 
-def test_header_names_can_be_configured() -> None:
-    redactor = Redactor(headers=["X-Secret"])
-    out = redactor.header_list([[b"x-secret", b"1"], [b"authorization", b"Bearer 2"]])
-    assert PLACEHOLDER.fullmatch(out[0][1].decode())
-    assert out[1] == [b"authorization", b"Bearer 2"]
+def test_more_names_can_be_given_beside_the_rule_or_instead_of_it() -> None:
+    headers = [[b"x-pin", b"1"], [b"authorization", b"Bearer 2"], [b"accept", b"*/*"]]
+    beside = Redactor(headers=["X_Pin"]).header_list(headers)
+    assert PLACEHOLDER.fullmatch(beside[0][1].decode())
+    assert beside[1][1].startswith(b"Bearer <redacted:") and beside[2] == [b"accept", b"*/*"]
+    instead = Redactor(headers=["X-Pin"], rule=False).header_list(headers)
+    assert PLACEHOLDER.fullmatch(instead[0][1].decode())
+    assert instead[1:] == headers[1:]
 
 
 # placeholders ------------------------------------------------------------------------------
@@ -109,14 +112,14 @@ def test_bodies_without_secrets_are_returned_as_they_are() -> None:
 # JSON --------------------------------------------------------------------------------------
 
 def test_json_fields_are_redacted_at_any_depth() -> None:
-    body = json.dumps({"user": "ann", "Password": "hunter2", "auth": [
+    body = json.dumps({"user": "ann", "Password": "hunter2", "grants": [
         {"refresh_token": "r1", "scopes": ["a"]}, {"secret": {"nested": 1}}],
         "token": None}).encode()
     out = json.loads(Redactor().body(body))
-    assert out["user"] == "ann" and out["auth"][0]["scopes"] == ["a"]
+    assert out["user"] == "ann" and out["grants"][0]["scopes"] == ["a"]
     assert PLACEHOLDER.fullmatch(out["Password"])
-    assert PLACEHOLDER.fullmatch(out["auth"][0]["refresh_token"])
-    assert PLACEHOLDER.fullmatch(out["auth"][1]["secret"])  # not only strings
+    assert PLACEHOLDER.fullmatch(out["grants"][0]["refresh_token"])
+    assert PLACEHOLDER.fullmatch(out["grants"][1]["secret"])  # not only strings
     assert out["token"] is None  # nothing to hide
 
 

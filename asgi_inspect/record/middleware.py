@@ -48,6 +48,9 @@ WrappedApp = Callable[[Scope, Receive, Send], Awaitable[object]]
 
 
 PROGRESS_EVERY_NS = 50_000_000
+REDACTED = "(redacted)"  # an exception's message, or an added scope value, under redaction
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
 IN, OUT = 0, 1  # what the app receives, what it sends
 # Indices into _Tap.hot: the next sequence number, events still kept, body bytes still kept.
 SEQ, LEFT, BUDGET = 0, 1, 2
@@ -388,11 +391,10 @@ class _Tap:
                 status = CANCELLED
             elif exc is not None:
                 status = RAISED
-                failure = Failure(_type_name(exc), _message(exc),
-                                  "".join(traceback.format_exception(exc)), self.hot[SEQ] - 1)
+                failure = self._failure(exc)
             returned = None if result is None else safe_repr(result)
             if scope_added is not None and self.redact is not None:  # values may be secrets
-                scope_added = {k: opaque(type(v).__qualname__, "(redacted)")
+                scope_added = {k: opaque(type(v).__qualname__, REDACTED)
                                for k, v in scope_added.items()}
             self.batch.add((CLOSED, self.xid, t, status, failure, returned, self._elided_totals(),
                             scope_added))
@@ -402,6 +404,15 @@ class _Tap:
                 self.batch.flush()
         except Exception as error:
             self.batch.error(error)
+
+    def _failure(self, exc: BaseException) -> Failure:
+        """The exception as recorded. Under redaction its text is left out (an exception may
+        quote the token it refused, and a traceback every exception chained to it): the
+        type and where it was raised stay (:func:`_redacted_traceback`)."""
+        if self.redact is None:
+            return Failure(_type_name(exc), _message(exc),
+                           "".join(traceback.format_exception(exc)), self.hot[SEQ] - 1)
+        return Failure(_type_name(exc), REDACTED, _redacted_traceback(exc), self.hot[SEQ] - 1)
 
 
 _SPECIAL_SENDS: dict[str, Callable[[_Tap, Message], Message]] = {
@@ -501,6 +512,28 @@ def _message(exc: BaseException) -> str:
         return str(exc)[:2000]
     except Exception:
         return safe_repr(exc)
+
+
+def _redacted_traceback(exc: BaseException) -> str:
+    """A traceback as Python prints it, every exception's message replaced by
+    :data:`REDACTED`: the frames and source lines (the app's code) stay, data does not."""
+    blocks: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        head = f"Traceback (most recent call last):\n{frames}" if frames else ""
+        blocks.append(f"{head}{_type_name(current)}: {REDACTED}\n")
+        if current.__cause__ is not None:
+            blocks.append(_CAUSE)
+            current = current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            blocks.append(_CONTEXT)
+            current = current.__context__
+        else:
+            current = None
+    return "".join(reversed(blocks))
 
 
 def _describe(exc: BaseException) -> str:
