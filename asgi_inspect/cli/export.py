@@ -1,7 +1,7 @@
 """``asgi-inspect export TRACE``: a trace (ours or HAR) as JSON, JSONL, HAR, curl or HTTPie.
 
 Secrets are redacted unless ``--no-redact`` is given. The text is what the TUI's export writes
-for the same exchanges (both call :func:`asgi_inspect.ops.export.export`). Any bad input (a
+for the same exchanges (both go through :mod:`asgi_inspect.ops.export`). Any bad input (a
 missing file, a file that is not a trace, a bad filter, an output that cannot be written) is
 one line on stderr and exit status 2.
 """
@@ -10,20 +10,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from asgi_inspect.cli.options import CliError, check_filter, read_trace
-from asgi_inspect.ops.export import FORMATS, ExportError, export, format_for
+from asgi_inspect.ops.export import (
+    FORMATS,
+    ExportError,
+    export_pieces,
+    format_for,
+    slices,
+    write_pieces,
+)
 from asgi_inspect.runtime.session import Session
 
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "export", help="export a trace as JSON, JSONL, HAR, curl or HTTPie commands",
-        description="Export a saved trace (our JSON or JSONL, or HAR). Secrets (Authorization, "
-                    "Cookie, API-key headers, token query parameters, password JSON fields) "
-                    "are redacted unless --no-redact is given.")
+        description="Export a saved trace (our JSON or JSONL, or HAR). Secrets are redacted "
+                    "unless --no-redact is given: values of headers, parameters and JSON or "
+                    "form fields whose names contain token, secret, key, auth, pass, session, "
+                    "signature or cookie, and those values wherever exceptions and printed "
+                    "lines repeat them. -o files are created readable by you alone (0600).")
     parser.add_argument("trace", type=Path, metavar="TRACE", help="a .json, .jsonl or .har file")
     parser.add_argument("-f", "--format", choices=FORMATS,
                         help="output format (default: from the -o suffix, else json)")
@@ -41,29 +51,30 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export as the arguments say; 0 on success, 2 with a one-line message on bad input."""
-    _write(args.output, render(args))
-    return 0
+    """Export as the arguments say; 0 on success, 2 with a one-line message on bad input.
 
-
-def render(args: argparse.Namespace) -> str:
-    """The exported text."""
+    The text is written as it is made (:func:`export_pieces`), an exchange at a time, so a
+    big trace is never held twice; ``-o`` creates the file owner-only (0600).
+    """
     session = Session.offline(read_trace(args.trace), title=str(args.trace))
     session.view.set_filter(check_filter(args.filter))
     session.view.marked_only = args.marked
     fmt = args.format or format_for(args.output)
     try:
-        return export(session.view.select("shown"), fmt, redact=args.redact,
-                      base_url=args.base_url, header=session.trace_header())
+        pieces = export_pieces(session.view.select("shown"), fmt, redact=args.redact,
+                               base_url=args.base_url, header=session.trace_header())
     except ExportError as exc:
         raise CliError(str(exc)) from None
+    _write(args.output, pieces)
+    return 0
 
 
-def _write(output: Path | None, text: str) -> None:
+def _write(output: Path | None, pieces: Iterator[str]) -> None:
     if output is None:
-        sys.stdout.write(text)
+        for part in slices(pieces):
+            sys.stdout.write(part)
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        write_pieces(output, pieces)
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None

@@ -48,13 +48,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
 
 def add_view_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("inspector")
-    group.add_argument("--max-exchanges", type=int, default=DEFAULT_MAX_EXCHANGES,
-                       help="exchanges kept in memory; the oldest go first "
-                            f"(default {DEFAULT_MAX_EXCHANGES})")
-    group.add_argument("--max-memory", type=size, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
-                       help="about how much memory the kept exchanges may use (bodies, "
-                            "messages); the oldest go first "
-                            f"(default {DEFAULT_MAX_MEMORY // 1024**3}GiB)")
+    add_store_bounds(group)
     group.add_argument("--headless", action="store_true",
                        help="no UI: print one line per exchange")
     group.add_argument("--record", type=Path, metavar="FILE",
@@ -62,6 +56,18 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--filter", default="", metavar="EXPR",
                        help="show (and record) only exchanges matching EXPR")
     add_ignore_header(group)
+
+
+def add_store_bounds(parser: Any) -> None:
+    """--max-exchanges and --max-memory: what a session keeps in memory (run, proxy, listen,
+    view)."""
+    parser.add_argument("--max-exchanges", type=int, default=DEFAULT_MAX_EXCHANGES,
+                        help="exchanges kept in memory; the oldest go first "
+                             f"(default {DEFAULT_MAX_EXCHANGES})")
+    parser.add_argument("--max-memory", type=size, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
+                        help="about how much memory the kept exchanges may use (bodies, "
+                             "messages); the oldest go first "
+                             f"(default {DEFAULT_MAX_MEMORY // 1024**3}GiB)")
 
 
 def add_ignore_header(parser: Any) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from asgi_inspect.cli.options import (
     add_ignore_header,
     add_replay_target,
+    add_store_bounds,
     add_strict_option,
     check_filter,
     read_trace,
@@ -26,14 +27,17 @@ def add_parser(sub: Any) -> None:
     add_replay_target(parser, required=False)
     add_ignore_header(parser)
     add_strict_option(parser)
+    add_store_bounds(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    trace = read_trace(args.file, strict=args.strict)
     check_filter(args.filter)  # a bad expression fails here, before the screen opens
     target = replay_target(args)
-    session = Session.offline(trace, title=f"asgi-inspect view {args.file.name}")
+    # The trace goes straight into the session: exchanges past --max-* are not kept alive.
+    session = Session.offline(read_trace(args.file, strict=args.strict),
+                              title=f"asgi-inspect view {args.file.name}",
+                              max_exchanges=args.max_exchanges, max_memory=args.max_memory)
     session.view.set_filter(args.filter)
     session.ignored_headers += tuple(args.ignore_header)
     if target is not None:

@@ -23,7 +23,8 @@ Secrets are redacted before, by the export operation (:mod:`asgi_inspect.ops.exp
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -43,13 +44,60 @@ _BODY_EVENTS = frozenset({
     "websocket.http.response.body",
 })
 _FORM = "application/x-www-form-urlencoded"
+_JSON = json.JSONEncoder(indent=2, ensure_ascii=False)  # json.dumps(doc, indent=2, ...)'s
 
 
 def to_har(exchanges: Iterable[Exchange]) -> dict[str, Any]:
     """A HAR 1.2 document (a dict ready for ``json.dumps``) of the HTTP and WebSocket exchanges,
     as recorded: redaction happens before (:mod:`asgi_inspect.ops.export`)."""
-    entries = [har_entry(exchange) for exchange in exchanges
-               if exchange.type in ("http", "websocket")]
+    return _document([har_entry(exchange) for exchange in exchanges if _in_har(exchange)])
+
+
+def har_text(exchanges: Iterable[Exchange]) -> Iterator[str]:
+    """``json.dumps(to_har(exchanges), indent=2, ensure_ascii=False)``, the same text, in
+    pieces: one entry is made and written at a time, so a big trace is never a dict (and a
+    big body's text is never copied into a bigger string)."""
+    marker = '"entries go here"'
+    frame = _JSON.encode(_document([marker[1:-1]]))
+    head, _, tail = frame.partition(marker)
+    entry_indent = head[head.rindex("\n"):]  # the entries' depth: a line break and spaces
+    started = False
+    for exchange in exchanges:
+        if not _in_har(exchange):
+            continue
+        yield f",{entry_indent}" if started else head
+        yield from _grouped(chunk.replace("\n", entry_indent)
+                            for chunk in _JSON.iterencode(har_entry(exchange)))
+        started = True
+    yield tail if started else _JSON.encode(_document([]))
+
+
+def _grouped(chunks: Iterable[str], size: int = 64 * 1024) -> Iterator[str]:
+    """The encoder's many small chunks joined up to about ``size``; a big one (a body's
+    text) passes on its own, never copied into a bigger string."""
+    group: list[str] = []
+    held = 0
+    for chunk in chunks:
+        if len(chunk) >= size:
+            if group:
+                yield "".join(group)
+                group, held = [], 0
+            yield chunk
+            continue
+        group.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield "".join(group)
+            group, held = [], 0
+    if group:
+        yield "".join(group)
+
+
+def _in_har(exchange: Exchange) -> bool:
+    return exchange.type in ("http", "websocket")
+
+
+def _document(entries: list[Any]) -> dict[str, Any]:
     return {"log": {"version": "1.2",
                     "creator": {"name": "asgi-inspect", "version": __version__},
                     "pages": [], "entries": entries}}

@@ -9,16 +9,21 @@ rendered.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
+import copy
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Final, Literal, get_args
 
+import msgspec
+
 from asgi_inspect.formats import codec
-from asgi_inspect.formats.curl import to_curl, to_httpie
-from asgi_inspect.formats.har import to_har
+from asgi_inspect.formats.codec import new_trace
+from asgi_inspect.formats.curl import curl_command, httpie_command
+from asgi_inspect.formats.har import har_text
 from asgi_inspect.http import scope_of, target_of, text_of
 from asgi_inspect.model import Exchange, Trace
+from asgi_inspect.record.files import open_private
 from asgi_inspect.record.redact import Redactor
 from asgi_inspect.text import printable
 
@@ -44,8 +49,12 @@ def default_path(fmt: Format) -> Path:
 
 
 def redact_exchange(exchange: Exchange, redactor: Redactor | None = None) -> Exchange:
-    """A redacted deep copy of ``exchange`` (default rules); the original never changes."""
-    return (redactor or Redactor()).exchange_in_place(codec.exchange_copy(exchange))
+    """A redacted deep copy of ``exchange`` (default rules); the original never changes.
+
+    The copy has containers of its own and shares the immutable leaves (bytes, str), so
+    redacting an exchange with a big body does not copy the body.
+    """
+    return (redactor or Redactor()).exchange_in_place(copy.deepcopy(exchange))
 
 
 def export(exchanges: Iterable[Exchange], fmt: Format, *, redact: bool | Redactor = True,
@@ -58,53 +67,97 @@ def export(exchanges: Iterable[Exchange], fmt: Format, *, redact: bool | Redacto
     dropped...); a new header when omitted. Raises :class:`ExportError` for a selection the
     format cannot express (curl of nothing but WebSockets).
     """
+    return "".join(export_pieces(exchanges, fmt, redact=redact, base_url=base_url,
+                                 header=header))
+
+
+def export_pieces(exchanges: Iterable[Exchange], fmt: Format, *,
+                  redact: bool | Redactor = True, base_url: str | None = None,
+                  header: Trace | None = None) -> Iterator[str]:
+    """:func:`export`'s text in pieces, in order: each exchange is redacted and rendered when
+    its turn comes, so writing the pieces out as they come keeps memory to about one
+    exchange beyond the trace (a big body is escaped a chunk at a time). Raises
+    :class:`ExportError` here, before the first piece, never halfway through."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     selected = list(exchanges)
+    if fmt in ("curl", "httpie") and not any(e.type == "http" for e in selected):
+        raise ExportError(f"none of these exchanges is an HTTP request {fmt} can re-send")
     redactor = redact if isinstance(redact, Redactor) else Redactor() if redact else None
-    if redactor is not None:
-        selected = [redact_exchange(e, redactor) for e in selected]
+    ready = selected if redactor is None else (redact_exchange(e, redactor) for e in selected)
     if fmt == "har":
-        return json.dumps(to_har(selected), indent=2, ensure_ascii=False) + "\n"
-    if fmt in ("json", "jsonl"):
-        trace = _trace(selected, header)
-        data = codec.dumps(trace) + b"\n" if fmt == "json" else codec.dumps_jsonl(trace)
-        return data.decode("utf-8")
-    command = to_curl if fmt == "curl" else to_httpie
-    return _commands(selected, fmt, lambda e: command(e, base_url=base_url))
+        return itertools.chain(har_text(ready), "\n")
+    if fmt == "json":
+        return _json_pieces(ready, header)
+    if fmt == "jsonl":
+        return itertools.chain([codec.header_line(_header(header)).decode("utf-8")],
+                               (codec.exchange_line(e).decode("utf-8") for e in ready))
+    command = curl_command if fmt == "curl" else httpie_command
+    return _commands(ready, lambda e: command(e, base_url=base_url))
 
 
 def export_to(path: Path, exchanges: Iterable[Exchange], fmt: Format | None = None, *,
               redact: bool | Redactor = True, base_url: str | None = None,
               header: Trace | None = None) -> int:
-    """Write :func:`export`'s text to ``path`` (the format from its suffix when not given);
-    how many exchanges were selected. Raises :class:`ExportError` or ``OSError``."""
+    """Write :func:`export`'s text to ``path`` (the format from its suffix when not given) as
+    it is made, in a file only its owner may read (it may hold secrets: ``redact=False``, or
+    what no rule recognises); how many exchanges were selected. Raises :class:`ExportError`
+    or ``OSError``."""
     selected = list(exchanges)
-    text = export(selected, fmt or format_for(path), redact=redact, base_url=base_url,
-                  header=header)
-    path.write_text(text, encoding="utf-8")
+    write_pieces(path, export_pieces(selected, fmt or format_for(path), redact=redact,
+                                     base_url=base_url, header=header))
     return len(selected)
 
 
-def _trace(exchanges: list[Exchange], header: Trace | None) -> Trace:
-    if header is None:
-        return codec.new_trace(exchanges)
-    return Trace(created_at=header.created_at, generator=header.generator, caps=header.caps,
-                 dropped=header.dropped, recorder_errors=header.recorder_errors,
-                 exchanges=exchanges)
+def write_pieces(path: Path, pieces: Iterable[str]) -> None:
+    """Write text pieces to ``path`` as UTF-8, one by one, created (or made) 0600."""
+    with open_private(path) as file:
+        for part in slices(pieces):
+            file.write(part.encode("utf-8"))
 
 
-def _commands(exchanges: list[Exchange], fmt: str, command: Callable[[Exchange], str]) -> str:
+def slices(pieces: Iterable[str], size: int = 1024 * 1024) -> Iterator[str]:
+    """Each piece in slices of at most ``size`` characters, so a big piece (a body's text) is
+    never encoded for writing all at once."""
+    for piece in pieces:
+        if len(piece) <= size:
+            yield piece
+        else:
+            yield from (piece[start:start + size] for start in range(0, len(piece), size))
+
+
+def _header(header: Trace | None) -> Trace:
+    """The header fields an export carries: the given trace's, or new ones."""
+    return new_trace() if header is None else msgspec.structs.replace(header, exchanges=[])
+
+
+def _json_pieces(exchanges: Iterable[Exchange], header: Trace | None) -> Iterator[str]:
+    """``codec.dumps`` of the trace (one indented JSON document), the same text, written an
+    exchange at a time: the header's document with its empty exchange list opened up."""
+    empty = codec.dumps(_header(header)).decode("utf-8")
+    head, _, tail = empty.rpartition('"exchanges": []')
+    key_indent = head[head.rindex("\n"):]  # a line break and the keys' spaces
+    item_indent = key_indent + " "  # one level deeper (codec.dumps indents by one space)
+    started = False
+    for exchange in exchanges:
+        line = msgspec.json.format(codec.exchange_line(exchange), indent=1)
+        text = line.decode("utf-8").replace("\n", item_indent)
+        yield (f",{item_indent}" if started else f'{head}"exchanges": [{item_indent}') + text
+        started = True
+    yield f"{key_indent}]{tail}\n" if started else f"{empty}\n"
+
+
+def _commands(exchanges: Iterable[Exchange],
+              command: Callable[[Exchange], Iterator[str]]) -> Iterator[str]:
     """One command per HTTP exchange, each under a comment naming it (a newline or control
     character in the comment would end it and start a command: they are escaped)."""
-    blocks = []
-    for exchange in exchanges:
+    for index, exchange in enumerate(exchanges):
         method = text_of(scope_of(exchange).get("method"), exchange.type.upper())
         title = "# " + printable(f"{exchange.id}: {method} {target_of(exchange)}")
+        separator = "\n" if index else ""
         if exchange.type == "http":
-            blocks.append(f"{title}\n{command(exchange)}\n")
+            yield f"{separator}{title}\n"
+            yield from command(exchange)
+            yield "\n"
         elif exchange.type == "websocket":
-            blocks.append(f"{title} (WebSocket: not exported)\n")
-    if not any(e.type == "http" for e in exchanges):
-        raise ExportError(f"none of these exchanges is an HTTP request {fmt} can re-send")
-    return "\n".join(blocks)
+            yield f"{separator}{title} (WebSocket: not exported)\n"

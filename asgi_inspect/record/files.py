@@ -10,6 +10,7 @@ inspector's alike, so it needs nothing but the standard library.
 from __future__ import annotations
 
 import os
+import stat
 from typing import BinaryIO
 
 PRIVATE_MODE = 0o600
@@ -21,7 +22,10 @@ def _open_fd(path: str | os.PathLike[str], *, append: bool) -> int:
     flags |= os.O_APPEND if append else os.O_TRUNC
     fd = os.open(path, flags, PRIVATE_MODE)
     try:
-        os.fchmod(fd, PRIVATE_MODE)  # the mode os.open gives applies to new files only
+        # The mode os.open gives applies to new files only. A device or a pipe (-o /dev/null,
+        # /dev/stdout) keeps its own: chmod'ing /dev/null as root would break it for everyone.
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, PRIVATE_MODE)
     except BaseException:
         os.close(fd)
         raise

@@ -61,11 +61,13 @@ class Session:
         self.view = View(self.collector.store)
 
     @classmethod
-    def offline(cls, trace: Trace | Iterable[Exchange], title: str) -> Session:
-        """A session over the exchanges of a trace (a file's), or over exchanges alone."""
+    def offline(cls, trace: Trace | Iterable[Exchange], title: str, *,
+                max_exchanges: int | None = None, max_memory: int | None = None) -> Session:
+        """A session over the exchanges of a trace (a file's), or over exchanges alone; the
+        store keeps the newest within ``max_exchanges`` and ``max_memory``, as a live one."""
         if not isinstance(trace, Trace):
             trace = new_trace(trace)
-        collector = Collector()
+        collector = Collector(max_exchanges, max_memory=max_memory)
         collector.caps = trace.caps
         for exchange in trace.exchanges:
             collector.store.add(exchange)
