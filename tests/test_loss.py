@@ -67,6 +67,36 @@ def unwritten_count(stderr: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+# a full disk: whole lines or nothing -------------------------------------------------------------
+
+LINE_FILE_SCRIPT = """
+import errno, resource, signal, sys
+from asgi_inspect.record.files import LineFile
+
+def disk_holds(size):  # the soft limit: raised again as if the disk freed up
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+disk_holds(0)
+file = LineFile(sys.argv[1], b"HEADER\\n")
+assert not file.write(b"one\\n") and file.error.errno == errno.EFBIG
+disk_holds(20)
+assert file.write(b"two\\n")  # the header first, then the line
+assert not file.write(b"x" * 20 + b"\\n")  # cut short at 20 bytes: taken back
+assert file.write(b"three\\n")
+assert not file.close(b"no room for this\\n")
+"""
+
+
+def test_a_line_file_keeps_whole_lines_and_resumes_when_the_disk_frees(tmp_path: Path) -> None:
+    path = tmp_path / "lines"
+    result = subprocess.run([sys.executable, "-c", LINE_FILE_SCRIPT, str(path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert path.read_bytes() == b"HEADER\ntwo\nthree\n"
+    assert mode(path) == 0o600
+
+
 # a full disk: the app-process file sink ----------------------------------------------------------
 
 SINK_SCRIPT = """

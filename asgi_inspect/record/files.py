@@ -16,10 +16,9 @@ from typing import BinaryIO
 PRIVATE_MODE = 0o600
 
 
-def _open_fd(path: str | os.PathLike[str], *, append: bool) -> int:
-    """A write-only descriptor on ``path``, owner-only; the file truncated unless ``append``."""
-    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-    flags |= os.O_APPEND if append else os.O_TRUNC
+def _open_fd(path: str | os.PathLike[str], flags: int) -> int:
+    """A write-only descriptor on ``path``, owner-only, opened with ``flags`` besides."""
+    flags |= os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags, PRIVATE_MODE)
     try:
         # The mode os.open gives applies to new files only. A device or a pipe (-o /dev/null,
@@ -35,7 +34,7 @@ def _open_fd(path: str | os.PathLike[str], *, append: bool) -> int:
 def open_private(path: str | os.PathLike[str], *, append: bool = False) -> BinaryIO:
     """Open ``path`` for binary writing, owner-only: truncated, or appended to with
     ``append``. Raises ``OSError`` (also when an existing file cannot be made 0600)."""
-    fd = _open_fd(path, append=append)
+    fd = _open_fd(path, os.O_APPEND if append else os.O_TRUNC)
     try:
         return os.fdopen(fd, "ab" if append else "wb")
     except BaseException:
@@ -57,8 +56,8 @@ class LineFile:
     is cut to where the line began, so no partial line is left for a reader to trip on) and
     ``False`` is returned, ``error`` saying why; the caller counts what was lost. Lines are
     appended with one ``write()`` each (``O_APPEND``), so several processes may share a file;
-    a line is taken back only while nobody has appended after it. ``header`` is written first
-    into an empty file, and retried before the next line if the disk refused it.
+    a line is taken back only while nobody has appended after it. ``header`` is written at
+    once into an empty file, and retried before the next line if the disk refused it.
     """
 
     def __init__(self, path: str | os.PathLike[str], header: bytes, *,
@@ -66,18 +65,30 @@ class LineFile:
         """Open (or create) ``path``; raises ``OSError`` when it cannot be opened at all."""
         self.path = path
         self.error: OSError | None = None  # why the last line that failed was refused
-        self._fd: int | None = _open_fd(path, append=append)
-        self._header: bytes | None = header if os.fstat(self._fd).st_size == 0 else None
+        # Always O_APPEND: after a line is taken back, the next one goes where it began.
+        self._fd: int | None = _open_fd(path, os.O_APPEND | (0 if append else os.O_TRUNC))
+        self._header: bytes | None = None  # still to write: the disk refused it
+        if self._is_empty() and not self._append(header):
+            self._header = header
 
     def write(self, line: bytes) -> bool:
         """Append one line (ending in a newline) whole; ``False`` when it was not written."""
         if self._fd is None:
             return False
         if self._header is not None:
-            if not self._append(self._header):
+            header, self._header = self._header, None
+            if self._is_empty() and not self._append(header):
+                self._header = header
                 return False
-            self._header = None
         return self._append(line)
+
+    def _is_empty(self) -> bool:
+        """Whether the file is still empty (another process may have written its header)."""
+        assert self._fd is not None
+        try:
+            return os.fstat(self._fd).st_size == 0
+        except OSError:
+            return True
 
     def _append(self, data: bytes) -> bool:
         assert self._fd is not None
