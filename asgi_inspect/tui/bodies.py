@@ -1,17 +1,21 @@
 """Bodies as lines of text: pretty JSON, url-decoded forms, HTML/text, and hex for binary.
 
 Pure functions, no Textual: the body view renders the lines lazily, the pager gets them whole.
-Every line is already :func:`~asgi_inspect.tui.formatting.printable`.
+Every line is already :func:`~asgi_inspect.text.printable`. Whatever the bytes, rendering
+returns: JSON that cannot be pretty-printed (not JSON, cut short, nested deeper than
+:data:`~asgi_inspect.values.MAX_DEPTH` levels) is shown as text, with a note saying why.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from asgi_inspect.text import decode, printable
+from asgi_inspect.values import MAX_DEPTH
 
 SHOW_LIMIT = 64 * 1024  # bytes rendered in the pane until the user asks for all of it
 
@@ -24,6 +28,7 @@ class RenderedBody:
     lines: list[str]
     shown: int  # bytes of the body that the lines cover
     total: int  # bytes of the body that were kept
+    note: str = ""  # why the body is not shown as its content type says (printable)
 
 
 def classify(data: bytes, content_type: str) -> Kind:
@@ -60,30 +65,70 @@ def render_body(data: bytes, content_type: str, limit: int | None = SHOW_LIMIT) 
     """Lines for ``data``; only the first ``limit`` bytes unless ``limit`` is None."""
     kind = classify(data, content_type)
     part = data if limit is None else data[:limit]
+    note = ""
     if kind == "json":
-        lines = _json_lines(part)
-        if lines is None:  # cut by the limit or by the recorder's cap, or not JSON at all
-            kind, lines = "text", _text_lines(part)
+        try:
+            lines = _json_lines(part)
+        except ValueError as exc:  # cut by the limit or the recorder's cap, not JSON, too deep
+            kind, lines, note = "text", _text_lines(part), printable(f"{exc}: shown as text")
     elif kind == "form":
         lines = _form_lines(part)
     elif kind == "binary":
         lines = hex_dump(part)
     else:
         lines = _text_lines(part)
-    return RenderedBody(kind, lines, len(part), len(data))
+    return RenderedBody(kind, lines, len(part), len(data), note)
 
 
-def _json_lines(data: bytes) -> list[str] | None:
+def _json_lines(data: bytes) -> list[str]:
+    """Pretty-printed JSON, or newline-delimited JSON one value a line; ValueError saying
+    why it is neither (the reason the whole text is not one JSON value)."""
     text = decode(data)
     try:
-        value = json.loads(text)
-    except ValueError:
-        try:  # newline-delimited JSON
-            values = [json.loads(line) for line in text.splitlines() if line.strip()]
+        value = _parsed(text)
+    except ValueError as exc:
+        try:
+            values = [_parsed(line) for line in text.splitlines() if line.strip()]
         except ValueError:
-            return None
+            values = []
+        if not values:
+            raise exc from None
         return [printable(json.dumps(v, ensure_ascii=False)) for v in values]
     return [printable(line) for line in json.dumps(value, indent=2, ensure_ascii=False).split("\n")]
+
+
+def _parsed(text: str) -> Any:
+    """One JSON value, nested at most ``MAX_DEPTH`` levels so that printing it cannot exhaust
+    the stack; ValueError with a short reason otherwise."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at line {exc.lineno} column "
+                         f"{exc.colno})") from None
+    except RecursionError:  # the parser recurses once a level
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # a number too long to convert, for one: its first clause
+        raise ValueError(f"not readable as JSON ({str(exc).split(':')[0]})") from None
+    if _deeper_than(value, MAX_DEPTH):
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` holds a list or object ``limit`` levels down (walked level by level,
+    without recursion)."""
+    level = [value]
+    for _ in range(limit):
+        level = [child for item in level for child in _children(item)]
+        if not level:
+            return False
+    return any(isinstance(item, (dict, list)) for item in level)
+
+
+def _children(value: Any) -> Iterable[Any]:
+    if isinstance(value, dict):
+        return value.values()
+    return value if isinstance(value, list) else ()
 
 
 def _form_lines(data: bytes) -> list[str]:

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from asgi_inspect.tui.formatting import plain
+from asgi_inspect.tui.formatting import PrintableInput, editable, plain, typed
 
 DIALOG_CSS = """
     align: center middle;
@@ -63,7 +63,11 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class PromptScreen(ModalScreen[str | None]):
-    """Ask for one line of text; Enter gives it, Esc gives None."""
+    """Ask for one line of text; Enter gives it, Esc gives None.
+
+    The starting value may be captured text (a comment read from a file): it is shown through
+    :func:`editable` and given back through :func:`typed`, so it round-trips exactly.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = "PromptScreen {" + DIALOG_CSS + "}"
@@ -77,11 +81,12 @@ class PromptScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = plain(self.title_text)
-            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield PrintableInput(editable(self.value), placeholder=self.placeholder,
+                                 id="prompt-input")
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
+        self.dismiss(typed(event.value))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

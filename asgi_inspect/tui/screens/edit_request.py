@@ -1,4 +1,8 @@
-"""Edit a request before replaying it: the request as text, in a modal or in ``$EDITOR``."""
+"""Edit a request before replaying it: the request as text, in a modal or in ``$EDITOR``.
+
+The modal shows the captured request through :func:`editable` (control characters as escapes
+such as ``\\x1b``, which are sent as the characters); ``$EDITOR`` gets the raw text.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,10 @@ from asgi_inspect.replay.request import (
     edited_request,
     request_text,
 )
-from asgi_inspect.tui.formatting import plain
+from asgi_inspect.tui.formatting import editable, plain, typed
 
 HELP = ("First line: METHOD /path?query, then one header per line, a blank line, the body. "
+        "Control characters show as escapes like \\x1b and are sent as the characters. "
         "ctrl+s sends, ctrl+e opens $EDITOR, Esc cancels.")
 
 
@@ -58,7 +63,8 @@ class EditRequestScreen(ModalScreen[ReplayRequest | None]):
         with Vertical() as box:
             box.border_title = plain(self.title_text)
             yield Static(Text(HELP, "dim"))
-            yield TextArea(request_text(self.request), id="edit-text", show_line_numbers=True)
+            yield TextArea(editable(request_text(self.request)), id="edit-text",
+                           show_line_numbers=True)
             yield Static("", id="edit-error")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
@@ -69,7 +75,8 @@ class EditRequestScreen(ModalScreen[ReplayRequest | None]):
 
     @property
     def text(self) -> str:
-        return self.query_one(TextArea).text
+        """The request text as the user means it (escapes back to characters)."""
+        return typed(self.query_one(TextArea).text)
 
     @on(Button.Pressed, "#send")
     def action_send(self) -> None:
@@ -91,7 +98,7 @@ class EditRequestScreen(ModalScreen[ReplayRequest | None]):
         try:
             with self.app.suspend():
                 subprocess.run([*shlex.split(editor), str(path)], check=False)
-            self.query_one(TextArea).load_text(path.read_text())
+            self.query_one(TextArea).load_text(editable(path.read_text()))
         except Exception as exc:  # no terminal to suspend (headless), or no such editor
             self.notify(f"cannot run {editor}: {exc}", severity="error")
         finally:

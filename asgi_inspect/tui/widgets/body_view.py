@@ -23,12 +23,13 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from asgi_inspect import http
-from asgi_inspect.model import Direction, Exchange, header
+from asgi_inspect.model import Direction, Exchange, header, header_pairs
 from asgi_inspect.text import decode, printable
 from asgi_inspect.tui.bodies import SHOW_LIMIT, RenderedBody, render_body
 from asgi_inspect.tui.formatting import data_text
 from asgi_inspect.tui.widgets.lines import TextLines
 from asgi_inspect.units import format_size
+from asgi_inspect.values import safe_repr
 
 
 class MarkupHighlighter(RegexHighlighter):
@@ -45,20 +46,20 @@ class MarkupHighlighter(RegexHighlighter):
 _HIGHLIGHTERS: dict[str, Highlighter] = {"json": JSONHighlighter(), "html": MarkupHighlighter()}
 
 
-def header_pairs(exchange: Exchange, direction: Direction) -> list[tuple[bytes, bytes]]:
-    """The request headers, or the response's (a WebSocket accept carries them too)."""
+def message_headers(exchange: Exchange, direction: Direction) -> list[tuple[bytes, bytes]]:
+    """The request headers, or the response's (a WebSocket accept carries them too): the
+    well-formed byte pairs only (the Messages tab shows a malformed one as it was)."""
     if direction == "receive":
-        return exchange.request_headers
+        return http.request_headers(exchange)
     accept = exchange.first("websocket.accept")
     if exchange.response_start is None and accept is not None and isinstance(accept.message,
                                                                              dict):
-        headers = accept.message.get("headers") or []
-        return [(h[0], h[1]) for h in headers if isinstance(h, (list, tuple)) and len(h) == 2]
-    return exchange.response_headers
+        return header_pairs(accept.message.get("headers"))
+    return http.response_headers(exchange)
 
 
 def content_type(exchange: Exchange, direction: Direction) -> str:
-    return decode(header(header_pairs(exchange, direction), b"content-type") or b"")
+    return decode(header(message_headers(exchange, direction), b"content-type") or b"")
 
 
 def start_line(exchange: Exchange, direction: Direction) -> str:
@@ -80,7 +81,7 @@ def start_line(exchange: Exchange, direction: Direction) -> str:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = ""
-    return f"{version} {status} {phrase}".rstrip()
+    return printable(f"{version} {safe_repr(status)} {phrase}".rstrip())
 
 
 class MessageView(Vertical):
@@ -133,7 +134,7 @@ class MessageView(Vertical):
             self._shown_body = None
             return
         self._update(self._start, Text(start_line(exchange, self.direction)))
-        self._set_headers(header_pairs(exchange, self.direction))
+        self._set_headers(message_headers(exchange, self.direction))
         self._set_body(exchange)
 
     @staticmethod
@@ -170,6 +171,8 @@ class MessageView(Vertical):
             parts.append(f"the recorder kept {format_size(counters.kept_bytes)}")
         if body.shown < body.total:
             parts.append(f"showing {format_size(body.shown)}: a shows all, o opens $PAGER")
+        if body.note:
+            parts.append(body.note)
         return Text(" · ".join(parts))
 
     def action_show_all(self) -> None:

@@ -16,14 +16,15 @@ from textual.content import Content
 from textual.widgets import TabbedContent, TabPane
 
 from asgi_inspect.http import VOLATILE_HEADERS
-from asgi_inspect.model import Caps, Counters, Exchange, Opaque
+from asgi_inspect.model import Caps, Counters, Exchange
 from asgi_inspect.replay.diff import diff_exchanges
-from asgi_inspect.text import decode, printable
-from asgi_inspect.tui.formatting import clock, data_text, plain
+from asgi_inspect.text import printable
+from asgi_inspect.tui.formatting import NO_TIME, clock, data_text, field_text, plain
 from asgi_inspect.tui.widgets.body_view import MessageView, start_line
 from asgi_inspect.tui.widgets.lines import TextLines
 from asgi_inspect.tui.widgets.timeline import EventTimeline, FrameTable, RowsWithDetail
 from asgi_inspect.units import format_duration, format_size
+from asgi_inspect.values import safe_repr, value_text
 
 TABS = ("overview", "request", "response", "messages", "frames", "output", "exception", "diff")
 _OUTPUT_STYLES = {"stderr": "red", "log": "yellow"}
@@ -32,9 +33,10 @@ _SHOWN_SCOPE_KEYS = frozenset({"type", "method", "path", "query_string", "raw_pa
 
 
 def _address(value: Any) -> str:
+    """``host:port`` from a scope's client or server pair; anything else as it was."""
     if isinstance(value, (list, tuple)) and len(value) == 2:
-        return printable(f"{value[0]}:{value[1]}")
-    return "—" if value is None else printable(repr(value))
+        return printable(f"{field_text(value[0])}:{field_text(value[1])}")
+    return "—" if value is None else printable(value_text(value))
 
 
 def _counters(counters: Counters, unit: str) -> str:
@@ -51,18 +53,6 @@ LABEL_WIDTH = 12
 
 # What a framework adds to the scope that says most about who handled the request: first.
 _TELLING_KEYS = ("endpoint", "route", "path_params", "user", "auth", "session")
-
-
-def _value_text(value: Any) -> str:
-    """A recorded value as text, opaque ones as what they were (a function's module.qualname)."""
-    if isinstance(value, Opaque):
-        return value.repr
-    if isinstance(value, dict):
-        items = ", ".join(f"{_value_text(k)}: {_value_text(v)}" for k, v in value.items())
-        return f"{{{items}}}"
-    if isinstance(value, list):
-        return f"[{', '.join(map(_value_text, value))}]"
-    return repr(value)
 
 
 def _telling_first(added: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -86,8 +76,10 @@ def overview(exchange: Exchange, caps: Caps) -> list[Text]:
     if exchange.type != "lifespan":
         row("request", start_line(exchange, "receive"))
         row("response", start_line(exchange, "send"))
-    row("started", clock(exchange.started_at, with_date=True))
-    row("outcome", exchange.outcome, "bold red" if exchange.exception else "")
+    started = clock(exchange.started_at, with_date=True)
+    row("started", started if started != NO_TIME else
+        f"{NO_TIME} (not a time: {safe_repr(exchange.started_at)})")
+    row("outcome", printable(exchange.outcome), "bold red" if exchange.exception else "")
     if exchange.exception is not None:
         info = exchange.exception
         row("exception", data_text(f"{info.type}: {info.message}", "red"))
@@ -96,19 +88,20 @@ def overview(exchange: Exchange, caps: Caps) -> list[Text]:
     if exchange.type != "lifespan":
         row("client", _address(scope.get("client")))
         row("server", _address(scope.get("server")))
-        row("scheme", printable(f"{scope.get('scheme', '—')}  HTTP/"
-                                f"{scope.get('http_version', '—')}"))
-        row("root_path", data_text(repr(scope.get("root_path", ""))))
+        row("scheme", data_text(f"{field_text(scope.get('scheme', '—'))}  HTTP/"
+                                f"{field_text(scope.get('http_version', '—'))}"))
+        row("root_path", data_text(value_text(scope.get("root_path", ""))))
         raw = scope.get("raw_path")
-        row("raw path", data_text(repr(raw) if raw is not None else "— (not given)"))
-        row("query", data_text(decode(scope.get("query_string") or b"") or "—"))
+        row("raw path", data_text(value_text(raw) if raw is not None else "— (not given)"))
+        row("query", data_text(field_text(scope.get("query_string") or b"") or "—"))
         for key in sorted(k for k in scope if k not in _SHOWN_SCOPE_KEYS and isinstance(k, str)):
-            row(printable(key), data_text(repr(scope[key])))
+            row(printable(key), data_text(value_text(scope[key])))
     added = exchange.scope_added if isinstance(exchange.scope_added, dict) else {}
     if added:
         lines.append(Text("added to the scope while the app ran:", style="bold", end=""))
         for key, value in _telling_first(added):
-            row(f"  {printable(str(key))}", data_text(_value_text(value)))
+            name = key if isinstance(key, str) else value_text(key)
+            row(f"  {printable(name)}", data_text(value_text(value)))
     row("ttfb", format_duration(exchange.ttfb_ns) or "—")
     still_open = "  (still open)" if exchange.outcome == "streaming" else ""
     row("duration", (format_duration(exchange.duration_ns) or "—") + still_open)
@@ -163,17 +156,22 @@ def diff_lines(original: Exchange | None, replay: Exchange,
                ignored_headers: Sequence[str] = VOLATILE_HEADERS) -> list[Text]:
     """The Diff tab: this replay against its original, section by section."""
     if original is None:
-        return [Text(f"the original #{replay.replay_of} is no longer here (deleted or evicted)")]
+        return [data_text(f"the original #{replay.replay_of} is no longer here "
+                          "(deleted or evicted)")]
     if replay.outcome == "streaming":
         return [Text("the replay is still running…", "dim")]
-    diff = diff_exchanges(original, replay, ignore_headers=ignored_headers)
-    lines = [Text(f"#{replay.id} replays #{original.id}: {diff.summary()}",
-                  "bold red" if diff.differs else "bold green"), Text("")]
+    try:
+        diff = diff_exchanges(original, replay, ignore_headers=ignored_headers)
+    except RecursionError:  # the comparison walks JSON bodies level by level
+        return [data_text(f"#{replay.id} replays #{original.id}: cannot be compared here, a "
+                          "body is nested too deeply (see the Response tabs)", "bold red")]
+    lines = [data_text(f"#{replay.id} replays #{original.id}: {diff.summary()}",
+                       "bold red" if diff.differs else "bold green"), Text("")]
     section = ""
     for change in diff.changes:
         if change.section != section:
             section = change.section
-            lines.append(Text(section, "bold"))
+            lines.append(data_text(section, "bold"))
         style = _CHANGE_STYLES.get(change.text[:1], "") if change.significant else "dim"
         lines.append(data_text(f"  {change.text}", style))
     if not diff.changes:

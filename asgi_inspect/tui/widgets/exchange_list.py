@@ -57,7 +57,7 @@ def summarize(exchange: Exchange) -> Row:
     size = exchange.response.bytes
     if exchange.type == "websocket":
         size += exchange.request.bytes
-    return (exchange.id, exchange.started_at, exchange.method, printable(exchange.label),
+    return (exchange.id, exchange.started_at, printable(exchange.method), printable(exchange.label),
             exchange.status, exchange.duration_ns, size,
             _KINDS.get(exchange.type, printable(exchange.type)), flags,
             printable(exchange.comment))

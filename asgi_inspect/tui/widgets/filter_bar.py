@@ -1,7 +1,9 @@
 """The filter bar: type an expression, the list follows as you type; errors show inline.
 
 A bad expression leaves the last good filter in place and shows where the fault is, so typing
-through an incomplete expression never empties the list.
+through an incomplete expression never empties the list. Control characters (pasted, or from
+``--filter``) show as escapes such as ``\\x1b``, which the filter's regular expressions read
+as the characters.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from asgi_inspect.filters import Filter, FilterError, compile_filter
+from asgi_inspect.text import printable
+from asgi_inspect.tui.formatting import PrintableInput
 
 
 class FilterBar(Vertical):
@@ -51,8 +55,9 @@ class FilterBar(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.input = Input(placeholder="filter, e.g.  ~m POST  ~c 5xx  ~u /api  !~websocket",
-                           id="filter-input", select_on_focus=False)
+        self.input = PrintableInput(
+            placeholder="filter, e.g.  ~m POST  ~c 5xx  ~u /api  !~websocket",
+            id="filter-input", select_on_focus=False)
         self.error = Static(classes="error")
         self.text = ""  # the expression in force
 
@@ -67,7 +72,7 @@ class FilterBar(Vertical):
     def set_expression(self, text: str) -> None:
         """Start with ``text`` (from the command line), applied at once."""
         self.input.value = text
-        self._apply(text)
+        self._apply(self.input.value)  # as shown: control characters spelled out
         if text:
             self.add_class("-open")
 
@@ -82,8 +87,8 @@ class FilterBar(Vertical):
         except FilterError as exc:
             self.add_class("-error")
             caret = exc.caret().split("\n")[-1]
-            self.error.update(Text(f" {caret}\n{exc.message} at column {exc.position + 1}",
-                                   no_wrap=True))
+            self.error.update(Text(f" {caret}\n{printable(exc.message)} at column "
+                                   f"{exc.position + 1}", no_wrap=True))
             return
         self.remove_class("-error")
         self.error.update("")

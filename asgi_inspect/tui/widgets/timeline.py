@@ -16,8 +16,10 @@ from textual.containers import Vertical
 from asgi_inspect.model import Event, Exchange
 from asgi_inspect.text import decode, printable
 from asgi_inspect.tui.bodies import render_body
+from asgi_inspect.tui.formatting import field_text
 from asgi_inspect.tui.widgets.lines import Column, ColumnHeader, LineTable, TextLines, fit
 from asgi_inspect.units import format_duration, format_size
+from asgi_inspect.values import value_text
 
 PREVIEW_BYTES = 4096  # of a payload shown in the message panel
 
@@ -48,10 +50,10 @@ def message_lines(event: Event) -> list[str]:
         lines.append(f"error: {printable(event.error)}")
     message = event.message
     if not isinstance(message, dict):
-        return [*lines, printable(repr(message))]
+        return [*lines, printable(value_text(message))]
     for key, value in message.items():
         if key != "type":
-            lines.extend(_field_lines(printable(str(key)), value, event))
+            lines.extend(_field_lines(printable(field_text(key)), value, event))
     return lines
 
 
@@ -59,7 +61,7 @@ def _field_lines(key: str, value: Any, event: Event) -> list[str]:
     if key == "headers" and isinstance(value, list):
         return [f"{key}:"] + [f"  {_header_line(pair)}" for pair in value]
     if isinstance(value, str) and len(value) <= 200 and "\n" not in value:
-        return [f"{key}: {printable(repr(value))}"]
+        return [f"{key}: {printable(value_text(value))}"]
     if isinstance(value, (bytes, str)):
         size = event.size if event.size is not None else len(value)
         note = f"{size:,} {'bytes' if isinstance(value, bytes) else 'chars'}"
@@ -70,14 +72,13 @@ def _field_lines(key: str, value: Any, event: Event) -> list[str]:
         body = [f"  {printable(line)}" for line in preview.splitlines()]
         more = ["  …"] if len(value) > PREVIEW_BYTES else []
         return [f"{key}: ({note})", *body, *more]
-    return [f"{key}: {printable(repr(value))}"]
+    return [f"{key}: {printable(value_text(value))}"]
 
 
 def _header_line(pair: Any) -> str:
     if isinstance(pair, (list, tuple)) and len(pair) == 2:
-        name, value = (decode(v) if isinstance(v, bytes) else str(v) for v in pair)
-        return f"{printable(name)}: {printable(value)}"
-    return printable(repr(pair))
+        return f"{printable(field_text(pair[0]))}: {printable(field_text(pair[1]))}"
+    return printable(value_text(pair))
 
 
 class EventTable(LineTable):
@@ -191,7 +192,9 @@ class EventTimeline(EventTable):
 def bar_span(event: Event, span_ns: int, width: int) -> tuple[int, int]:
     """Where an event's bar starts and how long it is, in cells (at least one)."""
     end = event.t_return if event.t_return is not None else span_ns
-    start = min(int(event.t_call * width / span_ns), width - 1)
+    # within the span: a crafted trace's times may lie outside it, or past what a float holds
+    t_call, end = (min(max(t, 0), span_ns) for t in (event.t_call, end))
+    start = min(int(t_call * width / span_ns), width - 1)
     stop = min(max(int(end * width / span_ns + 0.999), start + 1), width)
     return start, stop - start
 
@@ -231,7 +234,7 @@ def frame_kind(event: Event) -> str:
         return "text"
     if isinstance(data, bytes):
         return "binary"
-    return event.type.removeprefix("websocket.").removeprefix("http.response.")
+    return printable(event.type.removeprefix("websocket.").removeprefix("http.response."))
 
 
 def frame_preview(event: Event) -> str:
@@ -244,9 +247,10 @@ def frame_preview(event: Event) -> str:
         return printable(decode(data[:PREVIEW_BYTES]))
     if event.type in ("websocket.close", "websocket.disconnect"):
         code, reason = message.get("code", 1000), message.get("reason") or ""
-        return printable(f"code {code}" + (f"  {reason}" if reason else ""))
+        return printable(f"code {field_text(code)}"
+                         + (f"  {field_text(reason)}" if reason else ""))
     if event.type == "websocket.accept" and message.get("subprotocol"):
-        return printable(f"subprotocol {message['subprotocol']}")
+        return printable(f"subprotocol {field_text(message['subprotocol'])}")
     return ""
 
 
