@@ -7,13 +7,13 @@ hypercorn, several workers...) with ``ASGI_INSPECT`` set to the address this pri
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
 from asgi_inspect.cli.live import inspect_session, new_session
-from asgi_inspect.cli.options import add_view_options, check_filter
+from asgi_inspect.cli.options import CliError, add_view_options, check_filter
 from asgi_inspect.record.channel import Address
+from asgi_inspect.record.files import write_private
 
 
 def add_parser(sub: Any) -> None:
@@ -25,7 +25,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--tcp", action="store_true",
                         help="listen on loopback TCP instead of a Unix socket (for containers)")
     parser.add_argument("--address-file", type=Path, metavar="FILE",
-                        help="also write the address to FILE (mode 0600), for scripts")
+                        help="also write the address to FILE, for scripts (made 0600 "
+                             "before it is written, also when it exists)")
     add_view_options(parser)
     parser.set_defaults(handler=handle)
 
@@ -41,15 +42,19 @@ async def _listen(args: argparse.Namespace) -> int:
     session = new_session(args, "asgi-inspect listen")  # replays go where each came from
 
     async def announce(address: Address) -> None:
-        session.title = f"asgi-inspect listen · ASGI_INSPECT={address}"
+        session.title = title_of(address)
         if args.address_file:
-            _write_private(args.address_file, f"{address}\n")
+            try:
+                write_private(args.address_file, f"{address}\n")
+            except OSError as exc:
+                raise CliError(f"cannot write {args.address_file}: {exc.strerror or exc}") \
+                    from None
         print(f"export ASGI_INSPECT='{address}'", flush=True)
 
     return await inspect_session(session, args, announce)
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(text)
+def title_of(address: Address) -> str:
+    """The session's title: where it listens, not the token (a screen is easily shared; the
+    TUI's ``A`` copies the whole address)."""
+    return f"asgi-inspect listen · {address.location} (A copies ASGI_INSPECT)"

@@ -56,9 +56,13 @@ class Address:
             return cls("tcp", host=host.strip("[]"), port=int(port), token=token)
         raise ValueError(f"collector address must start with unix: or tcp://, got {text!r}")
 
+    @property
+    def location(self) -> str:
+        """The address without its token: what may be shown."""
+        return f"unix:{self.path}" if self.kind == "unix" else f"tcp://{self.host}:{self.port}"
+
     def __str__(self) -> str:
-        where = f"unix:{self.path}" if self.kind == "unix" else f"tcp://{self.host}:{self.port}"
-        return f"{where}#{self.token}"
+        return f"{self.location}#{self.token}"
 
     def connect(self, timeout: float) -> socket.socket:
         """A connected, authenticated, blocking socket."""

@@ -89,6 +89,8 @@ class InspectorApp(App[None]):
         Binding("e", "edit_replay", "Edit+replay", show=False,
                 tooltip="Edit the focused request, then replay it"),
         Binding("y", "copy_curl", "Copy curl", tooltip="Copy the focused request as curl"),
+        Binding("A", "copy_address", "Copy address", show=False,
+                tooltip="Copy the collector address for ASGI_INSPECT (with its token)"),
         Binding("x", "export", "Export", tooltip="Export exchanges to a file"),
         Binding("L", "toggle_logs", "Logs", tooltip="Show or hide the server logs"),
         Binding("v", "toggle_layout", "Layout", show=False,
@@ -343,6 +345,15 @@ class InspectorApp(App[None]):
             return
         self.copy_to_clipboard(command)
         self.notify(f"Copied curl for #{exchange.id} (secrets redacted)")
+
+    def action_copy_address(self) -> None:
+        """The full address, token included: titles show it without (screens get shared)."""
+        listener = self.session.listener
+        if listener is None or listener.address is None:
+            self.notify("No collector address: this session is not listening", severity="warning")
+            return
+        self.copy_to_clipboard(str(listener.address))
+        self.notify("Copied the collector address (it holds the token: keep it private)")
 
     def action_export(self) -> None:
         self.push_screen(ExportScreen(self.view.counts()), self._export)
