@@ -110,6 +110,10 @@ def test_a_multipart_body_without_secrets_is_the_same_object() -> None:
     assert Redactor().body(body) is body
 
 
+def test_a_form_that_starts_with_dashes_is_still_a_form() -> None:
+    assert b"s3cret" not in Redactor().body(b"--flag=1&token=s3cret")
+
+
 # deep input --------------------------------------------------------------------------------
 
 def test_a_deep_json_body_with_a_token_exports_redacted_by_pattern(

@@ -277,9 +277,9 @@ class Redactor:
         head = data[:64].lstrip()[:1]
         if head in (b"{", b"["):
             return self._json(data)
-        if data.startswith(b"--"):
-            boundary = _BOUNDARY_LINE.match(data)
-            return self._multipart(data, boundary.group(1)) if boundary else data
+        boundary = _BOUNDARY_LINE.match(data) if data.startswith(b"--") else None
+        if boundary is not None:
+            return self._multipart(data, boundary.group(1))
         if b"=" in data and _FORM.fullmatch(data):
             return self.params(data, "form")
         return data
