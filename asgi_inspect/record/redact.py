@@ -23,9 +23,10 @@ A few names that contain such a word but hold no secret stay readable (:data:`NO
 An exchange (:meth:`Redactor.exchange_in_place`, what exports use) also has its free text
 redacted: the exception's message and traceback, the lines the app printed, the keys it added
 to the scope, event errors. Free text has no names to go by, so two things are replaced there:
-every secret value (:data:`MIN_KNOWN` characters or more) the exchange's headers, parameters
-and fields held, wherever it appears; and the value of any ``name=value``, ``name: value`` or
-``"name": "value"`` whose name the rule calls a secret's, and of ``Bearer x``.
+every secret value (:data:`MIN_KNOWN` to :data:`MAX_KNOWN` characters) the exchange's
+headers, parameters and fields held, wherever it appears; and the value of any
+``name=value``, ``name: value`` or ``"name": "value"`` whose name the rule calls a secret's,
+and of ``Bearer x``.
 
 :class:`Redactor` is callable on a scope or a message and returns a redacted copy, leaving
 the original alone: that is the capture-time hook (see :func:`capture_redactor`).
@@ -57,6 +58,7 @@ NOT_SECRET_WORDS: Final = frozenset({"author", "authors", "authority", "keyword"
 SECRET_PARAMETERS: Final = frozenset({"code", "sig"})
 MAX_DEPTH: Final = 100  # JSON levels walked; deeper bodies are redacted by pattern
 MIN_KNOWN: Final = 6  # a secret value shorter than this is not looked for in free text
+MAX_KNOWN: Final = 4096  # nor one longer (an uploaded file under a secret's name)
 REDACTED_TEXT: Final = "(redacted)"  # what stands for a text that cannot be redacted piecemeal
 
 Kind = Literal["header", "query", "form", "field"]
@@ -138,7 +140,7 @@ class Redactor:
         """The stable placeholder of one secret value."""
         data = secret.encode("utf-8", "surrogatepass") if isinstance(secret, str) else secret
         placeholder = self._digest(data)
-        if self._found is not None:
+        if self._found is not None and len(data) <= MAX_KNOWN:
             self._remember(data, placeholder)
         return placeholder
 
