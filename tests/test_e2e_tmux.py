@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,6 +17,7 @@ from tests.servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 ROOT = Path(__file__).parent.parent
+LIST = "─ Exchanges ─"  # the exchange list's title, hidden while the detail is maximised
 
 
 def tmux(*args: str) -> str:
@@ -29,14 +30,20 @@ def screen(name: str) -> str:
     return tmux("capture-pane", "-p", "-J", "-t", name)
 
 
-def wait_for_text(name: str, text: str, timeout: float = 20.0) -> str:
+def wait_for_screen(name: str, ready: Callable[[str], bool], what: str,
+                    timeout: float = 60.0) -> str:
+    """The screen once ``ready(screen)`` holds; the timeout only stops a hung test."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         shown = screen(name)
-        if text in shown:
+        if ready(shown):
             return shown
         time.sleep(0.1)
-    raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen(name)}")
+    raise AssertionError(f"{what} never showed; the screen was:\n{screen(name)}")
+
+
+def wait_for_text(name: str, text: str) -> str:
+    return wait_for_screen(name, lambda shown: text in shown, repr(text))
 
 
 @pytest.fixture
@@ -64,11 +71,13 @@ def test_run_shows_live_traffic_and_quits(inspector_in_tmux: tuple[str, int]) ->
     assert "/api/items" in shown and "418" in shown
     tmux("send-keys", "-t", name, "G")
     tmux("send-keys", "-t", name, "Enter")
-    wait_for_text(name, "Overview")
+    wait_for_screen(name, lambda shown: LIST not in shown and "Overview" in shown,
+                    "the detail, maximised")
     tmux("send-keys", "-t", name, "Escape")
-    time.sleep(0.3)  # keep Escape and q apart, or the terminal reads them as Alt+q
+    # q only once the app has read Escape: read together, they are Alt+q.
+    wait_for_text(name, LIST)
     tmux("send-keys", "-t", name, "q")
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # only stops a hung test
     while time.monotonic() < deadline and name in tmux("list-sessions", "-F", "#S"):
         time.sleep(0.1)
     assert name not in tmux("list-sessions", "-F", "#S"), screen(name)
