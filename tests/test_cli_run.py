@@ -20,6 +20,8 @@ from tests.servers import free_port, wait_for_port
 
 APP_DIR = Path(__file__).parent
 CLI = [sys.executable, "-m", "asgi_inspect"]
+# The timeouts below only stop a hung test: starting Python and the inspector, and stopping a
+# server gracefully, take seconds on a machine whose cores are busy with other work.
 
 
 @contextmanager
@@ -32,7 +34,7 @@ def running(args: list[str], **env: str) -> Iterator[subprocess.Popen[str]]:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
 
@@ -42,13 +44,13 @@ def test_headless_run_prints_and_records(tmp_path: Path) -> None:
     args = ["run", "tests.replay_apps:app", "--app-dir", str(APP_DIR.parent), "--port",
             str(port), "--headless", "--record", str(record)]
     with running(args) as process:
-        wait_for_port(port, timeout=20)
+        wait_for_port(port, timeout=60)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             assert client.post("/items?q=1", content=b"hello").status_code == 200
             assert client.get("/nothing").status_code == 200
         time.sleep(0.3)
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=15)
+        out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     lines = [line for line in out.splitlines() if " POST " in line or " GET " in line]
     assert any("POST /items?q=1 200" in line for line in lines), out
@@ -94,7 +96,7 @@ def _listen_with(server_argv: list[str], port: int, tmp_path: Path, requests: in
     listener's output."""
     address_file = tmp_path / "address"
     with running(["listen", "--headless", "--address-file", str(address_file)]) as listener:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while not address_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         address = address_file.read_text().strip()
@@ -102,7 +104,7 @@ def _listen_with(server_argv: list[str], port: int, tmp_path: Path, requests: in
         server = subprocess.Popen(server_argv, cwd=APP_DIR.parent,
                                   env={**os.environ, "ASGI_INSPECT": address})
         try:
-            wait_for_port(port, timeout=30)
+            wait_for_port(port, timeout=60)
             with httpx.Client() as client:  # new connections: spread over the workers
                 for n in range(requests):
                     response = client.get(f"http://127.0.0.1:{port}/from-elsewhere/{n}",
@@ -110,10 +112,10 @@ def _listen_with(server_argv: list[str], port: int, tmp_path: Path, requests: in
                     assert response.status_code == 200
         finally:
             server.send_signal(signal.SIGINT)
-            server.wait(timeout=15)
+            server.wait(timeout=60)
         time.sleep(0.3)
         listener.send_signal(signal.SIGINT)
-        out, _ = listener.communicate(timeout=15)
+        out, _ = listener.communicate(timeout=60)
     return out
 
 
@@ -131,7 +133,7 @@ def test_listen_collects_from_several_workers(tmp_path: Path) -> None:
     assert all(f"GET /from-elsewhere/{n} 200" in out for n in range(6)), out
 
 
-def _port_closes(port: int, timeout: float = 15.0) -> bool:
+def _port_closes(port: int, timeout: float = 60.0) -> bool:
     import socket
 
     deadline = time.monotonic() + timeout
@@ -146,9 +148,9 @@ def _port_closes(port: int, timeout: float = 15.0) -> bool:
 def test_the_server_stops_when_the_inspector_is_killed() -> None:
     port = free_port()
     with running(["run", "--port", str(port), "--headless"]) as process:
-        wait_for_port(port, timeout=20)
+        wait_for_port(port, timeout=60)
         process.kill()  # SIGKILL: no cleanup runs in the inspector
-        process.wait(timeout=10)
+        process.wait(timeout=60)
         assert _port_closes(port), "the orphaned server kept running"
 
 
@@ -160,12 +162,12 @@ def test_headless_proxy_records_traffic_to_any_server(tmp_path: Path) -> None:
     with uvicorn_server(upstream_app) as upstream, running(
             ["proxy", upstream, "--port", str(port), "--headless", "--record", str(record)]
     ) as process:
-        wait_for_port(port, timeout=20)
+        wait_for_port(port, timeout=60)
         response = httpx.post(f"http://127.0.0.1:{port}/via?x=1", content=b"through")
         direct = httpx.post(f"{upstream}/via?x=1", content=b"through")
         time.sleep(0.3)
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=15)
+        out, err = process.communicate(timeout=60)
     assert response.status_code == 200 and response.json()["body"] == "through"
     for name in ("date", "server"):  # the upstream's own, not doubled by the proxy's server
         assert len(response.headers.get_list(name)) == len(direct.headers.get_list(name))
