@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import platform
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -30,6 +31,8 @@ from asgi_inspect.model import FORMAT, VERSION, Event, Exchange, Opaque, Trace
 from asgi_inspect.values import VALUE_SCHEMA, BadValue, from_json, to_json
 
 OnDamage = Callable[[str], None]  # told one line per damaged line or exchange it skips
+_BLANKS = b" \t\n\r\x0b\x0c"  # what bytes.strip() strips
+_NOT_BLANK = re.compile(b"[^%s]" % re.escape(_BLANKS))
 
 _encoder = msgspec.json.Encoder()
 _exchange_decoder = msgspec.json.Decoder(Exchange)
@@ -186,25 +189,30 @@ def loads(data: bytes | str, on_damage: OnDamage | None = None) -> Trace:
     """
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")  # a lone surrogate then fails to decode
-    data = data.removeprefix(b"\xef\xbb\xbf").rstrip()
-    text = data.lstrip()
-    if not text:
+    # Where the text starts and ends (no BOM, no blanks around it), found without copying
+    # the file: read as views of ``data``, a big trace is not held twice.
+    start = _NOT_BLANK.search(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)
+    if start is None:
         raise TraceError("the file is empty")
-    skipped_lines = data.count(b"\n", 0, len(data) - len(text))  # blank lines before it
-    first_line = text.split(b"\n", 1)[0]
+    begin, end = start.start(), len(data)
+    while data[end - 1] in _BLANKS:
+        end -= 1
+    skipped_lines = data.count(b"\n", 0, begin)  # blank lines before it
+    newline = data.find(b"\n", begin, end)
+    first_line = memoryview(data)[begin:end if newline < 0 else newline]
     try:
         head = msgspec.json.decode(first_line)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         head = None
     try:
         if isinstance(head, dict) and "exchanges" not in head:
-            return _loads_jsonl(text, skipped_lines + 1, on_damage)
-        return _loads_document(text, on_damage)
+            return _loads_jsonl(_lines(data, begin, end), skipped_lines + 1, on_damage)
+        return _loads_document(memoryview(data)[begin:end], on_damage)
     except RecursionError:
         raise TraceError("the JSON is nested too deeply") from None
 
 
-def _loads_document(data: bytes, on_damage: OnDamage | None) -> Trace:
+def _loads_document(data: memoryview, on_damage: OnDamage | None) -> Trace:
     try:
         raw = msgspec.json.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -271,20 +279,30 @@ class _Damage:
             raise TraceError(f"no exchange could be read ({self.first})")
 
 
-def _loads_jsonl(data: bytes, first_number: int, on_damage: OnDamage | None) -> Trace:
-    lines = iter(enumerate(data.split(b"\n"), first_number))
-    trace = _jsonl_header(next(lines)[1])
+def _lines(data: bytes, begin: int, end: int) -> Iterator[memoryview]:
+    """``data[begin:end].split(b"\\n")``, a line at a time and as views: no copy of the file."""
+    view = memoryview(data)
+    while (newline := data.find(b"\n", begin, end)) >= 0:
+        yield view[begin:newline]
+        begin = newline + 1
+    yield view[begin:end]
+
+
+def _loads_jsonl(lines: Iterable[memoryview], first_number: int,
+                 on_damage: OnDamage | None) -> Trace:
+    numbered = iter(enumerate(lines, first_number))
+    trace = _jsonl_header(next(numbered)[1])
     damage = _Damage(on_damage)
     where: dict[tuple[str, str], int] = {}  # (source, id) -> index, for a later line to replace
-    for number, line in lines:
-        if line.strip():
+    for number, line in numbered:
+        if _NOT_BLANK.search(line):
             with damage.skipped(f"line {number}"):
                 _jsonl_line(trace, line, where)
     damage.check(len(trace.exchanges))
     return trace
 
 
-def _jsonl_header(line: bytes) -> Trace:
+def _jsonl_header(line: memoryview) -> Trace:
     try:
         head = msgspec.json.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -296,8 +314,8 @@ def _jsonl_header(line: bytes) -> Trace:
         raise TraceError(f"invalid trace header: {exc}") from None
 
 
-def _jsonl_line(trace: Trace, line: bytes, where: dict[tuple[str, str], int]) -> None:
-    if line.startswith(b'{"stats"'):
+def _jsonl_line(trace: Trace, line: memoryview, where: dict[tuple[str, str], int]) -> None:
+    if line[:8].tobytes() == b'{"stats"':
         stats = msgspec.json.decode(line, type=dict[str, _Stats])["stats"]
         trace.dropped += stats.dropped + stats.unwritten
         trace.recorder_errors += stats.recorder_errors
