@@ -125,6 +125,16 @@ def test_no_control_character_reaches_the_command_raw(render: Any) -> None:
     assert all(printable(line) == line for line in exported.split("\n"))
 
 
+def test_commands_are_blocks_of_http_and_websocket_exchanges_only() -> None:
+    lifespan = Exchange(id="1", type="lifespan", started_at=0.0, scope={"type": "lifespan"})
+    websocket = Exchange(id="3", type="websocket", started_at=0.0, scope={"path": "/ws"})
+    http = request(b"x")
+    http.id = "2"
+    text = export([lifespan, http, websocket], "curl", redact=False)
+    assert text.startswith("# 2: POST /upload\ncurl ")
+    assert text.endswith("--data-raw x\n\n# 3: WEBSOCKET /ws (WebSocket: not exported)\n")
+
+
 def test_a_big_body_is_escaped_a_chunk_at_a_time() -> None:
     body = os.urandom(8 * CHUNK)
     for command in (curl_command, httpie_command):

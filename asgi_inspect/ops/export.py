@@ -151,13 +151,16 @@ def _commands(exchanges: Iterable[Exchange],
               command: Callable[[Exchange], Iterator[str]]) -> Iterator[str]:
     """One command per HTTP exchange, each under a comment naming it (a newline or control
     character in the comment would end it and start a command: they are escaped)."""
-    for index, exchange in enumerate(exchanges):
+    separator = ""  # a blank line between two blocks
+    for exchange in exchanges:
+        if exchange.type not in ("http", "websocket"):
+            continue
         method = text_of(scope_of(exchange).get("method"), exchange.type.upper())
         title = "# " + printable(f"{exchange.id}: {method} {target_of(exchange)}")
-        separator = "\n" if index else ""
         if exchange.type == "http":
             yield f"{separator}{title}\n"
             yield from command(exchange)
             yield "\n"
-        elif exchange.type == "websocket":
+        else:
             yield f"{separator}{title} (WebSocket: not exported)\n"
+        separator = "\n"
