@@ -8,7 +8,8 @@ Two traces are made in a temporary directory:
   session's recording.
 
 Each export runs ``python -m asgi_inspect export TRACE -f FORMAT`` in its own process, its
-output to /dev/null, and reads that process's peak RSS from ``wait4``. The baselines are
+output to /dev/null, and reads that process's peak RSS from ``wait4`` (the traces are made in
+child processes too: a child's peak RSS counts its parent's at the fork). The baselines are
 measured in the same run: the interpreter with the CLI imported (``bare``), and the export of
 no exchange at all (``read``: the trace read into memory, nothing written). As reading
 dominates the peak, a second process per format measures the export on its own: it reads the
@@ -39,7 +40,7 @@ from asgi_inspect.formats import codec  # noqa: E402
 from asgi_inspect.model import Counters, Event, Exchange  # noqa: E402
 
 MIB = 1024 * 1024
-TARGET = 3.0  # peak RSS under 3x the largest body (big-body) or the file (many)
+TARGET = 3.0  # peak RSS: curl/HTTPie under 3x the big body, every format under 3x the long file
 FORMATS = ("curl", "httpie", "har", "json", "jsonl")
 
 
@@ -155,7 +156,7 @@ def many_trace(path: Path, count: int) -> int:
     return max(len(request), len(reply))
 
 
-def report(name: str, trace: Path, body: int, formats: list[str]) -> list[float]:
+def report(name: str, trace: Path, body: int, formats: list[str]) -> dict[str, float]:
     size = trace.stat().st_size
     read = exported(trace, "-f", "json", "--filter", "~u /no-such-path")
     print(f"\n{name}: file {size / MIB:.1f} MiB, largest body {body / MIB:.1f} MiB; "
@@ -163,21 +164,34 @@ def report(name: str, trace: Path, body: int, formats: list[str]) -> list[float]
     measure = "body" if name == "big-body" else "file"
     print(f"  {'format':8} {'peak MiB':>9} {'s':>6} {'peak/body':>10} {'peak/file':>10} "
           f"{'export peak MiB':>16} {'export peak/' + measure:>18}")
-    ratios = []
+    ratios = {}
     for fmt in formats:
         run = exported(trace, "-f", fmt)
         alone = export_phase(trace, fmt)
-        ratio = run.peak / (body if name == "big-body" else size)
-        ratios.append(ratio)
+        ratios[fmt] = run.peak / (body if name == "big-body" else size)
         print(f"  {fmt:8} {run.peak / MIB:9.0f} {run.seconds:6.1f} {run.peak / body:10.2f} "
               f"{run.peak / size:10.2f} {alone / MIB:16.1f} "
               f"{alone / (body if name == 'big-body' else size):18.2f}")
     return ratios
 
 
+def made(kind: str, path: Path, size: int) -> int:
+    """Make a trace in a child process; its largest body. Not here: a child's peak RSS counts
+    the parent's RSS when it was forked, and making the big trace takes a gigabyte."""
+    command = [sys.executable, __file__, "--make", kind, str(path), str(size)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"making the {kind} trace failed: {done.stderr.strip()[-300:]}")
+    return int(done.stdout)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--export-phase"]:
         run_export_phase(Path(sys.argv[2]), sys.argv[3])
+        return
+    if sys.argv[1:2] == ["--make"]:
+        make = big_body_trace if sys.argv[2] == "big-body" else many_trace
+        print(make(Path(sys.argv[3]), int(sys.argv[4])))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--body-mib", type=int, default=225)
@@ -192,13 +206,17 @@ def main() -> None:
     print(f"bare interpreter with the CLI imported: peak {bare.peak / MIB:.0f} MiB")
     with tempfile.TemporaryDirectory(prefix="export-memory-") as tmp:
         big = Path(tmp) / "big-body.jsonl"
-        worst = report("big-body", big, big_body_trace(big, args.body_mib * MIB), formats)
+        big_body = report("big-body", big, made("big-body", big, args.body_mib * MIB), formats)
         big.unlink()
         many = Path(tmp) / "many.jsonl"
-        worst += report("many", many, many_trace(many, args.exchanges), formats)
-    print(f"\nworst whole-process ratio (big-body: peak/body, many: peak/file): "
-          f"{max(worst):.2f} (target < {TARGET:.0f}: "
-          f"{'met' if max(worst) < TARGET else 'NOT met'}; compare with the read-only peaks)")
+        many_ratios = report("many", many, made("many", many, args.exchanges), formats)
+    print()
+    for what, ratios in (("curl and HTTPie of the big body, peak/body",
+                          [r for f, r in big_body.items() if f in ("curl", "httpie")]),
+                         ("every format of the long trace, peak/file", list(many_ratios.values()))):
+        if ratios:
+            print(f"{what}: worst {max(ratios):.2f} (target < {TARGET:.0f}: "
+                  f"{'met' if max(ratios) < TARGET else 'NOT met'})")
 
 
 if __name__ == "__main__":
