@@ -1,11 +1,11 @@
 """The inspector's Textual app: a live list of exchanges over a detail pane.
 
 The collector is fed on this app's own event loop (the live channel's server runs here), so
-the app simply polls the store every 100 ms: it drains the set of changed ids, appends new
-rows in one batch, refreshes changed rows that are on screen and the selected exchange's tab,
-and updates the header and border texts that changed (an idle poll redraws nothing). There is
-no message per exchange, which is what keeps the UI responsive at thousands of exchanges per
-second; every frame drawn under load is CPU the collector does not get, so 10 a second it is.
+the app simply polls the store every 100 ms (250 ms in a flood): it drains the set of changed
+ids, appends new rows in one batch, refreshes changed rows that are on screen and the selected
+exchange's tab, and updates the header and border texts that changed (an idle poll redraws
+nothing). There is no message per exchange, which is what keeps the UI responsive at thousands
+of exchanges per second; every frame drawn under load is CPU the collector does not get.
 
 Every action is a call into the shared core: the session's store (mark, comment, duplicate,
 delete, clear), its view (filter, order, focus, the selections) and the operations
