@@ -129,6 +129,27 @@ def test_reload_server_never_outlives_the_headless_inspector(tiny_app: Path,
             inspector.wait()
 
 
+def test_a_stop_while_the_server_starts_cleans_up_too(tiny_app: Path) -> None:
+    port = free_port()
+    inspector = subprocess.Popen(
+        [sys.executable, "-m", "asgi_inspect", "run", "tiny:app", "--app-dir", str(tiny_app),
+         "--reload", "--headless", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tree := _descendants(inspector.pid)):  # the server child exists
+            assert time.monotonic() < deadline, "no server child"
+            time.sleep(0.01)
+        inspector.send_signal(signal.SIGTERM)  # before it listens: the same clean stop
+        _wait_until_gone(tree, port)
+        code = inspector.wait(timeout=GONE_WITHIN)
+        assert code == 0, inspector.stderr.read() if inspector.stderr else code
+    finally:
+        if inspector.poll() is None:
+            inspector.kill()
+            inspector.wait()
+
+
 def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10,
                           check=False).stdout

@@ -72,11 +72,15 @@ async def inspect_session(session: Session, args: argparse.Namespace,
         raise CliError(f"cannot write {args.record}: {exc.strerror or exc}") from None
     session.on_close.append(recorder)
     session.ignored_headers += tuple(args.ignore_header)
+    stop = asyncio.Event()  # a stop signal came (while starting, or headless)
     try:
-        await start(await session.open_channel(tcp=getattr(args, "tcp", False)))
-        if args.headless:
-            await wait_for_stop(session, functools.partial(recorder.poll, session.collector))
-        else:
+        with on_stop_signals(stop.set):
+            address = await session.open_channel(tcp=getattr(args, "tcp", False))
+            await unless_stopped(start(address), stop)
+            if args.headless:
+                await wait_for_stop(session, functools.partial(recorder.poll, session.collector),
+                                    stop)
+        if not args.headless and not stop.is_set():
             from asgi_inspect.tui.app import InspectorApp
 
             app = InspectorApp(session)
@@ -140,16 +144,29 @@ def on_hangup(stop: Callable[[], object]) -> Iterator[None]:
         signal.signal(signal.SIGHUP, previous)
 
 
-async def wait_for_stop(session: Session, poll: Callable[[], None]) -> None:
-    """Headless: run until Ctrl+C / SIGTERM / SIGHUP, or until the server exits; ``poll``
-    every 0.2 s meanwhile."""
-    stop = asyncio.Event()
+async def unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> None:
+    """Await ``work``, cancelled if ``stop`` is set first (Ctrl+C while the server starts)."""
+    working, stopping = asyncio.ensure_future(work), asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((working, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not working.done():
+            working.cancel()
+            await asyncio.gather(working, return_exceptions=True)
+    if not working.cancelled():
+        working.result()  # its error, if it failed
+
+
+async def wait_for_stop(session: Session, poll: Callable[[], None],
+                        stop: asyncio.Event) -> None:
+    """Headless: run until ``stop`` is set (Ctrl+C / SIGTERM / SIGHUP), or until the server
+    exits; ``poll`` every 0.2 s meanwhile."""
     if session.app_url:
         print(f"asgi-inspect: serving {session.app_url} (Ctrl+C to stop)", flush=True)
-    with on_stop_signals(stop.set):
-        while not stop.is_set():
-            poll()
-            if session.server is not None and session.server.state.startswith("exited"):
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.2)
+    while not stop.is_set():
+        poll()
+        if session.server is not None and session.server.state.startswith("exited"):
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
