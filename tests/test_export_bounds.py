@@ -27,6 +27,7 @@ from asgi_inspect.runtime.session import Session
 from asgi_inspect.text import printable
 from tests.export_samples import record_samples
 from tests.servers import uvicorn_server
+from tests.test_curl import Received
 
 BIN = Path(sys.executable).parent
 HTTP = shutil.which("http", path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
@@ -52,29 +53,9 @@ BODIES = {
 }
 
 
-class Echo:
-    """A raw ASGI app that keeps each request's body as it arrived."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        self.bodies.append(body)
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, Echo]]:
-    app = Echo()
+def server() -> Iterator[tuple[str, Received]]:
+    app = Received()
     with uvicorn_server(app, lifespan="off") as url:
         yield url, app
 
@@ -95,17 +76,17 @@ def request(body: bytes, headers: list[tuple[bytes, bytes]] | None = None,
 @pytest.mark.parametrize("tool", TOOLS)
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("name", list(BODIES))
-def test_every_body_is_sent_whole(server: tuple[str, Echo], tmp_path: Path, shell: str,
+def test_every_body_is_sent_whole(server: tuple[str, Received], tmp_path: Path, shell: str,
                                   tool: str, name: str) -> None:
     url, app = server
-    app.bodies.clear()
+    app.requests.clear()
     script = tmp_path / "replay.sh"
     script.write_text(export([request(BODIES[name])], tool, base_url=url))
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run([shell, str(script)], capture_output=True, timeout=60, env=env,
                           check=False)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
-    assert app.bodies == [BODIES[name]]
+    assert [r["body"] for r in app.requests] == [BODIES[name]]
 
 
 CONTROLS = "\x00\x1b]52;c;aGk=\x07\x1b[2J\x85\x9b\u202e\u2028\ufeff\t\n\r"
