@@ -9,13 +9,12 @@ returns: JSON that cannot be pretty-printed (not JSON, cut short, nested deeper 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import parse_qsl
 
+from asgi_inspect.jsontext import parse, pretty
 from asgi_inspect.text import decode, printable
-from asgi_inspect.values import MAX_DEPTH
 
 SHOW_LIMIT = 64 * 1024  # bytes rendered in the pane until the user asks for all of it
 
@@ -85,50 +84,16 @@ def _json_lines(data: bytes) -> list[str]:
     why it is neither (the reason the whole text is not one JSON value)."""
     text = decode(data)
     try:
-        value = _parsed(text)
+        value = parse(text)
     except ValueError as exc:
         try:
-            values = [_parsed(line) for line in text.splitlines() if line.strip()]
+            values = [parse(line) for line in text.splitlines() if line.strip()]
         except ValueError:
             values = []
         if not values:
             raise exc from None
         return [printable(json.dumps(v, ensure_ascii=False)) for v in values]
-    return [printable(line) for line in json.dumps(value, indent=2, ensure_ascii=False).split("\n")]
-
-
-def _parsed(text: str) -> Any:
-    """One JSON value, nested at most ``MAX_DEPTH`` levels so that printing it cannot exhaust
-    the stack; ValueError with a short reason otherwise."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at line {exc.lineno} column "
-                         f"{exc.colno})") from None
-    except RecursionError:  # the parser recurses once a level
-        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
-    except ValueError as exc:  # a number too long to convert, for one: its first clause
-        raise ValueError(f"not readable as JSON ({str(exc).split(':')[0]})") from None
-    if _deeper_than(value, MAX_DEPTH):
-        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
-    return value
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` holds a list or object ``limit`` levels down (walked level by level,
-    without recursion)."""
-    level = [value]
-    for _ in range(limit):
-        level = [child for item in level for child in _children(item)]
-        if not level:
-            return False
-    return any(isinstance(item, (dict, list)) for item in level)
-
-
-def _children(value: Any) -> Iterable[Any]:
-    if isinstance(value, dict):
-        return value.values()
-    return value if isinstance(value, list) else ()
+    return [printable(line) for line in pretty(value).split("\n")]
 
 
 def _form_lines(data: bytes) -> list[str]:
