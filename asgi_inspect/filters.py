@@ -31,7 +31,7 @@ from typing import get_args
 
 from rich.cells import cell_len
 
-from asgi_inspect import http
+from asgi_inspect import http, lenses
 from asgi_inspect.model import Direction, Exchange, Outcome
 from asgi_inspect.text import printable
 from asgi_inspect.units import parse_size
@@ -318,7 +318,12 @@ _FAILED = frozenset({"exception", "no_response", "incomplete", "cancelled",
 
 def _failed(exchange: Exchange) -> bool:
     return (exchange.exception is not None or exchange.outcome in _FAILED
-            or "raised" in map(_event_status, exchange.events))  # no generator frame
+            or "raised" in map(_event_status, exchange.events)  # no generator frame
+            or bool(lenses.error(exchange)))
+
+
+def _recognised_by(tag: str) -> Test:
+    return lambda exchange: lenses.tagged(exchange, tag)
 
 
 def _of_type(kind: str) -> Test:
@@ -366,7 +371,11 @@ OPERATORS: dict[str, Operator] = {
                  _handler, 2, _LINES),
     "out": _regex("a line the app printed or logged while handling it (asgi-inspect run)",
                   lambda e: "\n".join(line.text for line in e.output), 3, _LINES),
-    "e": _flag("an exception, a failed outcome or a raised receive/send", _failed),
+    "op": _regex("the operation a protocol lens named: a GraphQL operation, a JSON-RPC "
+                 "method or MCP tool, a Socket.IO event", lenses.operation, 3),
+    **{lens.tag: _flag(lens.summary, _recognised_by(lens.tag)) for lens in lenses.LENSES},
+    "e": _flag("an exception, a failed outcome, a raised receive/send, or an error the "
+               "protocol reported (GraphQL errors, a JSON-RPC error)", _failed),
     "q": _flag("a request without a response", lambda e: e.status is None),
     "s": _flag("has a response", lambda e: e.status is not None),
     "http": _flag("HTTP exchanges", _of_type("http")),
