@@ -19,6 +19,7 @@ from asgi_inspect.formats.har import to_har
 from asgi_inspect.formats.har_import import from_har
 from asgi_inspect.model import Exchange
 from asgi_inspect.ops.export import FORMATS
+from asgi_inspect.units import format_size
 from tests.export_samples import record_samples
 
 SECRETS = ("hunter2", "tok-123", "abc.def", "s3cret")
@@ -28,6 +29,15 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     code = main(["export", *argv])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def _warnings_then_wrote(err: str) -> list[str]:
+    """A successful export's stderr: warnings (if any), then the one line saying what it
+    wrote; the warnings are returned."""
+    *warnings, wrote = err.splitlines()
+    assert wrote.startswith("asgi-inspect: wrote ") and err.endswith("\n"), err
+    assert all(line.startswith("asgi-inspect: warning: ") for line in warnings), err
+    return warnings
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +62,7 @@ def test_json_and_jsonl_round_trip_redacted(capsys: pytest.CaptureFixture[str],
                                             samples: list[Exchange]) -> None:
     for fmt in ("json", "jsonl"):
         code, out, err = _run(capsys, str(files[source]), "--format", fmt)
-        assert (code, err) == (0, "")
+        assert code == 0 and _warnings_then_wrote(err) == []
         trace = loads(out)
         assert [e.id for e in trace.exchanges] == [e.id for e in samples]
         for secret in SECRETS:
@@ -182,7 +192,7 @@ def test_damaged_files_never_raise(capsys: pytest.CaptureFixture[str], files: di
     if code == 2:
         assert err.startswith("asgi-inspect: error: ") and err.count("\n") == 1
     else:  # a damaged exchange is skipped, named in a warning line
-        assert all(line.startswith("asgi-inspect: warning: ") for line in err.splitlines())
+        _warnings_then_wrote(err)
 
 
 @settings(max_examples=60, deadline=None,
@@ -199,9 +209,10 @@ def test_damaged_jsonl_lines_never_raise(capsys: pytest.CaptureFixture[str],
     path.write_bytes(b"\n".join(lines))
     code, _, err = _run(capsys, str(path), "-f", fmt)
     assert code in (0, 2)
-    assert err.count("\n") <= 1
-    if code == 0 and err:  # the damaged line is skipped, named in one warning line
-        assert err.startswith("asgi-inspect: warning: ") and f"line {index + 1}: " in err
+    if code == 2:
+        assert err.startswith("asgi-inspect: error: ") and err.count("\n") == 1
+    elif warnings := _warnings_then_wrote(err):  # the damaged line is skipped, named once
+        assert len(warnings) == 1 and f"line {index + 1}: " in warnings[0]
 
 
 def test_marked_exports_only_the_marked_exchanges(
@@ -213,3 +224,46 @@ def test_marked_exports_only_the_marked_exchanges(
     code, out, _ = _run(capsys, str(path), "--marked", "-f", "jsonl")
     assert code == 0
     assert [e.id for e in loads(out.encode()).exchanges] == [marked[1].id]
+
+
+# what it says: the damaged lines it skipped (or refused), and what it wrote ------------------
+
+def test_a_damaged_line_is_named_and_skipped_or_refused_with_strict(
+        capsys: pytest.CaptureFixture[str], files: dict[str, Path], tmp_path: Path) -> None:
+    lines = files["jsonl"].read_bytes().splitlines(keepends=True)
+    path = tmp_path / "damaged.jsonl"
+    path.write_bytes(b"".join([*lines[:3], b'{"id": "cut', b"\n", *lines[3:]]))
+    code, out, err = _run(capsys, str(path), "-f", "jsonl")
+    assert code == 0
+    assert len(loads(out).exchanges) == 8  # every complete exchange
+    [warning] = _warnings_then_wrote(err)
+    assert "line 4: " in warning and "--strict" in warning
+    assert err.splitlines()[-1].startswith("asgi-inspect: wrote 8 exchanges (JSONL, ")
+    code, out, err = _run(capsys, str(path), "-f", "jsonl", "--strict")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"asgi-inspect: error: {path}: ") and "line 4: " in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("fmt", "name", "count"), [
+    ("har", "HAR", "8 exchanges"), ("json", "JSON", "8 exchanges"),
+    ("jsonl", "JSONL", "8 exchanges"), ("curl", "curl", "7 exchanges"),
+    ("httpie", "HTTPie", "7 exchanges")])
+def test_success_says_what_was_written_in_one_line(
+        capsys: pytest.CaptureFixture[str], files: dict[str, Path], tmp_path: Path, fmt: str,
+        name: str, count: str) -> None:
+    output = tmp_path / f"out.{fmt}"
+    code, out, err = _run(capsys, str(files["json"]), "-f", fmt, "-o", str(output))
+    size = format_size(output.stat().st_size)
+    assert (code, out) == (0, "")
+    assert err == f"asgi-inspect: wrote {count} ({name}, {size}) to {output}\n"
+    code, out, err = _run(capsys, str(files["json"]), "-f", fmt)  # the same bytes on stdout
+    assert out.encode() == output.read_bytes()
+    assert err == f"asgi-inspect: wrote {count} ({name}, {size}) to standard output\n"
+
+
+def test_one_exchange_is_singular(capsys: pytest.CaptureFixture[str], files: dict[str, Path],
+                                  tmp_path: Path) -> None:
+    code, out, err = _run(capsys, str(files["json"]), "-f", "har", "--filter", "~m PUT")
+    assert code == 0 and len(json.loads(out)["log"]["entries"]) == 1
+    assert err.startswith("asgi-inspect: wrote 1 exchange (HAR, ")

@@ -3,27 +3,35 @@
 Secrets are redacted unless ``--no-redact`` is given. The text is what the TUI's export writes
 for the same exchanges (both go through :mod:`asgi_inspect.ops.export`). Any bad input (a
 missing file, a file that is not a trace, a bad filter, an output that cannot be written) is
-one line on stderr and exit status 2.
+one line on stderr and exit status 2. A damaged line of the trace is skipped with a warning
+(``--strict``: exit 2 instead); on success one line on stderr says what was written.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from asgi_inspect.cli.options import CliError, check_filter, read_trace
+from asgi_inspect.cli.options import CliError, add_strict_option, check_filter, read_trace
+from asgi_inspect.model import Exchange
 from asgi_inspect.ops.export import (
     FORMATS,
     ExportError,
+    Format,
     export_pieces,
     format_for,
     slices,
     write_pieces,
 )
 from asgi_inspect.runtime.session import Session
+from asgi_inspect.text import printable
+from asgi_inspect.units import format_size
+
+FORMAT_NAMES: dict[Format, str] = {"json": "JSON", "jsonl": "JSONL", "har": "HAR",
+                                   "curl": "curl", "httpie": "HTTPie"}
 
 
 def add_parser(sub: Any) -> None:
@@ -47,6 +55,7 @@ def add_parser(sub: Any) -> None:
                         help="curl/httpie: send to this origin (http://host:port) instead")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="write here instead of standard output")
+    add_strict_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -56,25 +65,59 @@ def run(args: argparse.Namespace) -> int:
     The text is written as it is made (:func:`export_pieces`), an exchange at a time, so a
     big trace is never held twice; ``-o`` creates the file owner-only (0600).
     """
-    session = Session.offline(read_trace(args.trace), title=str(args.trace))
+    session = Session.offline(read_trace(args.trace, strict=args.strict), title=str(args.trace))
     session.view.set_filter(check_filter(args.filter))
     session.view.marked_only = args.marked
     fmt = args.format or format_for(args.output)
+    selected = session.view.select("shown")
     try:
-        pieces = export_pieces(session.view.select("shown"), fmt, redact=args.redact,
-                               base_url=args.base_url, header=session.trace_header())
+        pieces = export_pieces(selected, fmt, redact=args.redact, base_url=args.base_url,
+                               header=session.trace_header())
     except ExportError as exc:
         raise CliError(str(exc)) from None
-    _write(args.output, pieces)
+    size = _write(args.output, pieces)
+    _say_written(_exported(selected, fmt), fmt, size, args.output)
     return 0
 
 
-def _write(output: Path | None, pieces: Iterator[str]) -> None:
+def _say_written(count: int, fmt: Format, size: int, output: Path | None) -> None:
+    """One line on stderr (standard output holds the export alone): what went where."""
+    where = "standard output" if output is None else printable(str(output))
+    print(f"asgi-inspect: wrote {count:,} exchange{'' if count == 1 else 's'} "
+          f"({FORMAT_NAMES[fmt]}, {format_size(size)}) to {where}", file=sys.stderr)
+
+
+def _exported(selected: Sequence[Exchange], fmt: Format) -> int:
+    """How many exchanges the export holds: commands are made of HTTP exchanges only."""
+    if fmt in ("curl", "httpie"):
+        return sum(exchange.type == "http" for exchange in selected)
+    return len(selected)
+
+
+def _write(output: Path | None, pieces: Iterator[str]) -> int:
+    """Write the pieces to ``output`` (standard output when None); the UTF-8 bytes written."""
+    tally = _Tally()
+    parts = tally.through(slices(pieces))
     if output is None:
-        for part in slices(pieces):
+        for part in parts:
             sys.stdout.write(part)
-        return
+        return tally.size
     try:
-        write_pieces(output, pieces)
+        write_pieces(output, parts)
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
+    return tally.size
+
+
+class _Tally:
+    """The UTF-8 size of the text an export wrote, counted as it goes by (the export is
+    never held whole to be measured)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def through(self, parts: Iterable[str]) -> Iterator[str]:
+        """The parts, each counted when it passes (an ASCII part without encoding it)."""
+        for part in parts:
+            self.size += len(part) if part.isascii() else len(part.encode("utf-8"))
+            yield part
