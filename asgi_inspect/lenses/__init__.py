@@ -13,12 +13,13 @@ is read by both the JSON-RPC and the SSE lens, and its operation comes from the 
 from __future__ import annotations
 
 from asgi_inspect.lenses.base import Block, Lens, Reading, Section, Table
+from asgi_inspect.lenses.graphql import GraphQLLens
 from asgi_inspect.model import Event, Exchange
 
 __all__ = ["LENSES", "Block", "Lens", "Reading", "Section", "Table", "error", "frame_label",
            "operation", "readings", "sections", "tagged"]
 
-LENSES: tuple[Lens, ...] = ()
+LENSES: tuple[Lens, ...] = (GraphQLLens(),)
 
 _NONE: tuple[Reading, ...] = ()
 
