@@ -32,6 +32,7 @@ from typing import get_args
 from rich.cells import cell_len
 
 from asgi_inspect import http, lenses
+from asgi_inspect.content import data_of
 from asgi_inspect.model import Direction, Exchange, Outcome
 from asgi_inspect.text import printable
 from asgi_inspect.units import parse_size
@@ -286,8 +287,9 @@ _FRAME = {"receive": "websocket.receive", "send": "websocket.send"}
 
 
 def _payloads(exchange: Exchange, direction: Direction) -> Iterator[str]:
-    """The kept body of one direction, then that direction's WebSocket frames, as text."""
-    body = exchange.body(direction)
+    """The kept body of one direction (its Content-Encoding undone), then that direction's
+    WebSocket frames, as text."""
+    body = data_of(exchange, direction)
     if body:
         yield _text(body)
     if exchange.type != "websocket":

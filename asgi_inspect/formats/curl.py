@@ -11,6 +11,9 @@ The command sends the same method, path, query, headers and body bytes. What dif
 - HTTPie strips leading and trailing blanks from header values, and cannot spell a value in
   which a backslash precedes one of ``:;=@``.
 - A body the recorder capped is sent as kept, and a comment above the command says so.
+- A request that kept ``Accept-Encoding`` gets curl's ``--compressed``: curl still sends the
+  recorded header, and shows the answer decoded instead of as compressed bytes. HTTPie needs
+  nothing: it always decodes what it gets.
 
 Bodies up to 64 KiB that are UTF-8 and show as they are (tabs and line breaks allowed; see
 :func:`asgi_inspect.text.printable`) go inline (``--data-raw`` / ``--raw``); any other body is
@@ -87,6 +90,8 @@ def curl_command(exchange: Exchange, *, base_url: str | None = None) -> Iterator
         first.append("--globoff")
     if _DOT_SEGMENT.search(request.url):
         first.append("--path-as-is")
+    if http.header(request.headers, b"accept-encoding"):
+        first.append("--compressed")  # the answer comes compressed: curl decodes it
     lines = [" ".join(first)]
     for name, value in request.headers:
         item = name + b";" if not value else name + b": " + value

@@ -9,8 +9,9 @@ What goes where (the HAR spec has no words for an ASGI app, so this is the mappi
   and ``ssl`` are -1: the app never sees them.
 - Bodies: UTF-8 text as ``text``, anything else base64 (``content.encoding`` for responses;
   ``postData`` has no encoding field in HAR 1.2, so a base64 request body is marked with the
-  custom field ``_encoding: "base64"``). A gzip/deflate response is stored decoded, as
-  browsers do. A body cut by the recorder's cap carries ``_truncated: true`` and a comment.
+  custom field ``_encoding: "base64"``). A gzip, deflate, br or zstd response is stored
+  decoded, as browsers do (:mod:`asgi_inspect.content`, within its bound). A body cut by
+  the recorder's cap, or by that bound, carries ``_truncated: true`` and a comment.
 - WebSockets follow Chrome: ``_resourceType: "websocket"`` and ``_webSocketMessages``, with
   ``type`` seen from the client (the app's ``websocket.receive`` is the client's "send"),
   ``time`` in epoch seconds, ``opcode`` 1 (text) or 2 (binary, data in base64). The close
@@ -31,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from asgi_inspect import __version__, http
+from asgi_inspect.content import body_of
 from asgi_inspect.formats import parts
 from asgi_inspect.model import Event, Exchange, header_pairs
 
@@ -240,19 +242,20 @@ def _content(exchange: Exchange, headers: list[tuple[bytes, bytes]]) -> tuple[di
         "size": size,
         "mimeType": mime.decode("latin-1") if mime else "application/octet-stream",
     }
-    coding = http.header(headers, b"content-encoding")
-    body = parts.decoded(raw, coding)
-    if body is None:  # a coding we cannot undo: keep the bytes as sent
-        body = raw
-        content["comment"] = f"body kept {(coding or b'').decode('latin-1')}-encoded"
+    decoded = body_of(exchange, "send")
+    body = decoded.data if raw else b""
+    if decoded.note and not decoded.encoding:  # a coding we cannot undo: the bytes as sent
+        content["comment"] = decoded.note
         content["_undecoded"] = True
-    elif body is not raw and size == len(raw):
+    elif decoded.encoding and decoded.complete:
         content["size"] = len(body)
         content["compression"] = len(body) - len(raw)
     if body:
         _put_text(content, body, "encoding")
     if size > len(raw):
         content.update(_truncation(len(raw), size, "response body"))
+    elif not decoded.complete:  # decoding stopped at its bound
+        content.update({"comment": decoded.note, "_truncated": True})
     return content, size
 
 

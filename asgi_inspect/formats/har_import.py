@@ -11,9 +11,9 @@ fields, base64 bodies (``content.encoding``, our ``postData._encoding``, HAR 1.3
 ``postData.encoding``, HTTP Toolkit's ``request._content``), ``postData.params`` without
 ``text``, HTTP/2 pseudo-headers, and ``_webSocketMessages`` with ``_webSocketClose``.
 
-Response bodies in HAR are stored decoded; when the headers say gzip or deflate the body is
-compressed again, as the app would have sent it. Other codings (br, zstd) stay decoded, and
-a note on the exchange says so.
+Response bodies in HAR are stored decoded; when the headers say gzip, deflate, br or zstd the
+body is compressed again (:func:`asgi_inspect.content.encoded`), as the app would have sent
+it. Other codings stay decoded, and a note on the exchange says so.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 import msgspec
 
 from asgi_inspect import http
+from asgi_inspect.content import encoded
 from asgi_inspect.formats import parts
 from asgi_inspect.formats.codec import TraceError, new_trace
 from asgi_inspect.model import Counters, Event, ExceptionInfo, Exchange, Outcome, Trace
@@ -310,7 +311,7 @@ def _response_body(exchange: Exchange, response: dict[str, Any], headers: Header
                                 http.header(headers, b"content-type"))
     coding = http.header(headers, b"content-encoding")
     if body and not content.get("_undecoded"):
-        compressed = parts.encoded(body, coding)
+        compressed = encoded(body, coding)
         if compressed is None:
             exchange.notes.append(f"the body is stored decoded: HAR keeps no "
                                   f"{(coding or b'').decode('latin-1')} bytes")

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgi_inspect.content import body_of
 from asgi_inspect.http import VOLATILE_HEADERS
 from asgi_inspect.model import Exchange
 from asgi_inspect.units import format_duration
@@ -114,8 +115,9 @@ def _sent_frames(exchange: Exchange) -> list[str]:
 
 
 def _body(a: Exchange, b: Exchange) -> Iterator[Change]:
-    before, after = a.body("send"), b.body("send")
-    capped = a.response.bytes > len(before) or b.response.bytes > len(after)
+    first, second = body_of(a, "send"), body_of(b, "send")  # Content-Encoding undone
+    before, after = first.data, second.data
+    capped = not (first.complete and second.complete)
     if capped:
         yield Change("body", f"bodies capped at capture: compared the first bytes only "
                              f"({a.response.bytes} and {b.response.bytes} bytes in all)",
