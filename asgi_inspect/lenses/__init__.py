@@ -17,7 +17,7 @@ from asgi_inspect.lenses.graphql import GraphQLLens
 from asgi_inspect.model import Event, Exchange
 
 __all__ = ["LENSES", "Block", "Lens", "Reading", "Section", "Table", "error", "frame_label",
-           "operation", "readings", "sections", "tagged"]
+           "lens_of", "operation", "readings", "sections", "tagged"]
 
 LENSES: tuple[Lens, ...] = (GraphQLLens(),)
 

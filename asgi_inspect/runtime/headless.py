@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from asgi_inspect import lenses
 from asgi_inspect.formats import codec
 from asgi_inspect.model import Exchange
 from asgi_inspect.record.files import LineFile
@@ -24,8 +25,10 @@ from asgi_inspect.units import format_duration, format_size
 
 
 def format_line(exchange: Exchange) -> str:
-    """``12:00:01.123 127.0.0.1:5000 GET /items 200 1.2ms 35B``, then the outcome when not
-    complete, the exception, and ``→ module.endpoint`` when a framework routed it."""
+    """``12:00:01.123 127.0.0.1:5000 GET /items 200 1.2ms 35B`` (with the operation a protocol
+    lens named after the path: ``POST /graphql «query GetItems» 200``), then the protocol's
+    error, the outcome when not complete, the exception, and ``→ module.endpoint`` when a
+    framework routed it."""
     clock = time.strftime("%H:%M:%S", time.localtime(exchange.started_at))
     millis = int(exchange.started_at * 1000) % 1000
     client = exchange.scope.get("client") if isinstance(exchange.scope, dict) else None
@@ -34,6 +37,11 @@ def format_line(exchange: Exchange) -> str:
     parts = [f"{clock}.{millis:03d}", peer, exchange.method or exchange.type, exchange.label or "-",
              str(status) if status is not None else "---",
              format_duration(exchange.duration_ns), format_size(exchange.response.bytes)]
+    operation, failure = lenses.operation(exchange), lenses.error(exchange)
+    if operation:
+        parts.insert(4, f"«{operation}»")
+    if failure:
+        parts.append(f"[{failure}]")
     if exchange.outcome != "complete":
         parts.append(f"[{exchange.outcome}]")
     if exchange.lost_records:

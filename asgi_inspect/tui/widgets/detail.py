@@ -10,23 +10,27 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import TabbedContent, TabPane
 
+from asgi_inspect import lenses
 from asgi_inspect.http import VOLATILE_HEADERS
 from asgi_inspect.model import Caps, Counters, Exchange
 from asgi_inspect.replay.diff import diff_exchanges
 from asgi_inspect.text import printable
 from asgi_inspect.tui.formatting import NO_TIME, clock, data_text, field_text, plain
+from asgi_inspect.tui.sections import section_lines
 from asgi_inspect.tui.widgets.body_view import MessageView, start_line
 from asgi_inspect.tui.widgets.lines import TextLines
 from asgi_inspect.tui.widgets.timeline import EventTimeline, FrameTable, RowsWithDetail
 from asgi_inspect.units import format_duration, format_size
 from asgi_inspect.values import safe_repr, value_text
 
-TABS = ("overview", "request", "response", "messages", "frames", "output", "exception", "diff")
+TABS = ("overview", "protocol", "request", "response", "messages", "frames", "output", "exception",
+        "diff")
 _OUTPUT_STYLES = {"stderr": "red", "log": "yellow"}
 _SHOWN_SCOPE_KEYS = frozenset({"type", "method", "path", "query_string", "raw_path", "headers",
                                "client", "server", "scheme", "http_version", "root_path"})
@@ -201,6 +205,7 @@ class DetailPane(Vertical):
         self._exception = TextLines(classes="text-view")
         self._output = TextLines(classes="text-view")
         self._diff = TextLines(classes="text-view")
+        self._protocol = TextLines(classes="text-view")
         self.original_of: Callable[[Exchange], Exchange | None] = lambda exchange: None
         self.ignored_headers: Sequence[str] = VOLATILE_HEADERS
         self._request = MessageView("receive")
@@ -208,6 +213,7 @@ class DetailPane(Vertical):
         self._messages = RowsWithDetail(EventTimeline())
         self._frames = RowsWithDetail(FrameTable())
         self._overview_of: Exchange | None = None
+        self._protocol_of: Exchange | None = None
         self._stale: set[str] = set(TABS)
         self._hidden: set[str] = set()
 
@@ -215,6 +221,8 @@ class DetailPane(Vertical):
         with TabbedContent(id="tabs"):
             with TabPane("Overview", id="overview"):
                 yield self._overview
+            with TabPane("Protocol", id="protocol"):
+                yield self._protocol
             with TabPane("Request", id="request"):
                 yield self._request
             with TabPane("Response", id="response"):
@@ -262,6 +270,12 @@ class DetailPane(Vertical):
             hidden.add("diff")
         if exchange is None:
             hidden.add("messages")
+        found = lenses.readings(exchange) if exchange is not None else ()
+        if found:
+            titles = " · ".join(lenses.lens_of(reading).title for reading in found)
+            self.tabs.get_tab("protocol").label = Content(titles)
+        else:
+            hidden.add("protocol")
         for tab in hidden - self._hidden:
             self.tabs.hide_tab(tab)
         for tab in self._hidden - hidden:
@@ -291,10 +305,27 @@ class DetailPane(Vertical):
             self._output.set_lines(output_lines(exchange) if exchange else [])
         elif tab == "exception":
             self._exception.set_lines(exception_lines(exchange) if exchange else [])
+        elif tab == "protocol":
+            self._protocol.set_lines(self._protocol_lines(exchange),
+                                     keep_scroll=exchange is self._protocol_of)
+            self._protocol_of = exchange
         elif tab == "diff":
             original = self.original_of(exchange) if exchange else None
             self._diff.set_lines(diff_lines(original, exchange, self.ignored_headers)
                                  if exchange else [])
+
+    def _protocol_lines(self, exchange: Exchange | None) -> list[Text]:
+        """Every lens's sections (one lens's after another's), for the tab's width."""
+        if exchange is None:
+            return []
+        width = max(self._protocol.scrollable_content_region.width, 40)
+        parts = [section for _, found in lenses.sections(exchange) for section in found]
+        return section_lines(parts, width, self.app.console)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Tables wrap to the pane's width: lay the protocol tab out again."""
+        self._stale.add("protocol")
+        self.render_tab(self.tabs.active)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id:

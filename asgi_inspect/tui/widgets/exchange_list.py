@@ -18,6 +18,7 @@ from rich.style import Style
 from textual import events
 from textual.reactive import var
 
+from asgi_inspect import lenses
 from asgi_inspect.model import Exchange
 from asgi_inspect.store.view import ORDER_KEYS, View
 from asgi_inspect.text import printable
@@ -25,8 +26,9 @@ from asgi_inspect.tui.formatting import clock
 from asgi_inspect.tui.widgets.lines import Column, LineTable, cells, fit
 from asgi_inspect.units import format_duration, format_size
 
-# A row: (id, started_at, method, path, status, duration_ns, size, kind, flags, comment).
-Row = tuple[str, float, str, str, int | None, int | None, int, str, int, str]
+# A row: (id, started_at, method, path, status, duration_ns, size, kind, flags, comment,
+# operation): the operation is what a protocol lens named (``query GetItems``).
+Row = tuple[str, float, str, str, int | None, int | None, int, str, int, str, str]
 # Its fields' indices: Final, so the type checker knows each field's type at row[INDEX].
 ID: Final = 0
 STARTED: Final = 1
@@ -38,6 +40,7 @@ SIZE: Final = 6
 KIND: Final = 7
 FLAGS: Final = 8
 COMMENT: Final = 9
+OPERATION: Final = 10
 # The bits of row[FLAGS].
 LIVE: Final = 1
 REPLAY: Final = 2
@@ -53,14 +56,14 @@ def summarize(exchange: Exchange) -> Row:
     outcome = exchange.outcome
     flags = ((LIVE if outcome == "streaming" else 0) | (REPLAY if exchange.replay_of else 0)
              | (MARKED if exchange.marked else 0)
-             | (FAILED if outcome in _FAILED_OUTCOMES else 0))
+             | (FAILED if outcome in _FAILED_OUTCOMES or lenses.error(exchange) else 0))
     size = exchange.response.bytes
     if exchange.type == "websocket":
         size += exchange.request.bytes
     return (exchange.id, exchange.started_at, printable(exchange.method), printable(exchange.label),
             exchange.status, exchange.duration_ns, size,
             _KINDS.get(exchange.type, printable(exchange.type)), flags,
-            printable(exchange.comment))
+            printable(exchange.comment), printable(lenses.operation(exchange)))
 
 
 def status_text(row: Row) -> str:
@@ -92,7 +95,7 @@ class ExchangeList(LineTable):
         "exchange-list--s3", "exchange-list--s4", "exchange-list--s5", "exchange-list--get",
         "exchange-list--post", "exchange-list--put", "exchange-list--delete",
         "exchange-list--ws", "exchange-list--live", "exchange-list--replay",
-        "exchange-list--marked",
+        "exchange-list--marked", "exchange-list--op",
     }
     DEFAULT_CSS = """
     ExchangeList {
@@ -111,6 +114,7 @@ class ExchangeList(LineTable):
         & > .exchange-list--live { color: $text-accent; }
         & > .exchange-list--replay { color: $text-secondary; }
         & > .exchange-list--marked { color: $text-warning; text-style: bold; }
+        & > .exchange-list--op { color: $text-accent; text-style: italic; }
     }
     """
 
@@ -388,9 +392,15 @@ class ExchangeList(LineTable):
                 for char, bit, c in marks]
 
     def _path(self, row: Row, width: int, base: Style, selected: bool) -> list[Segment]:
+        """The path, then the operation a lens named, then the user's comment."""
         path = fit(row[PATH], width)
         segments = [Segment(path, base)]
         room = width - cell_len(path)
+        if row[OPERATION] and room > 4:
+            style = base if selected else base + self.component_style("exchange-list--op")
+            operation = fit(f"  {row[OPERATION]}", room)
+            segments.append(Segment(operation, style))
+            room -= cell_len(operation)
         if row[COMMENT] and room > 4:
             style = base if selected else base + self.component_style("exchange-list--dim")
             segments.append(cells(f"  ✎ {row[COMMENT]}", room, style))

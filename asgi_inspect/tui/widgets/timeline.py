@@ -13,6 +13,7 @@ from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
+from asgi_inspect import lenses
 from asgi_inspect.model import Event, Exchange
 from asgi_inspect.text import decode, printable
 from asgi_inspect.tui.bodies import render_body
@@ -205,6 +206,9 @@ _FRAME_TYPES = frozenset({
 })
 
 
+_LENS_STYLE = Style(bold=True)
+
+
 class FrameTable(EventTable):
     """WebSocket frames: direction, text/binary, size, a preview; close codes and reasons."""
 
@@ -225,6 +229,9 @@ class FrameTable(EventTable):
     def own_cell(self, event: Event, name: str) -> tuple[str, Style]:
         if name == "kind":
             return frame_kind(event), self.status_style(event)
+        label = lenses.frame_label(self.exchange, event) if self.exchange is not None else None
+        if label:  # the subprotocol's reading first (``42 event "chat"``), then the raw frame
+            return fit(f"{printable(label)}  ·  {frame_preview(event)}", 400), _LENS_STYLE
         return fit(frame_preview(event), 400), Style()
 
 
