@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from asgi_inspect import content
 from asgi_inspect.model import Direction, Event, Exchange
 from asgi_inspect.text import decode
 
@@ -94,7 +95,7 @@ class Lens(ABC):
 
 def body(exchange: Exchange, direction: Direction) -> bytes:
     """The kept body of one direction, its Content-Encoding undone (as far as it goes)."""
-    return exchange.body(direction)
+    return content.data_of(exchange, direction)
 
 
 def body_text(exchange: Exchange, direction: Direction) -> str:
