@@ -13,6 +13,11 @@ raises ``HTTPError``, which becomes a JSON error (400 for a bad parameter). Rout
     POST /upload                    urlencoded or multipart form: field names and sizes
     GET  /download?size=1048576     that many bytes in 64 KiB chunks, with Content-Length
     GET  /events?count=5&interval=0.5   Server-Sent Events: ticks, then "done"; the stream ends
+    GET  /chat?prompt=hi            an LLM-style stream: `data: {...}` chunks, then `data: [DONE]`
+    GET  /api/catalog               a larger JSON list, gzip-compressed when the client accepts it
+    POST /rpc                       JSON-RPC 2.0 (items.list, items.get, items.add; batches);
+                                    with `Accept: text/event-stream` only, answered over SSE
+                                    with a progress notification first, as MCP servers do
     WS   /ws/echo                   echoes text and binary frames; "bye" closes with 1000
     GET  /slow?seconds=1.5          answers after that delay (at most 10 s)
     GET  /error                     raises RuntimeError caused by a KeyError (server sends 500)
@@ -25,6 +30,7 @@ HEAD works on every GET route; unknown paths get a JSON 404, wrong methods a 405
 from __future__ import annotations
 
 import asyncio
+import gzip
 import itertools
 import json
 import logging
@@ -339,6 +345,118 @@ def sse_frame(event_id: int, event: str, data: Any) -> bytes:
     return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+CHAT_REPLY = ("Each chunk of this answer is one Server-Sent Event, as LLM APIs stream them; "
+              "asgi-inspect assembles the text.")
+
+
+@route("GET", "/chat")
+async def chat(request: Request) -> Response:
+    """An LLM-style completion stream (OpenAI's chunk shape) that ends with ``[DONE]``."""
+    prompt = request.query.get("prompt", "hi")[:200]
+    headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+    return Response(200, headers, chat_chunks(prompt))
+
+
+async def chat_chunks(prompt: str) -> AsyncIterator[bytes]:
+    words = [f"You said {prompt!r}. ", *(f"{word} " for word in CHAT_REPLY.split())]
+    for n, word in enumerate(words):
+        await asyncio.sleep(0.02)
+        chunk = {"id": "chat-1", "object": "chat.completion.chunk", "created": n,
+                 "choices": [{"index": 0, "delta": {"content": word}}]}
+        yield f"data: {json.dumps(chunk)}\n\n".encode()
+    yield b"data: [DONE]\n\n"
+
+
+@route("GET", "/api/catalog")
+async def catalog(request: Request) -> Response:
+    """200 generated items as JSON; gzip-compressed when the client accepts gzip."""
+    items = [{"id": n, "name": f"Item {n}", "price": round(1.5 * n, 2), "tags": ["demo"]}
+             for n in range(1, 201)]
+    body = json.dumps({"items": items}).encode()
+    if b"gzip" not in request.header(b"accept-encoding").lower():
+        return body_response(body, "application/json")
+    return body_response(gzip.compress(body, mtime=0), "application/json",
+                         headers=[(b"content-encoding", b"gzip"), (b"vary", b"accept-encoding")])
+
+
+RPC_ERRORS = {-32700: "Parse error", -32600: "Invalid Request", -32601: "Method not found",
+              -32602: "Invalid params"}
+
+
+class RPCError(Exception):
+    def __init__(self, code: int, detail: str = "") -> None:
+        super().__init__(detail or RPC_ERRORS[code])
+        self.code = code
+        self.detail = detail
+
+
+@route("POST", "/rpc")
+async def rpc(request: Request) -> Response:
+    """JSON-RPC 2.0 over HTTP: one call or a batch; notifications get no answer.
+
+    A client that accepts only ``text/event-stream`` gets the answers as SSE events, after a
+    progress notification, the way MCP's streamable HTTP transport answers."""
+    try:
+        payload = json.loads(await request.body())
+    except ValueError:
+        return json_response(rpc_error(None, RPCError(-32700)))
+    calls = payload if isinstance(payload, list) and payload else [payload]
+    answers = [a for a in (rpc_answer(request.items, call) for call in calls) if a is not None]
+    if not answers:
+        return Response(202)
+    if request.header(b"accept").strip() == b"text/event-stream":
+        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+        return Response(200, headers, rpc_stream(answers))
+    return json_response(answers if isinstance(payload, list) else answers[0])
+
+
+def rpc_answer(items: ItemStore, call: Any) -> dict[str, Any] | None:
+    """The response object for one call (None for a notification)."""
+    if not isinstance(call, dict) or call.get("jsonrpc") != "2.0" or \
+            not isinstance(call.get("method"), str):
+        return rpc_error(None, RPCError(-32600))
+    try:
+        result = rpc_call(items, call["method"], call.get("params") or {})
+    except RPCError as exc:
+        return rpc_error(call.get("id"), exc) if "id" in call else None
+    return {"jsonrpc": "2.0", "id": call["id"], "result": result} if "id" in call else None
+
+
+def rpc_call(items: ItemStore, method: str, params: Any) -> Any:
+    if not isinstance(params, dict):
+        raise RPCError(-32602, "params must be an object")
+    if method == "items.list":
+        return items.all()
+    if method == "items.get":
+        item_id = params.get("id")
+        item = items.get(item_id) if isinstance(item_id, int) else None
+        if item is None:
+            raise RPCError(-32602, f"no item {item_id!r}")
+        return item
+    if method == "items.add":
+        try:
+            name, price = parse_item(json.dumps(params).encode())
+        except HTTPError as exc:
+            raise RPCError(-32602, exc.message) from None
+        return items.add(name, price)
+    raise RPCError(-32601, f"no method {method!r}")
+
+
+def rpc_error(call_id: Any, exc: RPCError) -> dict[str, Any]:
+    error = {"code": exc.code, "message": RPC_ERRORS[exc.code]}
+    if exc.detail:
+        error["data"] = exc.detail
+    return {"jsonrpc": "2.0", "id": call_id, "error": error}
+
+
+async def rpc_stream(answers: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+    progress = {"jsonrpc": "2.0", "method": "notifications/progress",
+                "params": {"progressToken": 1, "progress": 1, "total": 2}}
+    for n, message in enumerate([progress, *answers], start=1):
+        await asyncio.sleep(0.01)
+        yield f"id: {n}\nevent: message\ndata: {json.dumps(message)}\n\n".encode()
+
+
 @route("GET", "/slow")
 async def slow(request: Request) -> Response:
     """Answer after ``seconds`` (default 1.5, at most 10): something to watch as pending."""
@@ -548,7 +666,8 @@ HOME_PAGE = """<!doctype html>
 <body>
 <h1>asgi-inspect demo</h1>
 <p>Each button sends a request to this app: watch it arrive in asgi-inspect.
-   A JSON call, an event stream and a WebSocket session start as soon as the page loads.</p>
+   JSON calls (one gzip-compressed), JSON-RPC calls (one answered over SSE), a form upload, two
+   event streams and a WebSocket session start as soon as the page loads.</p>
 <h2>HTTP</h2>
 <button onclick="call('GET', 'api/items')">GET /api/items</button>
 <button onclick="call('GET', 'api/items/1')">GET /api/items/1</button>
@@ -569,6 +688,11 @@ HOME_PAGE = """<!doctype html>
 <button onclick="call('GET', 'nowhere')">GET /nowhere (404)</button>
 <h2>Streams</h2>
 <button onclick="events()">SSE /events</button>
+<button onclick="chat()">SSE /chat (LLM-style)</button>
+<button onclick="rpc('items.list', {})">JSON-RPC items.list</button>
+<button onclick="rpc('items.get', {id: 99})">JSON-RPC error</button>
+<button onclick="rpc('items.add', {name: 'Pen', price: 2.5}, true)">JSON-RPC over SSE</button>
+<button onclick="call('GET', 'api/catalog')">GET /api/catalog (gzip)</button>
 <button onclick="echo()">WebSocket /ws/echo</button>
 <pre id="log"></pre>
 <script>
@@ -615,8 +739,31 @@ function echo() {
   socket.onclose = (event) => log("WS", `closed with ${event.code}`);
 }
 
+async function rpc(method, params, overSse) {
+  const response = await fetch("rpc", {method: "POST",
+    headers: {"content-type": "application/json",
+              "accept": overSse ? "text/event-stream" : "application/json"},
+    body: JSON.stringify({jsonrpc: "2.0", id: Date.now() % 1000, method, params})});
+  log(`JSON-RPC ${method}`, (await response.text()).slice(0, 160));
+}
+
+function chat() {
+  const source = new EventSource("chat?prompt=hello");
+  let text = "";
+  source.onmessage = (event) => {
+    if (event.data === "[DONE]") { log("chat", text); source.close(); return; }
+    text += JSON.parse(event.data).choices[0].delta.content;
+  };
+}
+
 call("GET", "api/items");
+call("GET", "api/catalog");
+rpc("items.list", {});
+rpc("items.get", {id: 99});
+rpc("items.add", {name: "Pen", price: 2.5}, true);
+uploadFile();
 events();
+chat();
 echo();
 </script>
 </body>

@@ -69,7 +69,9 @@ async def test_home_page_has_a_button_for_every_route(client: httpx.AsyncClient)
     for path in [template for _method, template in ROUTES] + list(WEBSOCKET_ROUTES):
         relative_url = path.strip("/").split("{")[0]  # the page calls "api/items/1", "ws/echo"
         assert re.search(f"[\"']{re.escape(relative_url)}", page), path
-    for started_on_load in ('call("GET", "api/items")', "events();", "echo();"):
+    for started_on_load in ('call("GET", "api/items")', 'call("GET", "api/catalog")',
+                            'rpc("items.list", {});', "uploadFile();", "events();", "chat();",
+                            "echo();"):
         assert started_on_load in page
 
 
@@ -203,6 +205,57 @@ async def test_events_send_ticks_then_done(client: httpx.AsyncClient) -> None:
     assert [(event, data.get("n")) for event, data in events] == [
         ("tick", 1), ("tick", 2), ("tick", 3), ("done", None)]
     assert events[-1][1] == {"ticks": 3}
+
+
+async def test_chat_streams_completion_chunks_then_done(client: httpx.AsyncClient) -> None:
+    response = await client.get("/chat", params={"prompt": "hi"})
+    assert response.headers["content-type"] == "text/event-stream"
+    datas = [block.removeprefix("data: ") for block in response.text.split("\n\n") if block]
+    assert datas[-1] == "[DONE]"
+    text = "".join(json.loads(d)["choices"][0]["delta"]["content"] for d in datas[:-1])
+    assert text.startswith("You said 'hi'. Each chunk of this answer")
+
+
+async def test_catalog_is_gzip_when_accepted(client: httpx.AsyncClient) -> None:
+    zipped = await client.get("/api/catalog", headers={"accept-encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert len(zipped.json()["items"]) == 200  # httpx undid the gzip
+    assert int(zipped.headers["content-length"]) < len(zipped.content) / 4
+    plain = await client.get("/api/catalog", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.json() == zipped.json()
+
+
+def rpc_call(method: str, params: Any = None, call_id: Any = 1) -> dict[str, Any]:
+    call = {"jsonrpc": "2.0", "method": method, "id": call_id}
+    return call if params is None else {**call, "params": params}
+
+
+async def test_rpc_answers_calls_batches_and_errors(client: httpx.AsyncClient) -> None:
+    listed = (await client.post("/rpc", json=rpc_call("items.list"))).json()
+    assert listed["id"] == 1 and [i["name"] for i in listed["result"]][:1] == ["Keyboard"]
+    missing = (await client.post("/rpc", json=rpc_call("items.get", {"id": 99}, 2))).json()
+    assert missing == {"jsonrpc": "2.0", "id": 2, "error": {
+        "code": -32602, "message": "Invalid params", "data": "no item 99"}}
+    batch = (await client.post("/rpc", json=[
+        rpc_call("items.add", {"name": "Pen", "price": 2.5}, "a"),
+        {"jsonrpc": "2.0", "method": "items.list"},  # a notification: no answer
+        rpc_call("nope", {}, "b")])).json()
+    assert [(a["id"], "result" in a) for a in batch] == [("a", True), ("b", False)]
+    assert batch[1]["error"]["code"] == -32601
+    assert (await client.post("/rpc", content=b"{oops")).json()["error"]["code"] == -32700
+    only_note = await client.post("/rpc", json={"jsonrpc": "2.0", "method": "items.list"})
+    assert only_note.status_code == 202 and only_note.content == b""
+
+
+async def test_rpc_answers_over_sse_when_asked(client: httpx.AsyncClient) -> None:
+    response = await client.post("/rpc", json=rpc_call("items.get", {"id": 1}, 7),
+                                 headers={"accept": "text/event-stream"})
+    assert response.headers["content-type"] == "text/event-stream"
+    events = sse_events(response.text)
+    assert [event for event, _ in events] == ["message", "message"]
+    assert events[0][1]["method"] == "notifications/progress"
+    assert events[1][1] == {"jsonrpc": "2.0", "id": 7, "result": {
+        "id": 1, "name": "Keyboard", "price": 49.0}}
 
 
 @pytest.mark.parametrize(("query", "error"), [
