@@ -301,7 +301,7 @@ def test_unreadable_data_fails_only_the_test_that_reads_it() -> None:
     ("~o", "expected an outcome after ~o", 3),
     ("~dur | ~c 200", "expected a duration after ~dur", 6),
     ("~zz", "unknown filter ~zz", 1),
-    ("~m GET ~sise 0", "unknown filter ~sise (did you mean ~size?)", 8),
+    ("~m GET ~siz 0", "unknown filter ~siz (did you mean ~size?)", 8),
     ("~", "expected a filter name after '~'", 1),
     ("~ GET", "expected a filter name after '~'", 1),
     ("(~m GET", "'(' is never closed", 1),
