@@ -1,14 +1,19 @@
 """``asgi-inspect replay TRACE``: replay a recorded session and report what changed.
 
 Against an app in this process (``--app module:app``) or a live server (``--url``). Exits 1
-when a response differs beyond the ignored parts, or a replay fails, so a recording can serve
-as a regression test. The loop is :func:`asgi_inspect.ops.replay.replay`, as in the TUI.
+when a response differs beyond the ignored parts (headers, ``--ignore-field`` JSONPaths,
+``--ignore-text`` patterns), a replay fails, or one could not send what the client sent (a
+request body capped at capture: a warning on stderr, and exit 1 unless ``--allow-truncated``),
+so a recording can serve as a regression test. What the app prints, logs or raises while it
+runs in this process goes to a log file, not into the report (one line per exchange says how
+much). The loop is :func:`asgi_inspect.ops.replay.replay`, as in the TUI.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,8 @@ from asgi_inspect.formats import codec
 from asgi_inspect.http import VOLATILE_HEADERS
 from asgi_inspect.model import Exchange
 from asgi_inspect.ops.replay import ReplayOutcome, replay, replayable
+from asgi_inspect.replay.ignore import BodyIgnore, IgnoreError
+from asgi_inspect.replay.output import OutputLog
 from asgi_inspect.replay.request import ReplayError
 from asgi_inspect.runtime.session import Session
 from asgi_inspect.text import printable
@@ -43,14 +50,41 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--filter", default="", metavar="EXPR", help="replay only these")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="where to write the replays (default: TRACE.replay.jsonl)")
+    parser.add_argument("--log", type=Path, metavar="FILE",
+                        help="where the app's own output goes (default: the output file with "
+                             ".log, written only when the app prints)")
     add_ignore_header(parser)
+    add_ignore_body(parser)
+    parser.add_argument("--allow-truncated", action="store_true",
+                        help="a replay that sent less than the client did (a request body "
+                             "capped at capture) does not make the exit status 1; it is still "
+                             "warned about")
     add_strict_option(parser)
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds one exchange may take (default 30)")
     parser.set_defaults(handler=handle)
 
 
+def add_ignore_body(parser: Any) -> None:
+    """--ignore-field and --ignore-text: what diffs leave out of bodies (replay, view)."""
+    parser.add_argument("--ignore-field", action="append", default=[], metavar="JSONPATH",
+                        help="a JSON field replays are not compared on, like '$.query_ms', "
+                             "'$.rows[*].id' or '$..etag' (repeatable)")
+    parser.add_argument("--ignore-text", action="append", default=[], metavar="REGEX",
+                        help="text that is masked on both sides before comparing, like "
+                             "'took [0-9.]+ms' (repeatable)")
+
+
+def ignore_body(args: argparse.Namespace) -> BodyIgnore:
+    """The --ignore-field and --ignore-text rules, or a one-line :class:`CliError`."""
+    try:
+        return BodyIgnore.parse(args.ignore_field, args.ignore_text)
+    except IgnoreError as exc:
+        raise CliError(str(exc)) from None
+
+
 def handle(args: argparse.Namespace) -> int:
+    rules = ignore_body(args)  # bad rules fail before the trace is read
     session = Session.offline(read_trace(args.trace, strict=args.strict), title=str(args.trace))
     session.view.set_filter(check_filter(args.filter))
     chosen = replayable(session.view.select("shown"))
@@ -59,44 +93,80 @@ def handle(args: argparse.Namespace) -> int:
     target = replay_target(args)
     assert target is not None  # --app or --url is required
     output = args.output or args.trace.with_suffix(".replay.jsonl")
+    log = OutputLog(args.log or output.with_suffix(".log"))
     ignored = (*VOLATILE_HEADERS, *args.ignore_header)
-    outcomes = asyncio.run(_replay_all(target, chosen, args.timeout, ignored))
+    try:
+        outcomes = asyncio.run(_replay_all(target, chosen, args.timeout, log,
+                                           ignore_headers=ignored, ignore_body=rules))
+    finally:
+        log.close()
     codec.write(codec.new_trace(o.replay for o in outcomes if o.replay is not None), output,
                 jsonl=True)
     replayed = [o for o in outcomes if not o.skipped]
     failed = sum(o.differs or o.replay is None for o in replayed)
-    print(f"{len(replayed)} replayed, {failed} differ or failed; replays written to {output}")
-    return 1 if failed else 0
+    truncated = sum(bool(o.warnings) for o in replayed)
+    print(f"{len(replayed)} replayed, {failed} differ or failed, {truncated} sent less than "
+          f"recorded; replays written to {output}"
+          + (f", the app's output to {log.path}" if log.used else ""))
+    return 1 if failed or (truncated and not args.allow_truncated) else 0
 
 
 async def _replay_all(target: tuple[Any, str], exchanges: list[Exchange], timeout: float,
-                      ignored: tuple[str, ...]) -> list[ReplayOutcome]:
+                      log: OutputLog, *, ignore_headers: tuple[str, ...],
+                      ignore_body: BodyIgnore) -> list[ReplayOutcome]:
+    """Replay in order, reporting each as it ends; the app's output goes to ``log``."""
     from asgi_inspect.replay.driver import InProcessReplayer
 
     replayer = InProcessReplayer(*target, timeout=timeout)
     outcomes = []
     try:
-        await replayer.start()
-        async for outcome in replay(replayer, exchanges, ignore_headers=ignored):
-            _report(outcome)
+        with log.capture("the app's startup"):
+            await replayer.start()
+        results = replay(replayer, exchanges, ignore_headers=ignore_headers,
+                         ignore_body=ignore_body)
+        for exchange in exchanges:  # one outcome each, each replay inside its own capture
+            title = f"#{exchange.id} {exchange.method} {exchange.path}"
+            with log.capture(title) as captured:
+                outcome = await anext(results)
+            _report(outcome, _app_output(outcome, captured.lines, log))
             outcomes.append(outcome)
     except ReplayError as exc:
         raise CliError(str(exc)) from None
     finally:
-        await replayer.close()
+        with log.capture("the app's shutdown"):
+            await replayer.close()
     return outcomes
 
 
-def _report(outcome: ReplayOutcome) -> None:
+def _app_output(outcome: ReplayOutcome, lines: int, log: OutputLog) -> str:
+    """One line on what the app printed and raised during a replay (the traceback goes to the
+    log); empty when it did neither."""
+    failure = outcome.replay.exception if outcome.replay is not None else None
+    if failure is not None and failure.traceback:
+        log.write(f"#{outcome.original.id}: the replay's exception", failure.traceback.encode())
+    said = [f"printed {lines} line{'s' if lines != 1 else ''}"] if lines else []
+    if failure is not None:
+        said.append(f"raised {failure.type}")
+    return f"app {', '.join(said)}; see {log.path}" if said else ""
+
+
+def _report(outcome: ReplayOutcome, app_output: str) -> None:
+    """The outcome's lines: stdout for the report, stderr for what the replay could not send."""
     a = outcome.original
+    for warning in outcome.warnings:
+        print(printable(f"asgi-inspect: warning: #{a.id}: {warning}"), file=sys.stderr)
+    mark = "  (sent less than recorded)" if outcome.warnings else ""
     if outcome.diff is None:
         verb = "skipped" if outcome.skipped else "failed"
-        print(printable(f"{a.id:>5} {verb}: {outcome.error}"))
-        return
-    diff, b = outcome.diff, outcome.diff.replay
-    print(printable(f"{a.id:>5} {a.method} {a.path}  {a.status} → {b.status}  {diff.summary()}"))
-    significant = [c for c in diff.changes if c.significant]
-    for change in significant[:SHOWN_CHANGES]:
-        print(printable(f"        {change.section}: {change.text}"))
-    if len(significant) > SHOWN_CHANGES:
-        print(f"        … {len(significant) - SHOWN_CHANGES} more")
+        print(printable(f"{a.id:>5} {verb}: {outcome.error}{mark}"))
+    else:
+        diff, b = outcome.diff, outcome.diff.replay
+        print(printable(f"{a.id:>5} {a.method} {a.path}  {a.status} → {b.status}  "
+                        f"{diff.summary()}{mark}"))
+        significant = [c for c in diff.changes if c.significant]
+        for change in significant[:SHOWN_CHANGES]:
+            print(printable(f"        {change.section}: {change.text}"))
+        if len(significant) > SHOWN_CHANGES:
+            print(f"        … {len(significant) - SHOWN_CHANGES} more")
+    if app_output:
+        print(printable(f"        {app_output}"))

@@ -16,6 +16,7 @@ from asgi_inspect.cli.options import (
     read_trace,
     replay_target,
 )
+from asgi_inspect.cli.replay import add_ignore_body, ignore_body
 from asgi_inspect.runtime.session import Session
 
 
@@ -26,6 +27,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--filter", default="", metavar="EXPR", help="start with this filter")
     add_replay_target(parser, required=False)
     add_ignore_header(parser)
+    add_ignore_body(parser)
     add_strict_option(parser)
     add_store_bounds(parser)
     parser.set_defaults(handler=handle)
@@ -33,6 +35,7 @@ def add_parser(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     check_filter(args.filter)  # a bad expression fails here, before the screen opens
+    ignore_body(args)  # and so does a bad --ignore-field or --ignore-text
     target = replay_target(args)
     # The trace goes straight into the session: exchanges past --max-* are not kept alive.
     session = Session.offline(read_trace(args.file, strict=args.strict),
@@ -40,6 +43,7 @@ def handle(args: argparse.Namespace) -> int:
                               max_exchanges=args.max_exchanges, max_memory=args.max_memory)
     session.view.set_filter(args.filter)
     session.ignored_headers += tuple(args.ignore_header)
+    session.ignored_body = ignore_body(args)
     if target is not None:
         from asgi_inspect.replay.driver import InProcessReplayer
 

@@ -2,8 +2,9 @@
 
 Headers are compared as a multiset (order does not matter) without the volatile ones (dates,
 request ids, cookie values...), JSON bodies structurally, text bodies line by line, binary bodies
-by size and hash. Differences in chunking and timing are reported but do not make a replay
-"differ": they are not what a client sees as the answer.
+by size and hash; the volatile parts of bodies and frames a :class:`BodyIgnore` names (JSON
+fields, text patterns) are left out on both sides first. Differences in chunking and timing
+are reported but do not make a replay "differ": they are not what a client sees as the answer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from asgi_inspect.content import body_of
 from asgi_inspect.http import VOLATILE_HEADERS
 from asgi_inspect.model import Exchange
+from asgi_inspect.replay.ignore import NOTHING, BodyIgnore
 from asgi_inspect.units import format_duration
 
 MAX_BODY_LINES = 200
@@ -51,12 +53,16 @@ class Diff:
 
 
 def diff_exchanges(original: Exchange, replay: Exchange, *,
-                   ignore_headers: Sequence[str] = VOLATILE_HEADERS) -> Diff:
+                   ignore_headers: Sequence[str] = VOLATILE_HEADERS,
+                   ignore_body: BodyIgnore = NOTHING) -> Diff:
     ignored = {h.lower() for h in ignore_headers}
+    if ignore_body:  # a length follows the parts left out: the body comparison covers it
+        ignored.add("content-length")
     changes = [*_status(original, replay), *_headers(original, replay, ignored)]
     if original.type == "websocket":
-        changes += _frames(original, replay)
-    changes += [*_body(original, replay), *_messages(original, replay), *_timing(original, replay)]
+        changes += _frames(original, replay, ignore_body)
+    changes += [*_body(original, replay, ignore_body), *_messages(original, replay),
+                *_timing(original, replay)]
     return Diff(original, replay, changes)
 
 
@@ -93,19 +99,21 @@ def _headers(a: Exchange, b: Exchange, ignored: set[str]) -> Iterator[Change]:
         yield Change("headers", f"+ {name}: {value}")
 
 
-def _frames(a: Exchange, b: Exchange) -> Iterator[Change]:
-    before, after = _sent_frames(a), _sent_frames(b)
+def _frames(a: Exchange, b: Exchange, ignore: BodyIgnore) -> Iterator[Change]:
+    before, after = _sent_frames(a, ignore), _sent_frames(b, ignore)
     for line in difflib.unified_diff(before, after, "original", "replay", n=1, lineterm=""):
         if not line.startswith(("---", "+++")):
             yield Change("frames", line)
 
 
-def _sent_frames(exchange: Exchange) -> list[str]:
+def _sent_frames(exchange: Exchange, ignore: BodyIgnore) -> list[str]:
     frames = []
     for event in exchange.events:
         if event.type == "websocket.send" and isinstance(event.message, dict):
             data = event.message.get("text")
-            if data is None:
+            if isinstance(data, str) and ignore:
+                data = _ignored_in_text(data, ignore)
+            elif data is None:
                 data = f"<{len(event.message.get('bytes') or b'')} bytes "
                 data += hashlib.sha256(event.message.get("bytes") or b"").hexdigest()[:12] + ">"
             frames.append(str(data))
@@ -114,10 +122,11 @@ def _sent_frames(exchange: Exchange) -> list[str]:
     return frames
 
 
-def _body(a: Exchange, b: Exchange) -> Iterator[Change]:
+def _body(a: Exchange, b: Exchange, ignore: BodyIgnore) -> Iterator[Change]:
     first, second = body_of(a, "send"), body_of(b, "send")  # Content-Encoding undone
     before, after = first.data, second.data
-    capped = not (first.complete and second.complete)
+    # A WebSocket's response counters count its frames, compared above: only HTTP is capped.
+    capped = a.type == "http" and not (first.complete and second.complete)
     if capped:
         yield Change("body", f"bodies capped at capture: compared the first bytes only "
                              f"({a.response.bytes} and {b.response.bytes} bytes in all)",
@@ -128,9 +137,10 @@ def _body(a: Exchange, b: Exchange) -> Iterator[Change]:
         return
     parsed = _json(before), _json(after)
     if parsed[0] is not _NOT_JSON and parsed[1] is not _NOT_JSON:
-        yield from (Change("body", line) for line in _json_changes(parsed[0], parsed[1], "$"))
+        kept = ignore.json(parsed[0]), ignore.json(parsed[1])
+        yield from (Change("body", line) for line in _json_changes(kept[0], kept[1], "$"))
     elif _is_text(before) and _is_text(after):
-        yield from _text_changes(before.decode(), after.decode())
+        yield from _text_changes(ignore.text(before.decode()), ignore.text(after.decode()))
     else:
         yield Change("body", f"binary body: {len(before)} bytes sha256 {_hash(before)} → "
                              f"{len(after)} bytes sha256 {_hash(after)}")
@@ -172,6 +182,14 @@ def _json_changes(a: Any, b: Any, path: str) -> Iterator[str]:
 def _short(value: Any, limit: int = 80) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _ignored_in_text(text: str, ignore: BodyIgnore) -> str:
+    """A text frame as compared: JSON without the ignored fields, then the patterns masked."""
+    parsed = _json(text.encode())
+    if parsed is not _NOT_JSON and ignore.fields:
+        text = json.dumps(ignore.json(parsed), ensure_ascii=False, sort_keys=True)
+    return ignore.text(text)
 
 
 def _is_text(data: bytes) -> bool:

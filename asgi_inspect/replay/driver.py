@@ -65,9 +65,7 @@ class Driver:
         new = [e for i, e in store.exchanges.items() if i not in known]
         exchange = new[-1]
         exchange.replay_of = original_id
-        if not request.complete:
-            exchange.notes.append("the original request body was capped at capture: this "
-                                  "replay sent only the bytes that were kept")
+        exchange.notes.extend(f"replay: {warning}" for warning in request.warnings)
         store.remove([exchange])
         return exchange
 
@@ -150,6 +148,8 @@ class _Lifespan:
         if reply in done:
             return reply.result()
         reply.cancel()
+        if self.task.done() and not self.task.cancelled():
+            self.task.exception()  # an app without lifespan raises: taken, never printed
         return None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from asgi_inspect import http
@@ -64,7 +65,8 @@ def _chunks(request: ReplayRequest) -> bytes | AsyncIterator[bytes]:
 async def _replay_websocket(request: ReplayRequest, base_url: str,
                             headers: list[tuple[bytes, bytes]], timeout: float) -> None:
     """Send the recorded client frames in order, each once the server has answered as often
-    as it had by then in the original; then let the server close first, as it did."""
+    as it had by then in the original; then close as the client did (a recorded
+    ``websocket.disconnect``), or let the server close first, as it did."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
@@ -72,20 +74,33 @@ async def _replay_websocket(request: ReplayRequest, base_url: str,
     extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers
              if k.lower() not in http.WEBSOCKET_HANDSHAKE_HEADERS and k.lower() != b"host"]
     protocols = request.scope.get("subprotocols") or None
-    frames = [(m, max(0, n - 1)) for m, n in request.receives  # n - 1: the accept is no frame
-              if m.get("type") == "websocket.receive"]
+    messages = [(m, max(0, n - 1)) for m, n in request.receives  # n - 1: the accept is no frame
+                if m.get("type") in ("websocket.receive", "websocket.disconnect")]
     async with connect(url, additional_headers=extra, subprotocols=protocols) as socket:
         answers = 0
         with contextlib.suppress(ConnectionClosed, TimeoutError):
             async with asyncio.timeout(timeout):
-                for frame, answered_before in frames:
+                for message, answered_before in messages:
                     while answers < answered_before:
                         await socket.recv()
                         answers += 1
-                    data = frame.get("bytes")
-                    await socket.send(data if data is not None else frame.get("text") or "")
+                    if message["type"] == "websocket.disconnect":
+                        await socket.close(*_close_of(message))
+                        return
+                    data = message.get("bytes")
+                    await socket.send(data if data is not None else message.get("text") or "")
                 async for _ in socket:  # until the server closes (or the timeout)
                     pass
+
+
+def _close_of(disconnect: dict[str, Any]) -> tuple[int, str]:
+    """The close code and reason a client may send for a recorded ``websocket.disconnect``:
+    1005/1006/1015 only describe a close without a frame, so 1000 is sent for them."""
+    code, reason = disconnect.get("code"), disconnect.get("reason")
+    if not isinstance(code, int) or code in (1004, 1005, 1006) or not (
+            1000 <= code <= 1014 or 3000 <= code <= 4999):
+        code = 1000
+    return code, reason if isinstance(reason, str) else ""
 
 
 def _url(base_url: str, request: ReplayRequest) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from asgi_inspect.model import REPLAY_HEADER, Exchange
+from asgi_inspect.units import format_size
 
 
 class ReplayError(Exception):
@@ -29,8 +30,14 @@ class ReplayRequest:
     body: bytes
     scope: dict[str, Any]  # the recorded scope, for the fields not edited here
     receives: list[tuple[dict[str, Any], int]] = field(default_factory=list)
-    complete: bool = True  # False when the request body was capped at capture
+    # What this replay cannot reproduce, by the part it concerns ("body", "frames", "records")
+    limits: dict[str, str] = field(default_factory=dict)
     stop_after: int | None = None  # for a stream still open when recorded: sends to wait for
+
+    @property
+    def warnings(self) -> list[str]:
+        """What this replay cannot reproduce, one line each (empty: it sends what was sent)."""
+        return list(self.limits.values())
 
     @classmethod
     def from_exchange(cls, exchange: Exchange) -> ReplayRequest:
@@ -45,14 +52,12 @@ class ReplayRequest:
                 sends += 1
             elif isinstance(event.message, dict) and event.status == "ok":
                 receives.append((dict(event.message), sends))
-        complete = not exchange.request.elided and all(
-            e.size is None for e in exchange.events if e.direction == "receive")
         query = scope.get("query_string") or b""
         return cls(type=exchange.type, method=str(scope.get("method", "GET")),
                    path=str(scope["path"]), query=query if isinstance(query, bytes) else b"",
                    headers=[h for h in exchange.request_headers if h[0] != REPLAY_HEADER],
                    body=exchange.body("receive"),
-                   scope=scope, receives=receives, complete=complete,
+                   scope=scope, receives=receives, limits=replay_limits(exchange),
                    stop_after=sends if exchange.outcome == "streaming" else None)
 
     def edited(self, *, method: str | None = None, path: str | None = None,
@@ -66,7 +71,7 @@ class ReplayRequest:
         if body is not None and self.type == "http":
             rest = [(m, n) for m, n in self.receives if m.get("type") != "http.request"]
             new.receives = [({"type": "http.request", "body": body, "more_body": False}, 0), *rest]
-            new.complete = True
+            new.limits = {k: v for k, v in self.limits.items() if k != "body"}
         return new
 
     def build_scope(self, state: dict[str, Any] | None) -> dict[str, Any]:
@@ -80,6 +85,29 @@ class ReplayRequest:
         if state is not None:
             scope["state"] = dict(state)
         return scope
+
+
+def replay_limits(exchange: Exchange) -> dict[str, str]:
+    """What a replay of ``exchange`` cannot send as the client did, by part: the one rule every
+    front end warns with (a request body or client frames past the capture caps, lost records).
+    """
+    limits = {}
+    if exchange.type == "http":
+        kept, total = len(exchange.body("receive")), exchange.request.bytes
+        if total > kept:
+            limits["body"] = (f"the request body was capped at capture: {format_size(kept)} of "
+                              f"{format_size(total)} kept, the replay sends only those")
+    else:
+        cut = sum(e.size is not None for e in exchange.events
+                  if e.direction == "receive" and e.type == "websocket.receive")
+        left_out = exchange.request.elided
+        if cut or left_out:
+            limits["frames"] = (f"client frames past the capture caps: {left_out} not kept, "
+                                f"{cut} cut short; the replay sends only what was kept")
+    if exchange.lost_records:
+        limits["records"] = ("some of the exchange's records were lost at capture: the replay "
+                             "may miss part of the request")
+    return limits
 
 
 # the request as text, for editing ----------------------------------------------------------

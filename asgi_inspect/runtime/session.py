@@ -19,6 +19,7 @@ from asgi_inspect.formats.codec import new_trace
 from asgi_inspect.http import VOLATILE_HEADERS
 from asgi_inspect.model import Exchange, Trace
 from asgi_inspect.record.channel import Address, Listener
+from asgi_inspect.replay.ignore import NOTHING, BodyIgnore
 from asgi_inspect.replay.request import Replayer
 from asgi_inspect.runtime.runner import ServerProcess
 from asgi_inspect.store.collector import Collector
@@ -52,6 +53,7 @@ class Session:
     echo_logs: bool = False  # headless: the server's output goes on to our stderr
     replayer: Replayer | None = None  # where ``r`` sends replays; None: replay is off
     ignored_headers: tuple[str, ...] = VOLATILE_HEADERS  # what a Diff does not compare
+    ignored_body: BodyIgnore = NOTHING  # JSON fields and text a Diff leaves out of bodies
     loaded: Trace | None = None  # the file's header, for a session opened from one
     view: View = field(init=False)
     # Server processes that exited: the recorders they held, and the note for what was open.

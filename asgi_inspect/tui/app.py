@@ -30,7 +30,14 @@ from textual.widgets import Footer, Tabs
 
 from asgi_inspect.model import Exchange
 from asgi_inspect.ops.export import ExportError, export, export_to
-from asgi_inspect.ops.replay import ReplayOutcome, replay, replay_request, replayable
+from asgi_inspect.ops.replay import (
+    ReplayOutcome,
+    replay,
+    replay_request,
+    replay_warnings,
+    replayable,
+)
+from asgi_inspect.replay.ignore import BodyIgnore
 from asgi_inspect.replay.request import ReplayError, ReplayRequest
 from asgi_inspect.runtime.session import Session
 from asgi_inspect.text import printable
@@ -39,6 +46,7 @@ from asgi_inspect.tui.screens.dialogs import ConfirmScreen, PromptScreen
 from asgi_inspect.tui.screens.edit_request import EditRequestScreen
 from asgi_inspect.tui.screens.export import ExportRequest, ExportScreen
 from asgi_inspect.tui.screens.help import HelpScreen, KeySection
+from asgi_inspect.tui.screens.replay_dialogs import IgnoreRulesScreen, ReplayWarningScreen
 from asgi_inspect.tui.widgets.body_view import MessageView
 from asgi_inspect.tui.widgets.detail import DetailPane
 from asgi_inspect.tui.widgets.exchange_list import ExchangeList
@@ -90,6 +98,8 @@ class InspectorApp(App[None]):
         Binding("r", "replay", "Replay", tooltip="Replay the focused request (a new exchange)"),
         Binding("R", "replay_many", "Replay marked", show=False,
                 tooltip="Replay the marked exchanges, or all shown when none is marked"),
+        Binding("I", "ignore_rules", "Ignore in diffs", show=False,
+                tooltip="Set the JSON fields and text patterns the Diff leaves out of bodies"),
         Binding("e", "edit_replay", "Edit+replay", show=False,
                 tooltip="Edit the focused request, then replay it"),
         Binding("y", "copy_curl", "Copy curl", tooltip="Copy the focused request as curl"),
@@ -118,6 +128,7 @@ class InspectorApp(App[None]):
         self.detail = DetailPane(id="detail")
         self.detail.original_of = self.store.original_of
         self.detail.ignored_headers = session.ignored_headers
+        self.detail.ignored_body = session.ignored_body
         self.filter_bar = FilterBar(id="filter-bar")
         self.logs = LogsView(session, id="logs")
         self.main = Container(id="main")
@@ -459,12 +470,42 @@ class InspectorApp(App[None]):
 
     def action_replay(self) -> None:
         if self._can_replay() and (chosen := self.view.select("focused")):
-            self.replay(list(chosen))
+            self._replay_checked(list(chosen))
 
     def action_replay_many(self) -> None:
         chosen = replayable(self.view.select("marked") or self.view.select("shown"))
         if chosen and self._can_replay():
-            self.replay(list(chosen))
+            self._replay_checked(list(chosen))
+
+    def _replay_checked(self, items: list[Exchange] | list[tuple[Exchange, ReplayRequest]],
+                        ) -> None:
+        """Replay ``items``; when some cannot send what the client sent (a request body
+        capped at capture...), say so first and send only if the user says so."""
+        warned = replay_warnings(items)
+        if not warned:
+            self.replay(items)
+            return
+
+        def answered(send: bool | None) -> None:
+            if send:
+                self.replay(items)
+
+        self.push_screen(ReplayWarningScreen(warned), answered)
+
+    def action_ignore_rules(self) -> None:
+        """Edit what the Diff leaves out of bodies; the Diff tab shows the result at once."""
+
+        def done(rules: BodyIgnore | None) -> None:
+            if rules is None:
+                return
+            self.session.ignored_body = self.detail.ignored_body = rules
+            self._detail_id = None  # drawn again with the new rules
+            self.sync_detail()
+            count = len(rules.fields) + len(rules.texts)
+            self.notify(f"Diffs leave out {count} body rule{'s' if count != 1 else ''}"
+                        if count else "Diffs compare bodies whole")
+
+        self.push_screen(IgnoreRulesScreen(self.session.ignored_body), done)
 
     def action_edit_replay(self) -> None:
         exchange = self.focused_exchange
@@ -478,7 +519,7 @@ class InspectorApp(App[None]):
 
         def edited(new: ReplayRequest | None) -> None:
             if new is not None:
-                self.replay([(exchange, new)])
+                self._replay_checked([(exchange, new)])
 
         title = printable(f"Edit #{exchange.id} and replay")
         self.push_screen(EditRequestScreen(request, title), edited)
@@ -491,7 +532,8 @@ class InspectorApp(App[None]):
         assert replayer is not None
         results = []
         async for outcome in replay(replayer, items, store=self.store,
-                                    ignore_headers=self.session.ignored_headers):
+                                    ignore_headers=self.session.ignored_headers,
+                                    ignore_body=self.session.ignored_body):
             self.poll()
             results.append(self._replayed(outcome))
         done = [r for r in results if r is not None]

@@ -20,6 +20,7 @@ from asgi_inspect import lenses
 from asgi_inspect.http import VOLATILE_HEADERS
 from asgi_inspect.model import Caps, Counters, Exchange
 from asgi_inspect.replay.diff import diff_exchanges
+from asgi_inspect.replay.ignore import NOTHING, BodyIgnore
 from asgi_inspect.text import printable
 from asgi_inspect.tui.formatting import NO_TIME, clock, data_text, field_text, plain
 from asgi_inspect.tui.sections import section_lines
@@ -157,7 +158,8 @@ _CHANGE_STYLES = {"+": "green", "-": "red", "~": "yellow", "@": "cyan"}
 
 
 def diff_lines(original: Exchange | None, replay: Exchange,
-               ignored_headers: Sequence[str] = VOLATILE_HEADERS) -> list[Text]:
+               ignored_headers: Sequence[str] = VOLATILE_HEADERS,
+               ignored_body: BodyIgnore = NOTHING) -> list[Text]:
     """The Diff tab: this replay against its original, section by section."""
     if original is None:
         return [data_text(f"the original #{replay.replay_of} is no longer here "
@@ -165,7 +167,8 @@ def diff_lines(original: Exchange | None, replay: Exchange,
     if replay.outcome == "streaming":
         return [Text("the replay is still running…", "dim")]
     try:
-        diff = diff_exchanges(original, replay, ignore_headers=ignored_headers)
+        diff = diff_exchanges(original, replay, ignore_headers=ignored_headers,
+                              ignore_body=ignored_body)
     except RecursionError:  # the comparison walks JSON bodies level by level
         return [data_text(f"#{replay.id} replays #{original.id}: cannot be compared here, a "
                           "body is nested too deeply (see the Response tabs)", "bold red")]
@@ -208,6 +211,7 @@ class DetailPane(Vertical):
         self._protocol = TextLines(classes="text-view")
         self.original_of: Callable[[Exchange], Exchange | None] = lambda exchange: None
         self.ignored_headers: Sequence[str] = VOLATILE_HEADERS
+        self.ignored_body: BodyIgnore = NOTHING  # volatile body parts the Diff leaves out
         self._request = MessageView("receive")
         self._response = MessageView("send")
         self._messages = RowsWithDetail(EventTimeline())
@@ -311,8 +315,8 @@ class DetailPane(Vertical):
             self._protocol_of = exchange
         elif tab == "diff":
             original = self.original_of(exchange) if exchange else None
-            self._diff.set_lines(diff_lines(original, exchange, self.ignored_headers)
-                                 if exchange else [])
+            self._diff.set_lines(diff_lines(original, exchange, self.ignored_headers,
+                                            self.ignored_body) if exchange else [])
 
     def _protocol_lines(self, exchange: Exchange | None) -> list[Text]:
         """Every lens's sections (one lens's after another's), for the tab's width."""
