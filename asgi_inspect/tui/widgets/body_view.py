@@ -23,6 +23,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from asgi_inspect import http
+from asgi_inspect.content import Body, body_of
 from asgi_inspect.model import Direction, Exchange, header, header_pairs
 from asgi_inspect.text import decode, printable
 from asgi_inspect.tui.bodies import SHOW_LIMIT, RenderedBody, render_body
@@ -90,6 +91,8 @@ class MessageView(Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "show_all", "Show all", tooltip="Show the whole body, not just 64 KiB"),
         Binding("o", "pager", "Pager", tooltip="Open the body in $PAGER"),
+        Binding("b", "toggle_raw", "Raw bytes",
+                tooltip="Show a compressed body as sent, or decoded again"),
     ]
     DEFAULT_CSS = """
     MessageView {
@@ -105,12 +108,13 @@ class MessageView(Vertical):
         self.direction = direction
         self.exchange: Exchange | None = None
         self.show_all = False
+        self.raw = False  # the bytes as sent, Content-Encoding not undone
         self._start = Static(classes="start-line")
         self._headers: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
         self._info = Static(classes="body-info")
         self._body = TextLines()
         self._shown_headers: list[tuple[bytes, bytes]] | None = None
-        self._shown_body: tuple[str, int, bool] | None = None
+        self._shown_body: tuple[str, int, bool, bool] | None = None
 
     def compose(self) -> ComposeResult:
         yield self._start
@@ -124,7 +128,7 @@ class MessageView(Vertical):
     def show(self, exchange: Exchange | None) -> None:
         """Show ``exchange`` (again): only what changed is rebuilt."""
         if exchange is not self.exchange:
-            self.show_all = False
+            self.show_all = self.raw = False
         self.exchange = exchange
         if exchange is None:
             self._start.update("")
@@ -151,22 +155,31 @@ class MessageView(Vertical):
         self._headers.add_rows((data_text(name), data_text(value)) for name, value in pairs)
 
     def _set_body(self, exchange: Exchange) -> None:
-        data = exchange.body(self.direction)
-        key = (exchange.id, len(data), self.show_all)
+        content = body_of(exchange, self.direction)
+        key = (exchange.id, len(content.raw), self.show_all, self.raw)
         if key == self._shown_body:
             return
         same_exchange = self._shown_body is not None and self._shown_body[0] == exchange.id
         self._shown_body = key
-        body = render_body(data, content_type(exchange, self.direction),
-                           None if self.show_all else SHOW_LIMIT)
-        self._update(self._info, self._body_info(exchange, body))
+        body = self._rendered_body(exchange, content, None if self.show_all else SHOW_LIMIT)
+        self._update(self._info, self._body_info(exchange, body, content))
         self._body.set_lines(body.lines, _HIGHLIGHTERS.get(body.kind), keep_scroll=same_exchange)
 
-    def _body_info(self, exchange: Exchange, body: RenderedBody) -> Text:
+    def _rendered_body(self, exchange: Exchange, content: Body, limit: int | None) -> RenderedBody:
+        """The decoded body, or the bytes as sent (``b``); bytes still encoded are not what the
+        content type says, so they are read as bytes (a hex dump)."""
+        if self.raw:
+            data, encoded = content.raw, bool(content.encoding)
+        else:  # bytes that could not be decoded are still encoded
+            data, encoded = content.data, bool(content.note) and not content.encoding
+        return render_body(data, "" if encoded else content_type(exchange, self.direction),
+                           limit)
+
+    def _body_info(self, exchange: Exchange, body: RenderedBody, content: Body) -> Text:
         counters = exchange.request if self.direction == "receive" else exchange.response
         if body.kind == "empty":
             return Text("no body" if not counters.bytes else "body not kept by the recorder")
-        parts = [body.kind, f"{format_size(counters.bytes)} sent"]
+        parts = [body.kind, *_decoding_info(content, counters.bytes, self.raw)]
         if counters.kept_bytes < counters.bytes:
             parts.append(f"the recorder kept {format_size(counters.kept_bytes)}")
         if body.shown < body.total:
@@ -174,6 +187,11 @@ class MessageView(Vertical):
         if body.note:
             parts.append(body.note)
         return Text(" · ".join(parts))
+
+    def action_toggle_raw(self) -> None:
+        self.raw = not self.raw
+        if self.exchange is not None:
+            self._set_body(self.exchange)
 
     def action_show_all(self) -> None:
         self.show_all = True
@@ -185,11 +203,22 @@ class MessageView(Vertical):
         exchange = self.exchange
         if exchange is None:
             return
-        body = render_body(exchange.body(self.direction),
-                           content_type(exchange, self.direction), None)
+        body = self._rendered_body(exchange, body_of(exchange, self.direction), None)
         error = open_in_pager("\n".join(body.lines) + "\n", self.app)
         if error:
             self.notify(error, severity="error")
+
+
+def _decoding_info(content: Body, sent: int, raw: bool) -> list[str]:
+    """What the info line says of the Content-Encoding: ``gzip decoded · 275B sent → 1.2KiB``
+    and the key that shows the other side; what went wrong, when it did."""
+    if not content.encoding:
+        return [f"{format_size(sent)} sent", *([content.note] if content.note else [])]
+    if raw:
+        return [f"{content.encoding} as sent", f"{format_size(sent)} sent", "b decodes"]
+    parts = [f"{content.encoding} decoded",
+             f"{format_size(sent)} sent → {format_size(len(content.data))}", "b shows raw"]
+    return parts if content.complete else [*parts, content.note]
 
 
 def open_in_pager(text: str, app: App[Any]) -> str | None:
