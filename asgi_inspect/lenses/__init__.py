@@ -15,13 +15,14 @@ from __future__ import annotations
 from asgi_inspect.lenses.base import Block, Lens, Reading, Section, Table
 from asgi_inspect.lenses.graphql import GraphQLLens
 from asgi_inspect.lenses.jsonrpc import JsonRpcLens
+from asgi_inspect.lenses.socketio import SocketIOLens
 from asgi_inspect.lenses.sse import SseLens
 from asgi_inspect.model import Event, Exchange
 
 __all__ = ["LENSES", "Block", "Lens", "Reading", "Section", "Table", "error", "frame_label",
            "lens_of", "operation", "readings", "sections", "tagged"]
 
-LENSES: tuple[Lens, ...] = (GraphQLLens(), JsonRpcLens(), SseLens())
+LENSES: tuple[Lens, ...] = (GraphQLLens(), JsonRpcLens(), SocketIOLens(), SseLens())
 
 _NONE: tuple[Reading, ...] = ()
 
