@@ -190,13 +190,13 @@ async def test_refused_batches_are_counted_and_reported() -> None:
     holder: list[Inspector] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await apps.start(send)
-        holder[0].flush()  # frame 0: refused
+        await apps.start(send)  # frame 0, the Open alone (the first record after a rest)
+        holder[0].flush()  # frame 1: the start; both refused
         await apps.chunk(send, b"one")
-        holder[0].flush()  # frame 1: taken
+        holder[0].flush()  # frame 2: taken
         await apps.chunk(send, b"two", more=False)
 
-    sink = GateSink(refuse={0})
+    sink = GateSink(refuse={0, 1})
     inspector = Inspector(app, sink)
     holder.append(inspector)
     await apps.drive(inspector, apps.http_scope())

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from asgi_inspect.cli.options import CliError, check_filter
 from asgi_inspect.record.channel import Address
 from asgi_inspect.replay.http import HttpReplayer
-from asgi_inspect.runtime.runner import ServerProcess, ServerSpec, port_in_use
+from asgi_inspect.runtime.runner import ServerProcess, ServerSpec, bind_problem
 from asgi_inspect.runtime.session import Session
 from asgi_inspect.store.collector import Collector
 
@@ -26,8 +26,9 @@ HANGUP_GRACE = 10.0  # seconds the TUI has to clean up once its terminal is gone
 
 def serve(spec: ServerSpec, args: argparse.Namespace, title: str) -> int:
     """Start the channel and the server child, then the TUI or the headless printer."""
-    if port_in_use(spec.host, spec.port):
-        raise CliError(f"{spec.host}:{spec.port} is already in use; choose another --port")
+    problem = bind_problem(spec.host, spec.port)
+    if problem is not None:
+        raise CliError(problem)
     check_filter(args.filter)
     if args.record and not args.headless and not args.record.parent.exists():
         raise CliError(f"no such directory: {args.record.parent}")

@@ -30,13 +30,29 @@ def size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_server_options(parser: argparse.ArgumentParser) -> None:
+def port(text: str) -> int:
+    """An argparse type: a TCP port, 0 to 65535."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{number} is not a port (0 to 65535)")
+    return number
+
+
+def add_server_options(parser: argparse.ArgumentParser, *, default_port: int,
+                       app_options: bool = True) -> None:
+    """uvicorn's options; ``app_options``: those about loading a Python app (not the proxy's)."""
     group = parser.add_argument_group("server (as uvicorn)")
     group.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    group.add_argument("--port", type=int, default=8000, help="bind port (run: 8000, proxy: 8080)")
-    group.add_argument("--reload", action="store_true", help="restart on code changes")
-    group.add_argument("--factory", action="store_true", help="APP is a factory to call")
-    group.add_argument("--app-dir", default=".", help="look for APP's module here (default .)")
+    group.add_argument("--port", type=port, default=default_port,
+                       help=f"bind port (default {default_port})")
+    if app_options:
+        group.add_argument("--reload", action="store_true", help="restart on code changes")
+        group.add_argument("--factory", action="store_true", help="APP is a factory to call")
+        group.add_argument("--app-dir", default=".",
+                           help="look for APP's module here (default .)")
     group.add_argument("--root-path", default="", help="ASGI root_path, behind a proxy")
     group.add_argument("--max-body", default=DEFAULT_MAX_BODY, type=size, metavar="SIZE",
                        help="body bytes kept per direction and exchange "

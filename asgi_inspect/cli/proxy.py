@@ -7,6 +7,7 @@ from typing import Any
 
 from asgi_inspect.cli.live import serve
 from asgi_inspect.cli.options import add_server_options, add_view_options, check_upstream
+from asgi_inspect.record.serve import ENV_RECORD_LIFESPAN
 from asgi_inspect.runtime.runner import ServerSpec
 
 
@@ -22,9 +23,9 @@ def add_parser(sub: Any) -> None:
                         help="do not add X-Forwarded-For/-Proto/-Host and Forwarded")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds to wait for the upstream (default 60; 0: no limit)")
-    add_server_options(parser)
+    add_server_options(parser, default_port=8080, app_options=False)
     add_view_options(parser)
-    parser.set_defaults(handler=handle, port=8080)
+    parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -32,7 +33,8 @@ def handle(args: argparse.Namespace) -> int:
     env = {"ASGI_INSPECT_UPSTREAM": upstream,
            "ASGI_INSPECT_REWRITE_HOST": "1" if args.rewrite_host else "0",
            "ASGI_INSPECT_FORWARDED": "0" if args.no_forwarded else "1",
-           "ASGI_INSPECT_TIMEOUT": str(args.timeout) if args.timeout > 0 else "none"}
+           "ASGI_INSPECT_TIMEOUT": str(args.timeout) if args.timeout > 0 else "none",
+           ENV_RECORD_LIFESPAN: "0"}  # the proxy's own lifespan is no upstream traffic
     spec = ServerSpec(target="asgi_inspect.proxy:proxy_from_env", factory=True, host=args.host,
                       port=args.port, root_path=args.root_path, max_body=args.max_body,
                       redact=args.redact, extra_env=env,

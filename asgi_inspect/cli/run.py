@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> None:
                     "open the inspector.")
     parser.add_argument("app", nargs="?", default=DEMO, metavar="APP",
                         help="the app as module:attribute (default: the bundled demo)")
-    add_server_options(parser)
+    add_server_options(parser, default_port=8000)
     add_view_options(parser)
     parser.set_defaults(handler=handle)
 

@@ -85,13 +85,20 @@ class Address:
 class Listener:
     """Accepts recorders and hands each batch to ``on_frame`` (on the event loop).
 
+    ``on_frame`` may answer which recorder sent the batch (a str); when that connection ends (not
+    when the listener stops), ``on_gone`` gets the answer. A recorder that closed sent its
+    last batch first; one that did not died with its process, and what it left open can be
+    settled at once.
+
     A peer first sends its hello: read with small exact reads and a timeout
     (:data:`HELLO_TIMEOUT`), never more than a correct hello's bytes, so a peer without the
     token costs nothing however much it sends. Only then is the connection read as frames.
     """
 
-    def __init__(self, on_frame: Callable[[bytes], object], *, tcp: bool = False) -> None:
+    def __init__(self, on_frame: Callable[[bytes], object], *, tcp: bool = False,
+                 on_gone: Callable[[str], object] | None = None) -> None:
         self.on_frame = on_frame
+        self.on_gone = on_gone
         self.tcp = tcp
         self.token = secrets.token_urlsafe(24)
         self.connections = 0
@@ -151,16 +158,20 @@ class Listener:
             peer.close()
             return
         self.connections += 1
+        source = None  # the recorder at the other end
         try:
             while (frame := await _read_frame(reader)) is not None:
                 try:
-                    self.on_frame(frame)
+                    answer = self.on_frame(frame)
+                    source = answer if isinstance(answer, str) else source
                 except Exception:  # a bad batch is logged; the channel goes on
                     log.exception("asgi-inspect: could not apply a batch")
         except (OSError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
             writer.close()
+        if source is not None and self.on_gone is not None:
+            self.on_gone(source)  # not reached when cancelled: stopping is no death
 
     async def _authenticated(self, peer: socket.socket) -> bool:
         """Whether the peer's first bytes are the hello with our token. Reads the length

@@ -16,6 +16,7 @@ import os
 import traceback
 from collections.abc import Awaitable, Callable
 from time import perf_counter_ns
+from types import TracebackType
 from typing import Any
 
 from asgi_inspect.model import DEFAULT_MAX_BODY, DEFAULT_MAX_EVENTS
@@ -410,8 +411,8 @@ class _Tap:
         quote the token it refused, and a traceback every exception chained to it): the
         type and where it was raised stay (:func:`_redacted_traceback`)."""
         if self.redact is None:
-            return Failure(_type_name(exc), _message(exc),
-                           "".join(traceback.format_exception(exc)), self.hot[SEQ] - 1)
+            return Failure(_type_name(exc), _message(exc), _app_traceback(exc),
+                           self.hot[SEQ] - 1)
         return Failure(_type_name(exc), REDACTED, _redacted_traceback(exc), self.hot[SEQ] - 1)
 
 
@@ -522,7 +523,7 @@ def _redacted_traceback(exc: BaseException) -> str:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        frames = "".join(traceback.format_tb(current.__traceback__))
+        frames = "".join(traceback.format_list(_app_frames(current.__traceback__)))
         head = f"Traceback (most recent call last):\n{frames}" if frames else ""
         blocks.append(f"{head}{_type_name(current)}: {REDACTED}\n")
         if current.__cause__ is not None:
@@ -534,6 +535,31 @@ def _redacted_traceback(exc: BaseException) -> str:
         else:
             current = None
     return "".join(reversed(blocks))
+
+
+def _app_traceback(exc: BaseException) -> str:
+    """The traceback as Python prints it, less the recorder's own frames (``__call__``,
+    ``tapped_receive``...): they are no part of the app's story. Made only on a failure."""
+    report = traceback.TracebackException.from_exception(exc)
+    _drop_our_frames(report, set())
+    return "".join(report.format())
+
+
+def _drop_our_frames(report: traceback.TracebackException, seen: set[int]) -> None:
+    if id(report) in seen:
+        return
+    seen.add(id(report))
+    report.stack = traceback.StackSummary.from_list(
+        [frame for frame in report.stack if frame.filename != __file__])
+    for nested in (report.__cause__, report.__context__, *(report.exceptions or ())):
+        if nested is not None:
+            _drop_our_frames(nested, seen)
+
+
+def _app_frames(tb: TracebackType | None) -> traceback.StackSummary:
+    """The frames of a traceback, less the recorder's own (see :func:`_app_traceback`)."""
+    return traceback.StackSummary.from_list(
+        [frame for frame in traceback.extract_tb(tb) if frame.filename != __file__])
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -21,6 +22,8 @@ from asgi_inspect.record import serve
 
 # uvicorn's command line, run so that the server dies with the inspector (see serve.main)
 SERVER_MAIN = "from asgi_inspect.record.serve import main; main()"
+# What uvicorn logs once a (re)started server process has loaded the app.
+APP_LOADED = "Started server process"
 
 @dataclass
 class ServerSpec:
@@ -76,6 +79,9 @@ class ServerProcess:
         self.collector_address = collector_address
         self.state = "stopped"
         self.error: str | None = None  # the one-line reason it failed to start, if any
+        # Under --reload, why the reloaded app did not load (``SyntaxError in app.py:12``):
+        # the reloader lives on and holds the port, but nothing answers until the next save.
+        self.reload_error: str | None = None
         self.on_output: Callable[[str, str], None] = lambda stream, text: None
         self.on_exit: Callable[[int], None] = lambda code: None  # however it ended
         self._process: asyncio.subprocess.Process | None = None
@@ -86,7 +92,7 @@ class ServerProcess:
         return self._process.pid if self._process else None
 
     async def start(self) -> None:
-        self.state, self.error = "starting", None
+        self.state, self.error, self.reload_error = "starting", None, None
         self._process = await asyncio.create_subprocess_exec(
             *self.spec.command(), env=self.spec.environment(self.collector_address),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -117,6 +123,10 @@ class ServerProcess:
             text = line.decode("utf-8", "replace").rstrip("\r\n")
             if text.startswith(serve.ERROR_PREFIX):
                 self.error = text[len(serve.ERROR_PREFIX):]
+                if self.spec.reload:
+                    self.reload_error = serve.error_summary(self.error)
+            elif self.reload_error is not None and APP_LOADED in text:
+                self.reload_error = None
             self.on_output(name, text)
 
     async def _watch(self, process: asyncio.subprocess.Process) -> None:
@@ -161,13 +171,17 @@ async def _port_open(host: str, port: int) -> bool:
     return True
 
 
-def port_in_use(host: str, port: int) -> bool:
-    """True when something already listens there (checked before starting, for a clear error)."""
+def bind_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port`` (checked before starting, for a
+    one-line error rather than uvicorn's traceback), or None."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            return True
-    return False
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"{host}:{port} is already in use; choose another --port"
+            reason = exc.strerror or str(exc)
+            return f"cannot listen on {host}:{port} ({reason}); check --host"
+    return None

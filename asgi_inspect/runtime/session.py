@@ -32,6 +32,12 @@ MAX_LOG_LINES = 5000
 EXIT_GRACE = 0.2
 
 
+def source_pid(source: str) -> int | None:
+    """The process id in a recorder's name (``record/batch.py``: ``"<pid>-<random>"``)."""
+    pid = source.partition("-")[0]
+    return int(pid) if pid.isdigit() else None
+
+
 @dataclass
 class LogLine:
     stream: str  # "stdout", "stderr" or "inspector" (our own messages about the process)
@@ -56,8 +62,10 @@ class Session:
     ignored_body: BodyIgnore = NOTHING  # JSON fields and text a Diff leaves out of bodies
     loaded: Trace | None = None  # the file's header, for a session opened from one
     view: View = field(init=False)
-    # Server processes that exited: the recorders they held, and the note for what was open.
-    _exits: list[tuple[list[str], str]] = field(default_factory=list, init=False, repr=False)
+    # Processes that exited: the recorders they held, the note for the requests they left
+    # open and the one for their lifespan.
+    _exits: list[tuple[list[str], str, str]] = field(default_factory=list, init=False,
+                                                     repr=False)
 
     def __post_init__(self) -> None:
         self.view = View(self.collector.store)
@@ -95,10 +103,17 @@ class Session:
 
     @property
     def state(self) -> str:
-        """One word for the header: offline, listening, starting, running, exited (code)."""
-        if self.server is not None:
-            return self.server.state
-        return "listening" if self.listener is not None else "offline"
+        """The header's word for the process: offline, listening, starting, running; and what
+        to do when it is down: ``exited (3) — ctrl+r restarts``, ``reload failed: SyntaxError
+        in app.py:12 — fix and save``."""
+        server = self.server
+        if server is None:
+            return "listening" if self.listener is not None else "offline"
+        if server.state.startswith("exited"):
+            return f"{server.state} — ctrl+r restarts"
+        if server.reload_error is not None:
+            return f"reload failed: {server.reload_error} — fix and save"
+        return server.state
 
     def log(self, stream: str, text: str) -> None:
         self.logs.append(LogLine(stream, text))
@@ -117,8 +132,28 @@ class Session:
     async def open_channel(self, *, tcp: bool = False) -> Address:
         """Start listening for recorders; batches go straight into the collector."""
         self.collector.on_close = self._closed
-        self.listener = Listener(self.collector.feed, tcp=tcp)
+        self.listener = Listener(self._feed, tcp=tcp, on_gone=self._recorder_gone)
         return await self.listener.start()
+
+    def _feed(self, frame: bytes) -> str:
+        """Apply a batch from the channel; which recorder sent it."""
+        self.collector.feed(frame)
+        return self.collector.last_source
+
+    def _recorder_gone(self, source: str) -> None:
+        """A recorder's connection ended. After a close (its last batch came) nothing is
+        left open; else its process died: once the batches in flight are read, what it left
+        open is settled as lost. The server child's own recorder is left to
+        :meth:`_server_exited`, which knows the exit code."""
+        server = self.server
+        if server is not None and server.pid is not None and source_pid(source) == server.pid:
+            return
+        pid = source_pid(source)
+        process = f"process {pid}" if pid is not None else "process"
+        self._exits.append(([source], f"the recorder's {process} ended during this request "
+                                      f"without closing it: its last records were lost",
+                            f"the recorder's {process} ended"))
+        asyncio.get_running_loop().call_later(EXIT_GRACE, self._settle_exits)
 
     def _closed(self, exchange: Exchange) -> None:
         for callback in self.on_close:
@@ -135,14 +170,14 @@ class Session:
         """The server process ended: its recorders with it. Once the batches already on
         their way are read, what they left open is settled as lost and counted as dropped."""
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        note = f"the server {how} during this request: its last records were lost"
-        self._exits.append((self.collector.live_sources(), note))
+        note = f"server {how} during this request: its last records were lost"
+        self._exits.append((self.collector.live_sources(), note, f"server process {how}"))
         asyncio.get_running_loop().call_later(EXIT_GRACE, self._settle_exits)
 
     def _settle_exits(self) -> None:
         exits, self._exits = self._exits, []
-        for sources, note in exits:
-            self.collector.end_sources(sources, note)
+        for sources, note, lifespan_note in exits:
+            self.collector.end_sources(sources, note, lifespan_note=lifespan_note)
 
     async def close(self) -> None:
         if self.replayer is not None:

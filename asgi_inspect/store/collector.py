@@ -48,6 +48,7 @@ from asgi_inspect.record.wire import (
 )
 from asgi_inspect.store import outcomes
 from asgi_inspect.store.store import Store
+from asgi_inspect.store.untracked import untrack
 
 _PAYLOAD_TYPES = {
     "http.request": "body", "http.response.body": "body", "websocket.http.response.body": "body",
@@ -60,6 +61,9 @@ LOST_AFTER_NS = 10 * 10**9
 LOST_IN_TRANSIT = ("the recorder's records for this exchange were lost (it dropped a batch, or "
                    "a batch went missing on the way): its end was not recorded")
 RECORDER_CLOSED = "the recorder shut down while this exchange was open: its end was not recorded"
+LIFESPAN_UNSUPPORTED = ("lifespan unsupported: the app raised {} on the lifespan scope before "
+                        "taking lifespan.startup, so the server runs without a lifespan "
+                        "(uvicorn: \"ASGI 'lifespan' protocol appears unsupported.\")")
 
 
 class _Live:
@@ -175,11 +179,19 @@ class Collector:
         if store.max_memory is not None and store.memory > store.max_memory:
             store.evict()
 
-    def end_sources(self, names: Iterable[str], note: str) -> int:
+    def end_sources(self, names: Iterable[str], note: str, *,
+                    lifespan_note: str | None = None) -> int:
         """These recorders are gone (their process exited): settle what they left open as
-        lost, with ``note``, and count its last record as dropped. How many were open."""
-        return sum(self._end(name, self._sources[name], note, count=True)
+        lost, with ``note`` (a lifespan with ``lifespan_note``: it is no request), and count
+        its last record as dropped. How many were open."""
+        return sum(self._end(name, self._sources[name], note, count=True,
+                             lifespan_note=lifespan_note)
                    for name in names if name in self._sources)
+
+    @property
+    def last_source(self) -> str:
+        """The recorder the last batch came from (the live channel ties it to a connection)."""
+        return self._source
 
     # losses --------------------------------------------------------------------------------
 
@@ -210,14 +222,16 @@ class Collector:
                 waiting.append(live)
         source.suspects = waiting
 
-    def _end(self, name: str, source: _Source, note: str, *, count: bool) -> int:
+    def _end(self, name: str, source: _Source, note: str, *, count: bool,
+             lifespan_note: str | None = None) -> int:
         """A source ended: what it left open will never close; count its ends if asked."""
         if source.ended:
             return 0
         source.ended = True
         left_open = [live for (owner, _), live in self._running.items() if owner == name]
         for live in left_open:
-            self._settle_lost(live, note)
+            lifespan = live.exchange.type == "lifespan"
+            self._settle_lost(live, lifespan_note if lifespan and lifespan_note else note)
         source.suspects = []
         if count:
             source.missing += len(left_open)
@@ -279,6 +293,7 @@ class Collector:
             exchange.lost_records = True
         live.next_seq = record.seq + 1
         message = record.message
+        untrack(message)
         kind = message.get("type") if isinstance(message, dict) else None
         kind = kind if isinstance(kind, str) else "?"
         exchange.events.append(Event(
@@ -331,15 +346,21 @@ class Collector:
         exchange.ended_ns = record.t - live.t0
         if record.elided is not None:
             _add_elided(live, record.elided)
-        if record.failure is not None:
+        status = STATUS_NAMES[record.status]
+        if record.failure is not None and _lifespan_unsupported(exchange):
+            f = record.failure
+            exchange.notes.append(LIFESPAN_UNSUPPORTED.format(f"{f.type}: {f.message}"))
+            status = "ok"  # the server runs on without a lifespan: nothing failed
+        elif record.failure is not None:
             f = record.failure
             exchange.exception = ExceptionInfo(type=f.type, message=f.message,
                                                traceback=f.traceback, after_event=f.after_event)
         if record.scope_added is not None:
             exchange.scope_added = record.scope_added
+            untrack(record.scope_added)
         if record.returned is not None:
             exchange.notes.append(f"the app returned {record.returned} instead of None")
-        outcomes.settle(exchange, STATUS_NAMES[record.status])
+        outcomes.settle(exchange, status)
         self.store.changed.add(exchange.id)
         if self.on_close is not None:
             self.on_close(exchange)
@@ -367,6 +388,13 @@ class Collector:
         elif live.lost is not None:
             self._revive(live)
         return live
+
+
+def _lifespan_unsupported(exchange: Exchange) -> bool:
+    """A lifespan the app raised on before taking ``lifespan.startup``: the app has none
+    (Strawberry's, Django's), and servers then run without it."""
+    return exchange.type == "lifespan" and not any(
+        e.type == "lifespan.startup" and e.status == "ok" for e in exchange.events)
 
 
 def _time_of(record: Record) -> int:
