@@ -6,7 +6,9 @@ import os
 import stat
 from pathlib import Path
 
+from asgi_inspect.formats import codec
 from asgi_inspect.record.files import open_private, write_private
+from tests.tui.factory import http_exchange
 
 
 def mode(path: Path) -> int:
@@ -40,3 +42,13 @@ def test_append_keeps_what_is_there_and_makes_it_owner_only(tmp_path: Path) -> N
         file.write(b"line 2\n")
     assert mode(path) == 0o600
     assert path.read_bytes() == b"line 1\nline 2\n"
+
+
+def test_traces_written_through_the_api_are_owner_only(tmp_path: Path) -> None:
+    for name in ("replays.json", "replays.jsonl"):
+        path = tmp_path / name
+        path.write_bytes(b"")
+        path.chmod(0o644)
+        codec.write(codec.new_trace([http_exchange("1")]), path)
+        assert mode(path) == 0o600
+        assert codec.loads(path.read_bytes()).exchanges[0].id == "1"

@@ -28,6 +28,7 @@ import msgspec
 
 from asgi_inspect import __version__
 from asgi_inspect.model import FORMAT, VERSION, Event, Exchange, Opaque, Trace
+from asgi_inspect.record.files import write_private
 from asgi_inspect.values import VALUE_SCHEMA, BadValue, from_json, to_json
 
 OnDamage = Callable[[str], None]  # told one line per damaged line or exchange it skips
@@ -97,11 +98,12 @@ def dumps_jsonl(trace: Trace) -> bytes:
 
 
 def write(trace: Trace, path: str | Path, *, jsonl: bool | None = None) -> None:
-    """Write a trace; JSONL when ``jsonl`` is true or the name ends in ``.jsonl``."""
+    """Write a trace, owner-only (it may hold secrets); JSONL when ``jsonl`` is true or the
+    name ends in ``.jsonl``."""
     path = Path(path)
     if jsonl is None:
         jsonl = path.suffix == ".jsonl"
-    path.write_bytes(dumps_jsonl(trace) if jsonl else dumps(trace))
+    write_private(path, dumps_jsonl(trace) if jsonl else dumps(trace))
 
 
 # decoding --------------------------------------------------------------------------------
