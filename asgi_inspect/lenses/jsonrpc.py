@@ -12,6 +12,7 @@ with ``isError: true`` (the tool failed), flag the exchange whatever its HTTP st
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
 # MCP's streamable HTTP requests that carry no message, named by their method.
 SESSION_OPERATIONS = {"GET": "MCP server stream", "DELETE": "MCP end session"}
+_MAY_FAIL = re.compile(rb'"error"\s*:|"isError"\s*:\s*true')  # before parsing an answer
 _ARROWS = {"receive": "→", "send": "←"}  # client to server, server to client
 
 
@@ -184,9 +186,8 @@ class JsonRpcLens(Lens):
 
     def _error(self, exchange: Exchange) -> str:
         """The first error the server answered, and how many more; cheap when the body
-        holds neither ``"error"`` nor ``"isError"``."""
-        raw = body(exchange, "send")
-        if b'"error"' not in raw and b'"isError"' not in raw:
+        holds neither an ``"error"`` key nor ``"isError": true``."""
+        if not _MAY_FAIL.search(body(exchange, "send")):
             return ""
         errors = [e for e in (error_of(m.value) for m in response_messages(exchange)) if e]
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
