@@ -13,6 +13,7 @@ is read by both the JSON-RPC and the SSE lens, and its operation comes from the 
 from __future__ import annotations
 
 from asgi_inspect.lenses.base import Block, Lens, Reading, Section, Table
+from asgi_inspect.lenses.forms import FormLens
 from asgi_inspect.lenses.graphql import GraphQLLens
 from asgi_inspect.lenses.jsonrpc import JsonRpcLens
 from asgi_inspect.lenses.socketio import SocketIOLens
@@ -22,7 +23,7 @@ from asgi_inspect.model import Event, Exchange
 __all__ = ["LENSES", "Block", "Lens", "Reading", "Section", "Table", "error", "frame_label",
            "lens_of", "operation", "readings", "sections", "tagged"]
 
-LENSES: tuple[Lens, ...] = (GraphQLLens(), JsonRpcLens(), SocketIOLens(), SseLens())
+LENSES: tuple[Lens, ...] = (GraphQLLens(), JsonRpcLens(), SocketIOLens(), SseLens(), FormLens())
 
 _NONE: tuple[Reading, ...] = ()
 
