@@ -118,8 +118,7 @@ def served() -> Iterator[Served]:
 def events_table(exchange: Exchange) -> Table:
     sections = dict(lenses.sections(exchange))
     (lens,) = [lens for lens in sections if lens.name == "sse"]
-    table = sections[lens][0]
-    assert isinstance(table, Table)
+    (table,) = [part for part in sections[lens] if isinstance(part, Table)]
     return table
 
 

@@ -293,7 +293,7 @@ class SseLens(Lens):
         found: list[Section] = [Table(title, ("time", "id", "event", "retry", "data"), rows,
                                       _notes(exchange, stream))]
         assembled = assembled_text(stream.events)
-        if assembled is not None:
+        if assembled is not None:  # what the user reads of an LLM stream: first
             text, pieces = assembled
-            found.append(Block(f"Assembled text ({plural(pieces, 'chunk')})", text))
+            found.insert(0, Block(f"Assembled text ({plural(pieces, 'chunk')})", text))
         return found
