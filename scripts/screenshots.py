@@ -2,11 +2,13 @@
 
 Run from the repository root: ``.venv/bin/python -m scripts.screenshots [--theme NAME]``
 
-The trace is tests/tui/factory.py's ``showcase()`` (fixed times, shown in UTC), the screens are
-tests/tui/scenes.py's (the same ones the snapshot tests check), so the pictures change only
-when the UI does. PNGs come from cairosvg (PyPI; needs the system libcairo) or, failing that,
-a headless Chromium; Rich's SVG asks for the Fira Code web font, which is not there offline,
-so the PNG step substitutes DejaVu Sans Mono scaled to the same cell width.
+The traces are tests/tui/factory.py's ``showcase()`` (fixed times, shown in UTC) and, for the
+protocol lenses, real traffic recorded once (tests/tui/lens_showcase.jsonl); the screens are
+tests/tui/scenes.py's and lens_scenes.py's (the same ones the snapshot tests check), so the
+pictures change only when the UI does. PNGs come from cairosvg (PyPI; needs the system
+libcairo) or, failing that, a headless Chromium; Rich's SVG asks for the Fira Code web font,
+which is not there offline, so the PNG step substitutes DejaVu Sans Mono scaled to the same
+cell width.
 """
 
 from __future__ import annotations
@@ -61,31 +63,34 @@ def to_png(svg_path: Path) -> str:
 
 async def shoot(name: str, theme: str | None) -> Path:
     from tests.tui.conftest import make_app
+    from tests.tui.lens_scenes import LENS_SCENES, lens_app
     from tests.tui.scenes import SCENES, SIZE
 
-    app = make_app()
+    app = lens_app() if name in LENS_SCENES else make_app()
     if theme:
         app.theme = theme
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        await SCENES[name](pilot)
+        await {**SCENES, **LENS_SCENES}[name](pilot)
         await pilot.pause()
         path = app.save_screenshot(f"{name}.svg", path=str(OUT))
     return Path(path)
 
 
 def main() -> None:
+    from tests.tui.lens_scenes import LENS_SCENES
     from tests.tui.scenes import SCENES
 
+    scenes = [*SCENES, *LENS_SCENES]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--theme", help="a Textual theme (default: textual-dark)")
-    parser.add_argument("names", nargs="*", choices=[*SCENES, []], metavar="SCREEN",
-                        help=f"screens to render (default: all of {', '.join(SCENES)})")
+    parser.add_argument("names", nargs="*", choices=[*scenes, []], metavar="SCREEN",
+                        help=f"screens to render (default: all of {', '.join(scenes)})")
     args = parser.parse_args()
     os.environ["TZ"] = "UTC"
     time.tzset()
     OUT.mkdir(exist_ok=True)
-    for name in args.names or SCENES:
+    for name in args.names or scenes:
         svg = asyncio.run(shoot(name, args.theme))
         print(f"{svg.relative_to(ROOT)}  (+ PNG: {to_png(svg)})")
 

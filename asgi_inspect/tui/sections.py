@@ -26,11 +26,13 @@ class GraphQLHighlighter(RegexHighlighter):
 
     base_style = "repr."
     highlights: ClassVar[list[str]] = [
+        # later patterns win where they overlap: a number or keyword inside a string or a
+        # comment is part of it
+        r"(?P<number>\b\d+(?:\.\d+)?\b)",
         r"(?P<tag_name>\b(?:query|mutation|subscription|fragment|on)\b)",
         r"(?P<attrib_name>\$\w+)",
         r"(?P<str>\"[^\"]*\")",
         r"(?P<comment>#.*)",
-        r"(?P<number>\b\d+(?:\.\d+)?\b)",
     ]
 
 
