@@ -158,7 +158,8 @@ class FormLens(Lens):
     summary = "form submissions (urlencoded and multipart/form-data)"
 
     def read(self, exchange: Exchange) -> Reading | None:
-        if exchange.type != "http" or _form_type(exchange) is None:
+        if exchange.type != "http" or exchange.method in _BODILESS \
+                or _form_type(exchange) is None:  # the method first: it is cached
             return None
         return Reading(self.name)  # a form has no operation, and its failures are HTTP's
 
@@ -183,6 +184,7 @@ class FormLens(Lens):
 
 
 _PART_COLUMNS = ("field", "filename", "type", "size", "preview")
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})  # a form sent this way is in the URL
 
 
 def _form_type(exchange: Exchange) -> str | None:
