@@ -163,14 +163,34 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
 
     @property
     def status(self) -> int | None:
-        """The response status; for WebSocket 101 when accepted, 403 when closed before."""
+        """The status the client got (the one rule every view reads).
+
+        The app's own: its response start, for WebSocket 101 when accepted, 403 when closed
+        before. When the app raised before starting a response and the client was still
+        there, ``SERVER_ERROR_STATUS``: uvicorn, hypercorn and daphne all answer 500 in its
+        place (``answered_by_server``). None while no response has started, and when the app
+        returned without one (outcome ``no_response``): uvicorn and hypercorn answer 500
+        then but daphne nothing, so no status is claimed.
+        """
         cached = self.__dict__.get("_status")
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         status = self._find_status()
+        if status is None and self.answered_by_server:
+            status = SERVER_ERROR_STATUS
         if status is not None:
             self.__dict__["_status"] = status
         return status
+
+    @property
+    def answered_by_server(self) -> bool:
+        """The app raised before it answered, so the server sent the client a 500 of its own
+        (the recorder sees no send for it)."""
+        if self.outcome != "exception" or self.type not in _SERVER_ANSWERS:
+            return False
+        answers, gone = _SERVER_ANSWERS[self.type]
+        return not any(e.type in answers if e.direction == "send" else e.type == gone
+                       for e in self.events)
 
     def _find_status(self) -> int | None:
         for event in self.events:
@@ -216,11 +236,35 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
         return None
 
     @property
-    def duration_ns(self) -> int | None:
-        if self.ended_ns is not None:
+    def response_end_ns(self) -> int | None:
+        """When the response finished: the return of the final body send (or of a file send),
+        the WebSocket close (sent or received); else when the app returned, as the server
+        then answers or closes in its place. None while the response is still open.
+
+        It differs from ``ended_ns`` when the app works on after its response (a FastAPI
+        background task): the client had its answer here.
+        """
+        cached: int | None = self.__dict__.get("_response_end")
+        if cached is not None:
+            return cached
+        found = next((e.t_return for e in reversed(self.events) if _finishes(e)), None)
+        if found is None:
             return self.ended_ns
-        ends = [e.t_return or e.t_call for e in self.events]
-        return max(ends) if ends else None
+        self.__dict__["_response_end"] = found  # a finished response stays finished
+        return found
+
+    @property
+    def duration_ns(self) -> int | None:
+        """The response time (``response_end_ns``): what the list shows, ``~d`` filters and
+        sorting by duration use. None while the response is open: views show a running
+        clock then (``running_ns``)."""
+        return self.response_end_ns
+
+    @property
+    def last_event_ns(self) -> int:
+        """The time of the last thing recorded: how long an open exchange has run, as far as
+        a trace that no longer grows (a file) can tell."""
+        return max((e.t_return or e.t_call for e in self.events), default=0)
 
     @property
     def content_type(self) -> str:
@@ -247,6 +291,38 @@ _LIFESPAN_PHASES = {
     "lifespan.startup.failed": "startup failed", "lifespan.shutdown": "shutting down…",
     "lifespan.shutdown.complete": "stopped", "lifespan.shutdown.failed": "shutdown failed",
 }
+# What a server sends in the app's place when the app raised before answering (see
+# Exchange.status), and per scope type: the sends that answer, the receive that says the
+# client left.
+SERVER_ERROR_STATUS: Final = 500
+_SERVER_ANSWERS = {
+    "http": (frozenset({"http.response.start", "http.response.pathsend"}), "http.disconnect"),
+    "websocket": (frozenset({"websocket.accept", "websocket.close",
+                             "websocket.http.response.start"}), "websocket.disconnect"),
+}
+_FINAL_SENDS = frozenset({"http.response.body", "http.response.zerocopysend",
+                          "websocket.http.response.body"})
+_CLOSES = frozenset({"websocket.close", "websocket.disconnect"})
+
+
+def _finishes(event: Event) -> bool:
+    """Whether this event, when it went through, ended the response."""
+    if event.status != "ok" or event.t_return is None:
+        return False
+    kind = event.type
+    if kind in _FINAL_SENDS:
+        message = event.message
+        return event.direction == "send" and not (isinstance(message, dict)
+                                                  and message.get("more_body", False))
+    return kind in _CLOSES or kind == "http.response.pathsend"
+
+
+def running_ns(started_at: float, now: float) -> int:
+    """How long an exchange that started at ``started_at`` has run by ``now`` (both unix
+    seconds): the running clock of an open exchange in a live session."""
+    return max(int((now - started_at) * 1e9), 0)
+
+
 _FIRST_BYTE = frozenset(
     {"http.response.body", "http.response.pathsend", "http.response.zerocopysend",
      "websocket.accept", "websocket.http.response.body"}

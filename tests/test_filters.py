@@ -30,19 +30,21 @@ def http(name: str, method: str, path: str, status: int | None, *, query: bytes 
     """An HTTP exchange as the collector builds it; ``sent`` overrides the response bytes."""
     events = [Event(direction="receive", type="http.request", t_call=0, t_return=10,
                     message={"type": "http.request", "body": request_body})]
-    if status is not None:
+    ended = None if duration_ms is None else int(duration_ms * MS)
+    if status is not None:  # the response finishes when the app returns, if it has
+        more = {"more_body": True} if ended is None else {}
         events += [
             Event(direction="send", type="http.response.start", t_call=20, t_return=30,
                   message={"type": "http.response.start", "status": status,
                            "headers": [list(h) for h in response_headers]}),
-            Event(direction="send", type="http.response.body", t_call=40, t_return=50,
-                  message={"type": "http.response.body", "body": response_body}),
+            Event(direction="send", type="http.response.body", t_call=40,
+                  t_return=max(ended or 0, 50),
+                  message={"type": "http.response.body", "body": response_body, **more}),
         ]
     scope = {"type": "http", "method": method, "path": path, "query_string": query,
              "headers": [[b"host", b"shop.example.com"], *(list(h) for h in request_headers)],
              "server": ["127.0.0.1", 8000]}
     body_bytes = len(response_body) if sent is None else sent
-    ended = None if duration_ms is None else int(duration_ms * MS)
     fields.setdefault("outcome", "complete" if ended is not None else "streaming")
     return Exchange(id=name, type="http", started_at=0.0, scope=scope, events=events,
                     ended_ns=ended, request=Counters(bytes=len(request_body)),
@@ -110,10 +112,10 @@ OPERATOR_CASES = [
     ("~d shop\\.example", ALL - {"life"}),
     ("~c 200", {"list", "events", "again"}),
     ("~c 101", {"ws"}),
-    ("~c 5xx", {"upload"}),
+    ("~c 5xx", {"upload", "boom"}),  # boom raised: the server answered 500
     ("~c 2XX", {"list", "signup", "events", "again"}),
-    ("~c >=400", {"missing", "upload"}),
-    ("~c >404", {"upload"}),
+    ("~c >=400", {"missing", "upload", "boom"}),
+    ("~c >404", {"upload", "boom"}),
     ("~c <201", {"list", "events", "again", "ws"}),
     ("~c <=201", {"list", "signup", "events", "again", "ws"}),
     ("~c =404", {"missing"}),
@@ -138,8 +140,8 @@ OPERATOR_CASES = [
     ("~tq json", {"signup"}),
     ("~ts plain", {"missing"}),
     ("~e", {"boom", "silent", "missing"}),
-    ("~q", {"boom", "silent", "life"}),
-    ("~s", ALL - {"boom", "silent", "life"}),
+    ("~q", {"silent", "life"}),
+    ("~s", ALL - {"silent", "life"}),
     ("~http", HTTP),
     ("~websocket", {"ws"}),
     ("~ws", {"ws"}),
@@ -150,13 +152,13 @@ OPERATOR_CASES = [
     ("~dur >200ms", {"signup", "upload", "ws"}),
     ("~dur >=250ms", {"signup", "upload", "ws"}),
     ("~dur >250ms", {"upload", "ws"}),
-    ("~dur <1ms", {"again", "events"}),  # "events" is open: 50 ns so far
-    ("~dur <=1ms", {"again", "events", "missing", "boom", "silent", "life"}),
+    ("~dur <1ms", {"again"}),  # "events" is open: no duration yet
+    ("~dur <=1ms", {"again", "missing", "boom", "silent", "life"}),
     ("~dur 1.5s-2s", {"upload"}),
     ("~dur >1999999us", {"upload", "ws"}),
     ("~dur >1999999µs", {"upload", "ws"}),
-    ("~dur <200000ns", {"events"}),
-    ("~dur <=200000ns", {"again", "events"}),
+    ("~dur <200000ns", set()),
+    ("~dur <=200000ns", {"again"}),
     ("~size >1MB", {"upload"}),
     ("~size >1.9MiB", {"upload"}),
     ("~size >1KB", {"list", "upload"}),
@@ -194,9 +196,15 @@ def test_every_operator_is_covered() -> None:
     assert all(op.help for op in OPERATORS.values())
 
 
-def test_open_exchange_duration_comes_from_its_events() -> None:
+def test_duration_is_the_response_time() -> None:
+    """``~dur`` reads when the response finished: an open one has no duration yet, and work
+    the app does after its response (a background task) does not count."""
     events = next(e for e in CORPUS if e.id == "events")
-    assert matching("~dur <1us", [events]) == {"events"}  # 50 ns so far
+    assert matching("~dur >=0ns", [events]) == set()
+    background = http("background", "GET", "/report", 200, duration_ms=300)
+    background.events[-1].t_return = 2 * MS  # the client had its answer at 2 ms
+    assert matching("~dur 1ms-3ms", [background]) == {"background"}
+    assert matching("~dur >100ms", [background]) == set()
 
 
 # syntax ------------------------------------------------------------------------------------
@@ -482,7 +490,8 @@ def test_recorded_exchanges() -> None:
         return {paths[e.id] for e in compile_filter(text).select(exchanges)}
 
     assert recorded("~m POST ~c 201 ~b new ~t json") == {"POST /items"}
-    assert recorded("~e") == recorded("~o exception") == recorded("~q") == {"GET /crash"}
+    assert recorded("~e") == recorded("~o exception") == recorded("~c 500") == {"GET /crash"}
+    assert recorded("~q") == set()  # the server answered the crash
     assert recorded("~ws ~bs welcome ~c 101") == {"WS /ws"}
     assert recorded("~d testserver !~c 2xx") == {"GET /crash", "WS /ws"}
     inspector.close()

@@ -159,8 +159,12 @@ def test_capped_bodies_say_so(har: dict[str, Any]) -> None:
 
 
 def test_an_exception_before_the_response(har: dict[str, Any]) -> None:
+    """The client got the server's 500 (the status only: the app sent no headers or body)."""
     entry = _entry(har, "/boom")
-    assert entry["response"]["status"] == 0 and entry["response"]["bodySize"] == -1
+    response = entry["response"]
+    assert response["status"] == 500 and response["statusText"] == "Internal Server Error"
+    assert response["_answeredByServer"] is True
+    assert response["headers"] == [] and response["bodySize"] == -1
     assert entry["_outcome"] == "exception"
     assert entry["_error"] == "RuntimeError: boom before the response"
 

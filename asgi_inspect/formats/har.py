@@ -16,6 +16,9 @@ What goes where (the HAR spec has no words for an ASGI app, so this is the mappi
   ``type`` seen from the client (the app's ``websocket.receive`` is the client's "send"),
   ``time`` in epoch seconds, ``opcode`` 1 (text) or 2 (binary, data in base64). The close
   goes in ``_webSocketClose`` as HTTP Toolkit writes it.
+- ``response.status`` is the status the client got (``Exchange.status``): when the app raised
+  before responding, the server's 500, with ``_answeredByServer: true`` and no headers or
+  body (the recorder does not see what the server sends); ``0`` when no response started.
 - Custom fields ``_id``, ``_outcome`` and ``_error`` keep what HAR has no place for.
 
 Secrets are redacted before, by the export operation (:mod:`asgi_inspect.ops.export`).
@@ -192,10 +195,8 @@ def _truncation(kept: int, size: int, what: str) -> dict[str, Any]:
 
 def _response(exchange: Exchange) -> dict[str, Any]:
     status = exchange.status
-    if status is None:
-        return {"status": 0, "statusText": "", "httpVersion": "", "cookies": [], "headers": [],
-                "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "",
-                "headersSize": -1, "bodySize": -1}
+    if status is None or exchange.answered_by_server:
+        return _unseen_response(exchange, status)
     headers = http.response_headers(exchange) or _accept_headers(exchange)
     content, body_size = _content(exchange, headers)
     return {
@@ -210,6 +211,19 @@ def _response(exchange: Exchange) -> dict[str, Any]:
         "headersSize": -1,
         "bodySize": body_size,
     }
+
+
+def _unseen_response(exchange: Exchange, status: int | None) -> dict[str, Any]:
+    """A response the recorder did not see: none at all (status 0), or the server's answer in
+    the app's place (its status only: its headers and body never went through the app)."""
+    response: dict[str, Any] = {
+        "status": 0, "statusText": "", "httpVersion": "", "cookies": [], "headers": [],
+        "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "", "headersSize": -1,
+        "bodySize": -1}
+    if status is not None:
+        response.update(status=status, statusText=_reason(status),
+                        httpVersion=http.http_version(exchange), _answeredByServer=True)
+    return response
 
 
 def _reason(status: int) -> str:

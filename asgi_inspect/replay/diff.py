@@ -68,7 +68,7 @@ def diff_exchanges(original: Exchange, replay: Exchange, *,
 
 def _status(a: Exchange, b: Exchange) -> Iterator[Change]:
     if a.status != b.status:
-        yield Change("status", f"status {a.status} → {b.status}")
+        yield Change("status", f"status {status_text(a)} → {status_text(b)}")
     if a.outcome != b.outcome:
         yield Change("outcome", f"outcome {a.outcome} → {b.outcome}")
     if (a.exception is None) != (b.exception is None) or (
@@ -76,6 +76,14 @@ def _status(a: Exchange, b: Exchange) -> Iterator[Change]:
         before = a.exception.type if a.exception else "none"
         after = b.exception.type if b.exception else "none"
         yield Change("exception", f"exception {before} → {after}")
+
+
+def status_text(exchange: Exchange) -> str:
+    """The status the client got, saying when the server sent it in the app's place."""
+    status = exchange.status
+    if status is None:
+        return "none"
+    return f"{status} (from the server)" if exchange.answered_by_server else str(status)
 
 
 def _header_set(exchange: Exchange, ignored: set[str]) -> Counter[tuple[str, str]]:

@@ -1,8 +1,9 @@
 """How an exchange ended, and the facts the recorder cannot see but can infer.
 
 Nothing here is invented: when the app raised before responding, the trace says the *server*
-probably answered 500; it never records a 500 the app did not send. Everything is read from
-the events in one pass: the collector settles every exchange as it closes.
+answered 500 (``Exchange.status`` reports it, ``answered_by_server`` says who sent it); no
+event is made up for it. Everything is read from the events in one pass: the collector
+settles every exchange as it closes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ _BODYLESS_STATUSES = frozenset({204, 304})
 _WS_ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
 _WS_ENDS = frozenset({"websocket.close", "websocket.disconnect"})
 _BODIES = frozenset({"http.response.body", "http.response.zerocopysend"})
-SERVER_500 = "the server answered on its own (uvicorn sends 500 Internal Server Error)"
+RAISED_BEFORE_RESPONSE = ("the app raised before starting a response: the server answered on "
+                          "its own with 500 Internal Server Error (uvicorn, hypercorn and daphne "
+                          "do)")
+RETURNED_WITHOUT_RESPONSE = ("the app returned without starting a response: the server answers on "
+                             "its own (uvicorn and hypercorn send 500 Internal Server Error, "
+                             "daphne nothing: the client waits)")
 
 
 def settle(exchange: Exchange, status: EventStatus) -> None:
@@ -124,13 +130,13 @@ class _HttpResponse:
         code, head = self.status, exchange.method == "HEAD"
         facts = []
         if status == "raised" and not self.answered:
-            facts.append(f"the app raised before starting a response: {SERVER_500}")
+            facts.append(RAISED_BEFORE_RESPONSE)
         elif status == "raised" and not self.finished and code not in _BODYLESS_STATUSES \
                 and not head:
             facts.append(f"the app raised after the response started: the client got a "
                          f"truncated body ({sent} bytes) and the connection was closed")
         elif status == "ok" and not self.answered:
-            facts.append(f"the app returned without starting a response: {SERVER_500}")
+            facts.append(RETURNED_WITHOUT_RESPONSE)
         if head and sent:
             facts.append(f"HEAD: the app sent {sent} body bytes; the server does not transmit "
                          f"them")
