@@ -10,6 +10,7 @@ wrong type read as missing.
 from __future__ import annotations
 
 import ipaddress
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -64,6 +65,31 @@ def request_headers(exchange: Exchange) -> list[tuple[bytes, bytes]]:
 def response_headers(exchange: Exchange) -> list[tuple[bytes, bytes]]:
     start = exchange.response_start
     return exchange.response_headers if start and isinstance(start.message, dict) else []
+
+
+def request_type(exchange: Exchange) -> str:
+    """The request's media type, lowercased, without parameters (``application/json``); ""
+    when it has none. Kept on the exchange: the lenses ask for every row of a list."""
+    cached = exchange.__dict__.get("_request_type")
+    if cached is None:
+        cached = exchange.__dict__["_request_type"] = _media_type(request_headers(exchange))
+    return cached
+
+
+def response_type(exchange: Exchange) -> str:
+    """The response's media type, as :func:`request_type`; kept once the response started."""
+    cached = exchange.__dict__.get("_response_type")
+    if cached is None:
+        headers = response_headers(exchange)
+        cached = _media_type(headers)
+        if headers:
+            exchange.__dict__["_response_type"] = cached
+    return cached
+
+
+def _media_type(headers: list[tuple[bytes, bytes]]) -> str:
+    value = header_text(headers, b"content-type").split(";", 1)[0].strip().lower()
+    return sys.intern(value)  # a handful of distinct types among 100k exchanges
 
 
 def header_text(headers: Iterable[Sequence[bytes]], name: bytes) -> str:

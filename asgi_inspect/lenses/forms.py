@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_to_bytes
 
-from asgi_inspect.http import header_text, request_headers
+from asgi_inspect.http import header_text, request_headers, request_type
 from asgi_inspect.lenses.base import Lens, Reading, Section, Table, body
 from asgi_inspect.model import Exchange
 from asgi_inspect.units import format_size
@@ -188,8 +188,7 @@ _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})  # a form sent this way is in 
 
 
 def _form_type(exchange: Exchange) -> str | None:
-    value = header_text(request_headers(exchange), b"content-type").lower()
-    kind = value.split(";", 1)[0].strip()
+    kind = request_type(exchange)
     return kind if kind in (URLENCODED, MULTIPART) else None
 
 

@@ -17,7 +17,7 @@ from typing import Any, TypeGuard
 from urllib.parse import parse_qs
 
 from asgi_inspect import jsontext
-from asgi_inspect.http import header_text, request_headers, scope_of
+from asgi_inspect.http import request_type, scope_of
 from asgi_inspect.lenses.base import (
     Block,
     Lens,
@@ -190,8 +190,8 @@ def requests_of(exchange: Exchange) -> list[dict[str, Any]]:
         return _from_query_string(scope_of(exchange).get("query_string"))
     if method != "POST":
         return []
-    kind = header_text(request_headers(exchange), b"content-type").lower()
-    if kind.startswith("application/graphql"):
+    kind = request_type(exchange)
+    if kind == "application/graphql":
         return [{"query": body_text(exchange, "receive")}]
     if "json" not in kind:
         return []

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgi_inspect import jsontext
-from asgi_inspect.http import header_text, request_headers, response_headers
+from asgi_inspect.http import (
+    header_text,
+    request_headers,
+    request_type,
+    response_headers,
+    response_type,
+)
 from asgi_inspect.lenses.base import Block, Lens, Reading, Section, Table, body
 from asgi_inspect.lenses.sse import is_event_stream, json_data, parse_stream
 from asgi_inspect.model import Direction, Exchange, header
@@ -56,7 +62,7 @@ def request_messages(exchange: Exchange) -> list[dict[str, Any]] | None:
     first: a POST, a JSON content type, the word ``jsonrpc`` in the body; then one parse."""
     if exchange.type != "http" or exchange.method != "POST":
         return None
-    if "json" not in header_text(request_headers(exchange), b"content-type").lower():
+    if "json" not in request_type(exchange):
         return None
     raw = body(exchange, "receive")
     if b'"jsonrpc"' not in raw:
@@ -83,7 +89,7 @@ def response_messages(exchange: Exchange) -> list[RpcMessage]:
     if is_event_stream(exchange):
         return [RpcMessage("send", m, event.t_ns) for event in parse_stream(exchange).events
                 if event.complete for m in _messages(json_data(event))]
-    if "json" not in header_text(response_headers(exchange), b"content-type").lower():
+    if "json" not in response_type(exchange):
         return []
     return [RpcMessage("send", m, exchange.response_end_ns)
             for m in _messages(_parsed(body(exchange, "send")))]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgi_inspect import jsontext
-from asgi_inspect.http import header_text, response_headers
+from asgi_inspect.http import header_text, response_headers, response_type
 from asgi_inspect.lenses.base import Block, Lens, Reading, Section, Table, body
 from asgi_inspect.model import Event, Exchange
 from asgi_inspect.units import format_duration, format_size, plural
@@ -75,8 +75,7 @@ class _Fields:
 
 def is_event_stream(exchange: Exchange) -> bool:
     """Whether the response says it is an event stream (cheap: one header)."""
-    media = header_text(response_headers(exchange), b"content-type").split(";")[0]
-    return media.strip().lower() == MEDIA_TYPE
+    return response_type(exchange) == MEDIA_TYPE
 
 
 def response_chunks(exchange: Exchange) -> Iterator[tuple[bytes, int | None]]:
