@@ -1,4 +1,4 @@
-"""Human sizes and durations, for options and displays."""
+"""Human sizes, durations and counts, for options and displays."""
 
 from __future__ import annotations
 
@@ -47,3 +47,10 @@ def format_duration(ns: int | None) -> str:
     if ns < 1_000_000_000:
         return f"{ns / 1_000_000:.1f}ms"
     return f"{ns / 1_000_000_000:.2f}s"
+
+
+def plural(count: int, word: str, plural_word: str = "") -> str:
+    """``1 exchange``, ``2 exchanges``, ``1,000 chunks``: a count with its noun agreeing (the
+    plural is ``word + "s"`` unless given)."""
+    noun = word if count == 1 else (plural_word or word + "s")
+    return f"{count:,} {noun}"

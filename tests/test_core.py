@@ -35,6 +35,7 @@ def test_every_edit_is_in_the_change_log() -> None:
     assert third.comment == "slow one" and store.drain_changes() == {"1", "3"}
     copy = store.duplicate(third)
     assert copy.id == "13" and copy is not third and copy.events == third.events
+    assert copy.comment == "copy of #3: slow one" and third.comment == "slow one"
     assert list(store.exchanges)[-1] == "13" and store.drain_changes() == {"13"}
     assert store.remove([first, http_exchange("99")]) == 1
     assert "1" not in store and store.drain_changes() == {"1"}

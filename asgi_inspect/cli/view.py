@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgi_inspect.cli.options import (
     add_ignore_header,
@@ -18,6 +18,10 @@ from asgi_inspect.cli.options import (
 )
 from asgi_inspect.cli.replay import add_ignore_body, ignore_body
 from asgi_inspect.runtime.session import Session
+from asgi_inspect.store.view import by_start
+
+if TYPE_CHECKING:
+    from asgi_inspect.tui.app import InspectorApp
 
 
 def add_parser(sub: Any) -> None:
@@ -37,13 +41,7 @@ def handle(args: argparse.Namespace) -> int:
     check_filter(args.filter)  # a bad expression fails here, before the screen opens
     ignore_body(args)  # and so does a bad --ignore-field or --ignore-text
     target = replay_target(args)
-    # The trace goes straight into the session: exchanges past --max-* are not kept alive.
-    session = Session.offline(read_trace(args.file, strict=args.strict),
-                              title=f"asgi-inspect view {args.file.name}",
-                              max_exchanges=args.max_exchanges, max_memory=args.max_memory)
-    session.view.set_filter(args.filter)
-    session.ignored_headers += tuple(args.ignore_header)
-    session.ignored_body = ignore_body(args)
+    session = open_session(args)
     if target is not None:
         from asgi_inspect.replay.driver import InProcessReplayer
 
@@ -52,10 +50,29 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _view(session: Session) -> None:
+def open_session(args: argparse.Namespace) -> Session:
+    """The session over the file: its exchanges in the order they started (a recording
+    lists them as they finished), the store's bounds and the filter applied."""
+    # The trace goes straight into the session: exchanges past --max-* are not kept alive.
+    trace = read_trace(args.file, strict=args.strict)
+    trace.exchanges = by_start(trace.exchanges)
+    session = Session.offline(trace, title=f"asgi-inspect view {args.file.name}",
+                              max_exchanges=args.max_exchanges, max_memory=args.max_memory)
+    session.view.set_filter(args.filter)
+    session.ignored_headers += tuple(args.ignore_header)
+    session.ignored_body = ignore_body(args)
+    return session
+
+
+def viewer(session: Session) -> InspectorApp:
+    """The inspector over a file: it opens at the top, not following (nothing new comes)."""
     from asgi_inspect.tui.app import InspectorApp
 
+    return InspectorApp(session, follow=False)
+
+
+async def _view(session: Session) -> None:
     try:
-        await InspectorApp(session).run_async()
+        await viewer(session).run_async()
     finally:
         await session.close()

@@ -125,9 +125,12 @@ class Store:
         self.changed.add(exchange.id)
 
     def duplicate(self, exchange: Exchange) -> Exchange:
-        """A deep copy, stored as a new exchange at the end."""
+        """A deep copy, stored as a new exchange at the end; its comment starts with
+        ``copy of #N`` so the list and exports tell it from the original."""
         copy = exchange_copy(exchange)
         copy.id = ""
+        mark = f"copy of #{exchange.id}"
+        copy.comment = f"{mark}: {exchange.comment}" if exchange.comment else mark
         return self.add(copy)
 
     def remove(self, exchanges: Iterable[Exchange]) -> int:

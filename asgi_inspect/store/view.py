@@ -8,7 +8,8 @@ exchanges" or "replay the marked ones" means the same everywhere (mitmproxy's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal, get_args
 
 from asgi_inspect.filters import Filter, compile_filter
@@ -34,6 +35,17 @@ ORDER_KEYS: Final[dict[Order, Callable[[Exchange], Any]]] = {
     "method": lambda e: e.method,
     "path": lambda e: e.label,
 }
+
+
+def by_start(exchanges: Iterable[Exchange]) -> list[Exchange]:
+    """``exchanges`` in the order they started (a file lists them as they finished: a long
+    request after the short ones it began before); ties, and times that are not a number,
+    keep the given order, the latter at the end."""
+    def started(exchange: Exchange) -> tuple[int, float]:
+        at = exchange.started_at
+        return (0, at) if isinstance(at, (int, float)) and math.isfinite(at) else (1, 0.0)
+
+    return sorted(exchanges, key=started)
 
 
 class View:

@@ -40,9 +40,10 @@ from asgi_inspect.ops.replay import (
 from asgi_inspect.replay.ignore import BodyIgnore
 from asgi_inspect.replay.request import ReplayError, ReplayRequest
 from asgi_inspect.runtime.session import Session
+from asgi_inspect.store.view import Which
 from asgi_inspect.text import printable
 from asgi_inspect.tui.commands import InspectorCommands
-from asgi_inspect.tui.screens.dialogs import ConfirmScreen, PromptScreen
+from asgi_inspect.tui.screens.dialogs import ConfirmScreen, PromptScreen, QuitChoice, QuitScreen
 from asgi_inspect.tui.screens.edit_request import EditRequestScreen
 from asgi_inspect.tui.screens.export import ExportRequest, ExportScreen
 from asgi_inspect.tui.screens.help import HelpScreen, KeySection
@@ -54,6 +55,7 @@ from asgi_inspect.tui.widgets.filter_bar import FilterBar
 from asgi_inspect.tui.widgets.header import HeaderStatus, StatusHeader
 from asgi_inspect.tui.widgets.lines import ColumnHeader, LineTable
 from asgi_inspect.tui.widgets.logs import LogsView
+from asgi_inspect.units import plural
 
 POLL_INTERVAL = 0.1  # seconds between two polls...
 BUSY_POLL_INTERVAL = 0.25  # ...while exchanges flood in: BUSY_CHANGES or more in one poll
@@ -75,6 +77,8 @@ class InspectorApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", tooltip="Show all keys and the filter syntax"),
         Binding("slash", "filter", "Filter", tooltip="Filter the exchanges"),
+        Binding("q", "ask_quit", "Quit",
+                tooltip="Quit asgi-inspect (live: asks first when exchanges are not saved)"),
         Binding("F", "toggle_follow", "Follow", tooltip="Follow new exchanges (on/off)"),
         Binding("enter", "open_detail", "Detail", show=False,
                 tooltip="Open the detail pane full screen"),
@@ -107,16 +111,20 @@ class InspectorApp(App[None]):
                 tooltip="Copy the collector address for ASGI_INSPECT (with its token)"),
         Binding("x", "export", "Export", tooltip="Export exchanges to a file"),
         Binding("L", "toggle_logs", "Logs", tooltip="Show or hide the server logs"),
+        Binding("i", "toggle_internals", "Internals", show=False,
+                tooltip="Show or hide what frameworks add to the scope for their own use"),
         Binding("v", "toggle_layout", "Layout", show=False,
                 tooltip="Detail pane below or beside the list"),
         Binding("ctrl+r", "restart", "Restart", show=False, tooltip="Restart the server"),
-        Binding("q", "quit", "Quit", tooltip="Quit asgi-inspect"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True,
-                tooltip="Quit asgi-inspect, as q does (stopping the server)"),
+        Binding("ctrl+c", "quit", "Quit now", show=False, priority=True,
+                tooltip="Quit asgi-inspect at once, without asking (stopping the server)"),
     ]
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, follow: bool = True, recorded: bool = False) -> None:
+        """``follow``: start on the newest exchange (live) or at the top (a file);
+        ``recorded``: a live session whose exchanges go to a file, so quitting loses none."""
         super().__init__()
+        self.start_following = follow
         theme = os.environ.get("TEXTUAL_THEME")
         if theme and theme in self.available_themes:
             self.theme = theme
@@ -128,8 +136,6 @@ class InspectorApp(App[None]):
         self.detail = DetailPane(id="detail")
         self.detail.original_of = self.store.original_of
         self.detail.ignored_headers = session.ignored_headers
-        if session.live:  # open exchanges' durations run (a file's stay as recorded)
-            self.exchange_list.now = self.detail.now = time.time
         self.detail.ignored_body = session.ignored_body
         self.filter_bar = FilterBar(id="filter-bar")
         self.logs = LogsView(session, id="logs")
@@ -141,6 +147,9 @@ class InspectorApp(App[None]):
         self._freezes = 0  # gc.freeze() calls since the permanent generation was collected
         self._titles = ("", "")  # the list pane's border title and subtitle, as last set
         self._next_poll = 0.0  # time.monotonic() before which the next tick does not poll
+        # Ids of the live exchanges added or changed since they were last exported (None:
+        # nothing is lost on quitting, a file's session or one recorded to a file).
+        self._unsaved: set[str] | None = set() if session.live and not recorded else None
         self.header = StatusHeader(self._status(), id="header")
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
@@ -161,7 +170,9 @@ class InspectorApp(App[None]):
                 yield self.exchange_list
             yield self.detail
             yield self.logs
-        yield Footer()
+        # Compact, without the palette's entry (Ctrl+P still opens it): 80 columns show the
+        # essential keys, and q, ? and / come first.
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.logs.border_title = "Server logs"
@@ -170,6 +181,11 @@ class InspectorApp(App[None]):
         if self.view.filter is not None:
             self.filter_bar.set_expression(self.view.filter.text)
         self.poll()
+        if not self.start_following:
+            self.exchange_list.move_cursor(0, announce=False)
+            self.exchange_list.follow = False
+            self.sync_detail()
+            self.update_chrome()
         self.set_interval(POLL_INTERVAL, self._tick)
 
     def _tick(self) -> None:
@@ -190,6 +206,8 @@ class InspectorApp(App[None]):
         changes = self.store.drain_changes()
         if changes:
             self.exchange_list.sync(changes)
+            if self._unsaved is not None:
+                self._unsaved.update(changes)
         self.sync_detail(changes,
                          throttle=self.exchange_list.follow and len(changes) >= BUSY_CHANGES)
         self.logs.sync()
@@ -335,6 +353,30 @@ class InspectorApp(App[None]):
             await self.session.server.stop()
         self.exit()
 
+    @property
+    def unsaved(self) -> int:
+        """How many kept exchanges quitting would lose: live ones added or changed since they
+        were last exported (0 for a file's session, or one recorded to a file)."""
+        if self._unsaved is None:
+            return 0
+        self._unsaved.intersection_update(self.store.exchanges)
+        return len(self._unsaved)
+
+    async def action_ask_quit(self) -> None:
+        """``q``: quit, but first offer an export of what is not saved (Ctrl+C never asks)."""
+        unsaved = self.unsaved
+        if not unsaved:
+            await self.action_quit()
+            return
+
+        async def answered(answer: QuitChoice | None) -> None:
+            if answer == "quit":
+                await self.action_quit()
+            elif answer == "export":
+                self._open_export("all", then_quit=True)
+
+        self.push_screen(QuitScreen(unsaved), answered)
+
     async def action_back(self) -> None:  # async, as App.action_back that it replaces
         if self.screen.maximized is not None:
             self.screen.minimize()
@@ -382,7 +424,7 @@ class InspectorApp(App[None]):
         if exchange is not None:
             copy = self.store.duplicate(exchange)
             self.poll()
-            self.notify(f"#{exchange.id} duplicated as #{copy.id}")
+            self.notify(f"#{exchange.id} duplicated as #{copy.id} ({copy.comment})")
 
     def action_delete(self) -> None:
         self.store.remove(self.view.select("focused"))
@@ -398,7 +440,8 @@ class InspectorApp(App[None]):
                 self.store.clear()
                 self.poll()
 
-        self.push_screen(ConfirmScreen("Clear all", f"Delete all {total:,} exchanges?"), done)
+        self.push_screen(ConfirmScreen("Clear all", f"Delete all {plural(total, 'exchange')}?"),
+                         done)
 
     def action_copy_curl(self) -> None:
         exchange = self.focused_exchange
@@ -422,24 +465,42 @@ class InspectorApp(App[None]):
         self.notify("Copied the collector address (it holds the token: keep it private)")
 
     def action_export(self) -> None:
-        self.push_screen(ExportScreen(self.view.counts()), self._export)
+        self._open_export("focused")
 
-    def _export(self, request: ExportRequest | None) -> None:
-        if request is None:
-            return
+    def _open_export(self, which: Which, *, then_quit: bool = False) -> None:
+        """The export dialog; it writes through :meth:`_write_export` and stays open on an
+        error. With ``then_quit`` (from the quit dialog), a written export quits."""
+
+        async def done(written: ExportRequest | None) -> None:
+            if written is not None and then_quit:
+                await self.action_quit()
+
+        self.push_screen(ExportScreen(self.view.counts(), self._write_export, which=which), done)
+
+    def _write_export(self, request: ExportRequest) -> str | None:
+        """Write what the dialog asks for: None when written (and said so), else the one-line
+        error, naming the file, that the dialog shows while it keeps the user's choices."""
+        chosen = self.view.select(request.which)
         try:
-            count = export_to(request.path, self.view.select(request.which), request.format,
+            count = export_to(request.path, chosen, request.format,
                               redact=request.redact, base_url=self.session.app_url,
                               header=self.session.trace_header())
-        except (OSError, ExportError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            self.notify(f"export failed: {reason}", severity="error")
-            return
-        self.notify(f"Wrote {count:,} exchanges to {request.path} ({request.format})")
+        except OSError as exc:
+            return f"cannot write {exc.filename or request.path}: {exc.strerror or exc}"
+        except ExportError as exc:
+            return f"cannot export to {request.path}: {exc}"
+        if self._unsaved is not None:
+            self._unsaved.difference_update(exchange.id for exchange in chosen)
+        self.notify(f"Wrote {plural(count, 'exchange')} to {request.path} ({request.format})")
+        return None
 
     def action_toggle_logs(self) -> None:
         self.main.toggle_class("-logs")
         self.call_after_refresh(self.logs.sync)  # it skips its lines while hidden
+
+    def action_toggle_internals(self) -> None:
+        shown = self.detail.toggle_internals()
+        self.notify("Framework internals shown" if shown else "Framework internals hidden")
 
     def action_toggle_layout(self) -> None:
         self.main.toggle_class("-side")

@@ -10,6 +10,7 @@ from textual.widgets import Input
 
 from asgi_inspect.tui.app import InspectorApp
 from asgi_inspect.tui.widgets.exchange_list import PATH
+from asgi_inspect.tui.widgets.filter_bar import APPLY_AFTER
 
 Scene = Callable[[Pilot[Any]], Coroutine[Any, Any, None]]
 SIZE = (120, 36)
@@ -38,10 +39,12 @@ def select(path: str, tab: str = "overview") -> Scene:
     return run
 
 
-def press(*keys: str) -> Scene:
+def press(*keys: str, wait: float = 0.0) -> Scene:
+    """Press ``keys``, then let ``wait`` seconds pass (a filter typed applies on a pause)."""
+
     async def run(pilot: Pilot[Any]) -> None:
         await pilot.press(*keys)
-        await pilot.pause()
+        await pilot.pause(wait or None)
         still(pilot)
 
     return run
@@ -57,7 +60,7 @@ SCENES: dict[str, Scene] = {
     "exception": select("/orders", "exception"),
     "output": select("/orders", "output"),
     "help": press("question_mark"),
-    "filter": press("slash", *"~m POST | ~c 5xx"),
+    "filter": press("slash", *"~m POST | ~c 5xx", wait=APPLY_AFTER + 0.3),
     "filter-error": press("slash", *"~m POST & ~nope"),
     "side-by-side": press("v", "g", "j", "j"),
 }

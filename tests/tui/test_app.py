@@ -183,7 +183,7 @@ async def test_filter_good_and_bad_expressions(app_factory: AppFactory) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("slash", *"~m POST")
         posts = [e.id for e in app.store.exchanges.values() if e.method == "POST"]
-        assert ids(app) == posts
+        await polled(pilot, lambda: ids(app) == posts)  # applied once the typing pauses
         await pilot.press(*" & ~c (")
         bar = app.filter_bar
         assert bar.has_class("-error")

@@ -170,12 +170,14 @@ def test_overview_shows_what_the_app_added_to_the_scope() -> None:
         "endpoint": Opaque(type="function", repr="shop.views.read_item"),
     }
     lines = [line.plain for line in overview(exchange, Caps())]
-    assert "handled by   shop.views.read_item" in lines
+    assert "handled by    shop.views.read_item" in lines  # aligned with "  path_params"
     start = lines.index("added to the scope while the app ran:")
-    shown = [line.split(maxsplit=1) for line in lines[start + 1:start + 5]]
+    shown = [line.split(maxsplit=1) for line in lines[start + 1:start + 4]]
     assert shown == [["endpoint", "shop.views.read_item"], ["path_params", "{'item_id': '7'}"],
-                     ["app", "<starlette.applications.Starlette object>"],
                      ["handlers", "[{<class 'HTTPException'>: 1}]"]]
+    assert lines[start + 4].strip() == "1 framework internal hidden: i shows them"  # the app
+    everything = [line.plain for line in overview(exchange, Caps(), internals=True)]
+    assert "app" in [line.split(maxsplit=1)[0] for line in everything]
 
 
 def test_output_lines_say_when_where_and_what() -> None:

@@ -1,8 +1,8 @@
-"""Small modal dialogs: a yes/no confirmation and a one-line text prompt."""
+"""Small modal dialogs: a yes/no confirmation, a one-line text prompt, and quitting."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.text import Text
 from textual import on
@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from asgi_inspect.tui.formatting import PrintableInput, editable, plain, typed
+from asgi_inspect.units import plural
 
 DIALOG_CSS = """
     align: center middle;
@@ -90,3 +91,43 @@ class PromptScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+QuitChoice = Literal["export", "quit"]
+
+
+class QuitScreen(ModalScreen[QuitChoice | None]):
+    """``q`` with live exchanges not saved anywhere: export them first, quit anyway, or stay
+    (``e``, ``y``, ``n``/Esc); Ctrl+C still quits at once."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "answer('export')", "Export…"),
+        Binding("y", "answer('quit')", "Quit anyway"),
+        Binding("n,escape", "answer('')", "Cancel"),
+    ]
+    DEFAULT_CSS = "QuitScreen {" + DIALOG_CSS + "}"
+
+    def __init__(self, unsaved: int) -> None:
+        super().__init__()
+        self.unsaved = unsaved
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "Quit"
+            yield Static(Text(f"{plural(self.unsaved, 'exchange')} of this session "
+                              f"{'is' if self.unsaved == 1 else 'are'} not saved: quitting "
+                              "loses them. Export them first?"))
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Quit anyway", id="quit", variant="error")
+                yield Button("Export…", id="export", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#export", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.action_answer(event.button.id or "")
+
+    def action_answer(self, answer: str) -> None:
+        self.dismiss("export" if answer == "export" else "quit" if answer == "quit" else None)

@@ -19,17 +19,17 @@ from rich.highlighter import Highlighter, JSONHighlighter, RegexHighlighter
 from rich.text import Text
 from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from asgi_inspect import http
 from asgi_inspect.content import Body, body_of
-from asgi_inspect.model import Direction, Exchange, header, header_pairs
+from asgi_inspect.model import Counters, Direction, Exchange, header, header_pairs
 from asgi_inspect.text import decode, printable
 from asgi_inspect.tui.bodies import SHOW_LIMIT, RenderedBody, render_body
 from asgi_inspect.tui.formatting import data_text
 from asgi_inspect.tui.widgets.lines import TextLines
-from asgi_inspect.units import format_size
+from asgi_inspect.units import format_size, plural
 from asgi_inspect.values import safe_repr
 
 
@@ -85,8 +85,9 @@ def start_line(exchange: Exchange, direction: Direction) -> str:
     return printable(f"{version} {safe_repr(status)} {phrase}".rstrip())
 
 
-class MessageView(Vertical):
-    """One direction of an exchange: start line, headers, body."""
+class MessageView(VerticalScroll):
+    """One direction of an exchange: start line, headers, body, in one scroll: every header
+    and the body are reached by scrolling the tab (no table scrolls on its own inside it)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "show_all", "Show all", tooltip="Show the whole body, not just 64 KiB"),
@@ -97,9 +98,9 @@ class MessageView(Vertical):
     DEFAULT_CSS = """
     MessageView {
         & > .start-line { height: 1; padding: 0 1; text-style: bold; }
-        & > DataTable { height: auto; max-height: 40%; }
-        & > .body-info { height: 1; padding: 0 1; color: $text-muted; }
-        & > TextLines { height: 1fr; }
+        & > DataTable { height: auto; max-height: initial; overflow-y: hidden; }
+        & > .body-info { height: auto; padding: 0 1; color: $text-muted; }
+        & > TextLines { height: auto; overflow-y: hidden; }
     }
     """
 
@@ -143,9 +144,10 @@ class MessageView(Vertical):
 
     @staticmethod
     def _update(static: Static, text: Text) -> None:
-        """Repaint a one-line Static only when its text changed; its size never changes."""
+        """Repaint a Static only when its text changed (the body's info may wrap: a new one
+        is laid out again)."""
         if static.content != text:
-            static.update(text, layout=False)
+            static.update(text)
 
     def _set_headers(self, pairs: list[tuple[bytes, bytes]]) -> None:
         if pairs == self._shown_headers:
@@ -177,6 +179,8 @@ class MessageView(Vertical):
 
     def _body_info(self, exchange: Exchange, body: RenderedBody, content: Body) -> Text:
         counters = exchange.request if self.direction == "receive" else exchange.response
+        if exchange.type == "websocket":
+            return Text(websocket_info(counters, self.direction))
         if body.kind == "empty":
             return Text("no body" if not counters.bytes else "body not kept by the recorder")
         parts = [body.kind, *_decoding_info(content, counters.bytes, self.raw)]
@@ -219,6 +223,13 @@ def _decoding_info(content: Body, sent: int, raw: bool) -> list[str]:
     parts = [f"{content.encoding} decoded",
              f"{format_size(sent)} sent → {format_size(len(content.data))}", "b shows raw"]
     return parts if content.complete else [*parts, content.note]
+
+
+def websocket_info(counters: Counters, direction: Direction) -> str:
+    """What a WebSocket's Request or Response tab has instead of a body: its frames."""
+    who = "the client sent" if direction == "receive" else "the app sent"
+    return (f"no body: a WebSocket carries frames; {who} {plural(counters.chunks, 'frame')} "
+            f"({format_size(counters.bytes)}): see the Frames tab")
 
 
 def open_in_pager(text: str, app: App[Any]) -> str | None:

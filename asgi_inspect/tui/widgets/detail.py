@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -18,17 +19,16 @@ from textual.widgets import TabbedContent, TabPane
 
 from asgi_inspect import lenses
 from asgi_inspect.http import VOLATILE_HEADERS
-from asgi_inspect.model import Caps, Counters, Exchange, running_ns
+from asgi_inspect.model import Caps, Counters, Exchange, Opaque
 from asgi_inspect.replay.diff import diff_exchanges
 from asgi_inspect.replay.ignore import NOTHING, BodyIgnore
 from asgi_inspect.text import printable
 from asgi_inspect.tui.formatting import NO_TIME, clock, data_text, field_text, plain
 from asgi_inspect.tui.sections import section_lines
 from asgi_inspect.tui.widgets.body_view import MessageView, start_line
-from asgi_inspect.tui.widgets.exchange_list import CLOCK_INTERVAL
 from asgi_inspect.tui.widgets.lines import TextLines
 from asgi_inspect.tui.widgets.timeline import EventTimeline, FrameTable, RowsWithDetail
-from asgi_inspect.units import format_duration, format_size
+from asgi_inspect.units import format_duration, format_size, plural
 from asgi_inspect.values import safe_repr, value_text
 
 TABS = ("overview", "protocol", "request", "response", "messages", "frames", "output", "exception",
@@ -46,7 +46,7 @@ def _address(value: Any) -> str:
 
 
 def _counters(counters: Counters, unit: str) -> str:
-    text = f"{format_size(counters.bytes)} in {counters.chunks:,} {unit}"
+    text = f"{format_size(counters.bytes)} in {plural(counters.chunks, unit)}"
     if counters.kept_bytes < counters.bytes:
         text += f", {format_size(counters.kept_bytes)} kept"
     if counters.elided:
@@ -54,11 +54,15 @@ def _counters(counters: Counters, unit: str) -> str:
     return text
 
 
-LABEL_WIDTH = 12
+LABEL_WIDTH = 12  # the labels' column: at least this wide...
+MAX_LABEL_WIDTH = 32  # ...and as wide as the longest label up to this (longer ones push on)
 
 
 # What a framework adds to the scope that says most about who handled the request: first.
 _TELLING_KEYS = ("endpoint", "route", "path_params", "user", "auth", "session")
+# Scope keys frameworks keep for their own plumbing (FastAPI's fastapi_middleware_astack,
+# Starlette's starlette.exception_handlers): hidden from the Overview unless asked for.
+_INTERNAL_PREFIXES = ("_", "fastapi_", "starlette.", "django.")
 
 
 def _telling_first(added: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -66,23 +70,41 @@ def _telling_first(added: dict[str, Any]) -> list[tuple[str, Any]]:
     return sorted(added.items(), key=lambda item: rank.get(item[0], len(rank)))
 
 
-BACKGROUND_MIN_NS = 1_000_000  # app time after the response worth a line of its own
+def framework_internal(key: Any, value: Any) -> bool:
+    """Whether a key the app added to the scope is a framework's plumbing, not a fact about
+    the request: a private key, or an object kept only as its repr (the app, a router, an
+    exit stack), unless it is one of the telling keys (the endpoint, the route)."""
+    if not isinstance(key, str) or key in _TELLING_KEYS:
+        return False
+    return key.startswith(_INTERNAL_PREFIXES) or isinstance(value, Opaque)
 
 
-def overview(exchange: Exchange, caps: Caps, now: float | None = None) -> list[Text]:
-    """The facts of an exchange at a glance: one ``label  value`` line each.
+def _aligned(rows: list[tuple[str, Text] | Text]) -> list[Text]:
+    """``label  value`` lines with the values in one column, as wide as the labels need (up to
+    ``MAX_LABEL_WIDTH``); a bare ``Text`` is a line of its own (a sub-heading)."""
+    width = max([LABEL_WIDTH, *(min(cell_len(r[0]), MAX_LABEL_WIDTH) for r in rows
+                                if isinstance(r, tuple))])
+    lines = []
+    for item in rows:
+        if isinstance(item, Text):
+            lines.append(item)
+            continue
+        label, value = item
+        line = Text(no_wrap=True, end="")
+        line.append(label + " " * max(width - cell_len(label), 0) + " ", style="bold")
+        line.append_text(value)
+        lines.append(line)
+    return lines
 
-    ``now`` (unix seconds) runs the clock of an open exchange in a live session; without it
-    an open exchange shows the time of its last event.
-    """
+
+def overview(exchange: Exchange, caps: Caps, *, internals: bool = False) -> list[Text]:
+    """The facts of an exchange at a glance: one ``label  value`` line each (what a framework
+    added to the scope for its own use only with ``internals``)."""
     scope: dict[str, Any] = exchange.scope if isinstance(exchange.scope, dict) else {}
-    lines: list[Text] = []
+    lines: list[tuple[str, Text] | Text] = []  # aligned at the end
 
     def row(label: str, value: str | Text, style: str = "") -> None:
-        line = Text(no_wrap=True, end="")
-        line.append(f"{label:<{LABEL_WIDTH}} ", style="bold")
-        line.append_text(value if isinstance(value, Text) else Text(value, style=style))
-        lines.append(line)
+        lines.append((label, value if isinstance(value, Text) else Text(value, style=style)))
 
     row("exchange", f"#{printable(exchange.id)}  {printable(exchange.type)}"
         + (f"  (source {printable(exchange.source)})" if exchange.source else ""))
@@ -112,19 +134,26 @@ def overview(exchange: Exchange, caps: Caps, now: float | None = None) -> list[T
     added = exchange.scope_added if isinstance(exchange.scope_added, dict) else {}
     if added:
         lines.append(Text("added to the scope while the app ran:", style="bold", end=""))
+        hidden = 0
         for key, value in _telling_first(added):
+            if not internals and framework_internal(key, value):
+                hidden += 1
+                continue
             name = key if isinstance(key, str) else value_text(key)
             row(f"  {printable(name)}", data_text(value_text(value)))
+        if hidden:
+            lines.append(Text(f"  {plural(hidden, 'framework internal')} hidden: "
+                              "i shows them", style="dim", end=""))
     row("ttfb", format_duration(exchange.ttfb_ns) or "—")
-    for label, value in _times(exchange, now):
-        row(label, value)
-    unit = "frames" if exchange.type == "websocket" else "chunks"
+    still_open = "  (still open)" if exchange.outcome == "streaming" else ""
+    row("duration", (format_duration(exchange.duration_ns) or "—") + still_open)
+    unit = "frame" if exchange.type == "websocket" else "chunk"
     row("received", _counters(exchange.request, unit))
     row("sent", _counters(exchange.response, unit))
     truncated = sum(1 for e in exchange.events if e.truncated)
     if truncated or exchange.request.elided or exchange.response.elided:
-        row("caps", f"{truncated} payloads cut at {format_size(caps.max_body)}, at most "
-                    f"{caps.max_events:,} events kept", "yellow")
+        row("caps", f"{plural(truncated, 'payload')} cut at {format_size(caps.max_body)}, at "
+                    f"most {plural(caps.max_events, 'event')} kept", "yellow")
     if exchange.lost_records:
         row("lost", "some records of this exchange were dropped on the way", "bold red")
     if exchange.replay_of:
@@ -133,29 +162,7 @@ def overview(exchange: Exchange, caps: Caps, now: float | None = None) -> list[T
         row("comment", data_text(exchange.comment, "italic"))
     for note in exchange.notes:
         row("note", data_text(note, "yellow"))
-    return lines
-
-
-def _times(exchange: Exchange, now: float | None) -> list[tuple[str, str]]:
-    """When the response finished (the duration the list shows) and when the app returned:
-    they differ when the app works on after answering (a background task)."""
-    response, returned = exchange.response_end_ns, exchange.ended_ns
-    if now is not None:
-        so_far = f"{format_duration(running_ns(exchange.started_at, now))} and counting"
-    else:
-        so_far = f"{format_duration(exchange.last_event_ns)} so far"
-    if response is None:
-        return [("duration", f"{so_far} (still open)")]
-    if exchange.type == "lifespan":
-        return [("duration", format_duration(response))]
-    times = [("duration", f"{format_duration(response)} (the response finished)")]
-    if returned is None:
-        return [*times, ("app returned", f"not yet: {so_far}")]
-    times.append(("app returned", format_duration(returned)))
-    if returned - response >= BACKGROUND_MIN_NS:
-        times.append(("background", "work after the response: "
-                                    f"{format_duration(returned - response)}"))
-    return times
+    return _aligned(lines)
 
 
 def output_lines(exchange: Exchange) -> list[Text]:
@@ -233,6 +240,7 @@ class DetailPane(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.exchange: Exchange | None = None
+        self.internals = False  # the Overview lists what frameworks add for their own use
         self.caps = Caps()
         self._overview = TextLines(classes="text-view")
         self._exception = TextLines(classes="text-view")
@@ -247,8 +255,6 @@ class DetailPane(Vertical):
         self._messages = RowsWithDetail(EventTimeline())
         self._frames = RowsWithDetail(FrameTable())
         self._overview_of: Exchange | None = None
-        # The clock an open exchange's Overview runs on, as ExchangeList.now.
-        self.now: Callable[[], float] | None = None
         self._protocol_of: Exchange | None = None
         self._stale: set[str] = set(TABS)
         self._hidden: set[str] = set()
@@ -273,18 +279,6 @@ class DetailPane(Vertical):
                 yield self._exception
             with TabPane("Diff", id="diff"):
                 yield self._diff
-
-    def on_mount(self) -> None:
-        self.set_interval(CLOCK_INTERVAL, self.tick_clock)
-
-    def tick_clock(self) -> None:
-        """Move the Overview's running clock while it shows an open exchange."""
-        exchange = self.exchange
-        if self.now is None or exchange is None or exchange.outcome != "streaming" \
-                or self.tabs.active != "overview":
-            return
-        self._stale.add("overview")
-        self.render_tab("overview")
 
     @property
     def tabs(self) -> TabbedContent:
@@ -337,8 +331,8 @@ class DetailPane(Vertical):
         self._stale.discard(tab)
         exchange = self.exchange
         if tab == "overview":
-            now = self.now() if self.now is not None else None
-            self._overview.set_lines(overview(exchange, self.caps, now) if exchange else
+            self._overview.set_lines(overview(exchange, self.caps,
+                                              internals=self.internals) if exchange else
                                      [Text("Nothing yet: waiting for traffic.")],
                                      keep_scroll=exchange is self._overview_of)
             self._overview_of = exchange
@@ -375,6 +369,13 @@ class DetailPane(Vertical):
         """Tables wrap to the pane's width: lay the protocol tab out again."""
         self._stale.add("protocol")
         self.render_tab(self.tabs.active)
+
+    def toggle_internals(self) -> bool:
+        """Show or hide the frameworks' internals in the Overview; whether they now show."""
+        self.internals = not self.internals
+        self._stale.add("overview")
+        self.render_tab(self.tabs.active)
+        return self.internals
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id:

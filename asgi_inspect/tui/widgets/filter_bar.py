@@ -1,9 +1,11 @@
-"""The filter bar: type an expression, the list follows as you type; errors show inline.
+"""The filter bar: type an expression, the list follows when you pause; errors show inline.
 
-A bad expression leaves the last good filter in place and shows where the fault is, so typing
-through an incomplete expression never empties the list. Control characters (pasted, or from
-``--filter``) show as escapes such as ``\\x1b``, which the filter's regular expressions read
-as the characters.
+A valid expression is applied once the typing pauses for ``APPLY_AFTER`` (or at once on Enter),
+so the valid prefix of what is being typed (``~c >=4`` on the way to ``~c >=400``) is never
+applied. A bad expression leaves the last good filter in place and shows where the fault is,
+so typing through an incomplete expression never empties the list. Control characters (pasted,
+or from ``--filter``) show as escapes such as ``\\x1b``, which the filter's regular expressions
+read as the characters.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from asgi_inspect.filters import Filter, FilterError, compile_filter
 from asgi_inspect.text import printable
 from asgi_inspect.tui.formatting import PrintableInput
+
+APPLY_AFTER = 0.4  # seconds without a key before a valid expression typed is applied
 
 
 class FilterBar(Vertical):
@@ -60,6 +65,7 @@ class FilterBar(Vertical):
             id="filter-input", select_on_focus=False)
         self.error = Static(classes="error")
         self.text = ""  # the expression in force
+        self._pending: Timer | None = None  # applies the valid expression typed last
 
     def compose(self) -> ComposeResult:
         yield self.input
@@ -78,10 +84,21 @@ class FilterBar(Vertical):
 
     @on(Input.Changed, "#filter-input")
     def _changed(self, event: Input.Changed) -> None:
+        """Check what is typed at once; apply it only when the typing pauses."""
         event.stop()
-        self._apply(event.value)
+        self._cancel_pending()
+        text = event.value
+        if self._compiled(text) is not None and text != self.text:
+            self._pending = self.set_timer(APPLY_AFTER, lambda: self._apply(text))
 
-    def _apply(self, text: str) -> None:
+    def _cancel_pending(self) -> None:
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
+
+    def _compiled(self, text: str) -> tuple[Filter | None] | None:
+        """``(filter,)`` for a valid expression (``(None,)``: empty), else None after showing
+        the error and where it is."""
         try:
             compiled = compile_filter(text) if text.strip() else None
         except FilterError as exc:
@@ -89,15 +106,25 @@ class FilterBar(Vertical):
             caret = exc.caret().split("\n")[-1]
             self.error.update(Text(f" {caret}\n{printable(exc.message)} at column "
                                    f"{exc.position + 1}", no_wrap=True))
-            return
+            return None
         self.remove_class("-error")
         self.error.update("")
-        self.text = text
-        self.post_message(self.Applied(text, compiled))
+        return (compiled,)
+
+    def _apply(self, text: str) -> None:
+        """Put ``text`` in force if it is valid (the last good filter stays otherwise)."""
+        self._cancel_pending()
+        compiled = self._compiled(text)
+        if compiled is not None:
+            self.text = text
+            self.post_message(self.Applied(text, compiled[0]))
 
     @on(Input.Submitted, "#filter-input")
     def _submitted(self, event: Input.Submitted) -> None:
+        """Enter: apply what is typed now, and go back to the list."""
         event.stop()
+        if event.value != self.text:
+            self._apply(event.value)
         if not self.text:
             self.remove_class("-open")
         self.post_message(self.Closed())

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from asgi_inspect.text import printable
+from asgi_inspect.units import plural
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,34 @@ class StatusHeader(Widget):
             self.refresh()
 
     def render(self) -> Text:
-        s = self.status
-        style = self.get_component_rich_style
+        """What is inspected on the left, the state and counts on the right: when the line is
+        too narrow (80 columns and a long URL), the URL goes first, then the title is cut, so
+        the state, the counts, the drop counter and follow always show."""
+        status = self._status_text()
         text = Text(" ", no_wrap=True, overflow="ellipsis", end="")
-        text.append(printable(s.title), style("status-header--title"))
-        if s.url:
-            text.append("  ")
-            text.append(printable(s.url))
+        text.append_text(self._identity(self.size.width - 1 - status.cell_len))
+        text.append_text(status)
+        return text
+
+    def _identity(self, room: int) -> Text:
+        """The title and the app's URL, in at most ``room`` cells (the URL dropped first)."""
+        s, style = self.status, self.get_component_rich_style
+        text = Text(printable(s.title), style("status-header--title"), end="")
+        if s.url and text.cell_len + 2 + len(printable(s.url)) <= room:
+            text.append(f"  {printable(s.url)}")
+        if text.cell_len > room:
+            text.truncate(max(room, 0), overflow="ellipsis")
+        return text
+
+    def _status_text(self) -> Text:
+        """The server's state, the counts, the drop counter (highlighted when any), follow."""
+        s, style = self.status, self.get_component_rich_style
+        text = Text(end="")
         state_class = _STATE_CLASSES.get(s.state, "bad")
         text.append("  ● ", style(f"status-header--{state_class}"))
         text.append(printable(s.state), style(f"status-header--{state_class}"))
-        counts = f"{s.shown:,}/{s.total:,} shown" if s.filtered else f"{s.total:,} exchanges"
+        counts = (f"{s.shown:,}/{s.total:,} shown" if s.filtered
+                  else plural(s.total, "exchange"))
         text.append(f"   {counts}")
         text.append("  ")
         drops_class = "status-header--alert" if s.dropped else "status-header--dim"

@@ -95,6 +95,7 @@ class LineTable(ScrollView, can_focus=True):
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     DROP_ORDER: ClassVar[tuple[str, ...]] = ()  # columns given up first when space is short
+    MIN_FLEX: ClassVar[int] = 16  # ...to leave the flexible column at least this wide
 
     @property
     def row_count(self) -> int:
@@ -138,7 +139,7 @@ class LineTable(ScrollView, can_focus=True):
 
     def fitted_columns(self, width: int) -> tuple[Column, ...]:
         """The columns shown at ``width`` cells (``COLUMNS`` less what does not fit)."""
-        return fit_columns(self.COLUMNS, self.DROP_ORDER, width)
+        return fit_columns(self.COLUMNS, self.DROP_ORDER, width, self.MIN_FLEX)
 
     def render_row(self, index: int, width: int, base: Style) -> Strip:
         """Row ``index`` as a strip exactly ``width`` cells wide, over the ``base`` style."""

@@ -16,13 +16,14 @@ from textual.containers import Vertical
 from asgi_inspect import lenses
 from asgi_inspect.model import Event, Exchange
 from asgi_inspect.text import decode, printable
-from asgi_inspect.tui.bodies import render_body
+from asgi_inspect.tui.bodies import hex_dump, render_body
 from asgi_inspect.tui.formatting import field_text
 from asgi_inspect.tui.widgets.lines import Column, ColumnHeader, LineTable, TextLines, fit
-from asgi_inspect.units import format_duration, format_size
+from asgi_inspect.units import format_duration, format_size, plural
 from asgi_inspect.values import value_text
 
 PREVIEW_BYTES = 4096  # of a payload shown in the message panel
+HEX_PREVIEW_BYTES = 16  # of a binary frame shown in its row
 
 
 def payload(event: Event) -> bytes | str | None:
@@ -137,17 +138,13 @@ class EventTable(LineTable):
         if name == "dir":
             return self.direction_cell(event)
         if name == "t":
-            return format_duration(self.time_of(event)), Style()
+            return format_duration(event.t_call), Style()
         if name == "size":
             return format_size(payload_size(event)), Style()
         return self.own_cell(event, name)
 
     def own_cell(self, event: Event, name: str) -> tuple[str, Style]:
         raise NotImplementedError
-
-    def time_of(self, event: Event) -> int:
-        """The ``at`` column: when the app called ``receive()`` or ``send()``."""
-        return event.t_call
 
     def direction_cell(self, event: Event) -> tuple[str, Style]:
         if event.direction == "receive":
@@ -189,12 +186,9 @@ class EventTimeline(EventTable):
                 Segment(" " * (width - start - length), base)]
 
     def span_ns(self) -> int:
-        """The time the bars are scaled to: until the app returned, or its last event so far
-        (work after the response included)."""
+        """The time the bars are scaled to: the exchange's duration so far."""
         exchange = self.exchange
-        if exchange is None:
-            return 1
-        return max(exchange.ended_ns or 0, exchange.last_event_ns, 1)
+        return max((exchange.duration_ns or 0) if exchange else 0, 1)
 
 
 def bar_span(event: Event, span_ns: int, width: int) -> tuple[int, int]:
@@ -217,11 +211,7 @@ _LENS_STYLE = Style(bold=True)
 
 
 class FrameTable(EventTable):
-    """WebSocket frames: direction, text/binary, size, a preview; close codes and reasons.
-
-    In the order they went through (``frame_time``), not the order the app asked for them: a
-    ``receive()`` may wait long for the frame it returns.
-    """
+    """WebSocket frames: direction, text/binary, size, a preview; close codes and reasons."""
 
     COLUMNS: ClassVar[tuple[Column, ...]] = (
         ("n", "#", 4, True), ("dir", "", 1, False), ("kind", "frame", 10, False),
@@ -229,11 +219,7 @@ class FrameTable(EventTable):
     DROP_ORDER: ClassVar[tuple[str, ...]] = ("t",)
 
     def select_events(self, exchange: Exchange) -> list[tuple[int, Event]]:
-        frames = [(i, e) for i, e in enumerate(exchange.events) if e.type in _FRAME_TYPES]
-        return sorted(frames, key=lambda frame: frame_time(frame[1]))
-
-    def time_of(self, event: Event) -> int:
-        return frame_time(event)
+        return [(i, e) for i, e in enumerate(exchange.events) if e.type in _FRAME_TYPES]
 
     def detail_lines(self, event: Event) -> list[str]:
         data = payload(event)
@@ -248,12 +234,6 @@ class FrameTable(EventTable):
         if label:  # the subprotocol's reading first (``42 event "chat"``), then the raw frame
             return fit(f"{printable(label)}  ·  {frame_preview(event)}", 400), _LENS_STYLE
         return fit(frame_preview(event), 400), Style()
-
-
-def frame_time(event: Event) -> int:
-    """When a frame went through: a received one when ``receive()`` returned it to the app
-    (it had arrived), a sent one when ``send()`` returned (the server had taken it)."""
-    return event.t_return if event.t_return is not None else event.t_call
 
 
 def frame_kind(event: Event) -> str:
@@ -272,7 +252,7 @@ def frame_preview(event: Event) -> str:
     if isinstance(data, str):
         return printable(data[:PREVIEW_BYTES])
     if isinstance(data, bytes):
-        return printable(decode(data[:PREVIEW_BYTES]))
+        return binary_preview(data)
     if event.type in ("websocket.close", "websocket.disconnect"):
         code, reason = message.get("code", 1000), message.get("reason") or ""
         return printable(f"code {field_text(code)}"
@@ -280,6 +260,17 @@ def frame_preview(event: Event) -> str:
     if event.type == "websocket.accept" and message.get("subprotocol"):
         return printable(f"subprotocol {field_text(message['subprotocol'])}")
     return ""
+
+
+def binary_preview(data: bytes) -> str:
+    """A binary frame's first bytes as ``hexdump -C`` shows them (hex, then ``|ascii|``), never
+    as text: ``00 01 02 ff`` is not ``\\x00\\x01\\x02ÿ``."""
+    head = hex_dump(data[:HEX_PREVIEW_BYTES], width=HEX_PREVIEW_BYTES)
+    if not head:
+        return "(empty)"
+    line = head[0].split("  ", 1)[1]  # without the offset column
+    return line + (f"  +{plural(len(data) - HEX_PREVIEW_BYTES, 'byte')}"
+                   if len(data) > HEX_PREVIEW_BYTES else "")
 
 
 class RowsWithDetail(Vertical):
