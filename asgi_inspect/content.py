@@ -31,6 +31,7 @@ from typing import Final
 import brotli  # type: ignore[import-untyped]  # no stubs: used through three calls
 import zstandard
 
+from asgi_inspect import http
 from asgi_inspect.model import Direction, Exchange
 from asgi_inspect.units import format_size
 
@@ -38,6 +39,7 @@ MAX_DECODED: Final = 8 * 1024**2  # decoded bytes kept per body, at least (see o
 DECODED_RATIO: Final = 32  # ... or this many times the kept bytes, when that is more
 CACHE_BUDGET: Final = 32 * 1024**2  # decoded and kept bytes the cache holds at most
 CODINGS: Final = ("gzip", "deflate", "br", "zstd")  # what can be undone
+MAX_LAYERS: Final = 4  # codings undone on one body: each layer may cost the whole bound
 _ALIASES = {"x-gzip": "gzip"}
 _BROTLI_STEP = 1024**2  # brotli's output per call: its buffer may overshoot by half of it
 _CODINGS_KEY: dict[str, str] = {"receive": "_codings_receive", "send": "_codings_send"}
@@ -84,10 +86,8 @@ def content_codings(exchange: Exchange, direction: Direction) -> tuple[str, ...]
     cached: tuple[str, ...] | None = exchange.__dict__.get(key)
     if cached is not None:
         return cached
-    if direction == "receive":
-        headers = exchange.request_headers if isinstance(exchange.scope, dict) else []
-    else:
-        headers = exchange.response_headers
+    headers = (http.request_headers(exchange) if direction == "receive"
+               else exchange.response_headers)  # a WebSocket accept's headers too
     codings = parse_codings(v for name, v in headers if name.lower() == b"content-encoding")
     if direction == "receive" or exchange.status is not None:
         exchange.__dict__[key] = codings
@@ -130,6 +130,9 @@ class _DecodeError(Exception):
 
 def _decode(raw: bytes, codings: tuple[str, ...]) -> _Decoded:
     """``raw`` with ``codings`` undone, last applied first, each layer within the bound."""
+    if len(codings) > MAX_LAYERS:
+        return _Decoded(codings, raw, raw, False,
+                        f"{', '.join(codings)}: more than {MAX_LAYERS} codings stacked")
     limit = output_limit(len(raw))
     data, cut = raw, False
     for coding in reversed(codings):

@@ -79,14 +79,30 @@ def test_what_cannot_be_decoded_shows_as_sent(recorded: dict[str, Exchange], pat
     assert body.encoding == "" and body.complete and body.note == note
 
 
+def test_codings_stacked_past_the_limit_are_not_undone() -> None:
+    """Each layer may cost the whole bound: four are undone, five are refused."""
+    four = gzip.compress(gzip.compress(gzip.compress(gzip.compress(TEXT))))
+    body = body_of(_response("s4", b"gzip, gzip, gzip, gzip", four), "send")
+    assert body.data == TEXT and body.encoding == "gzip, gzip, gzip, gzip"
+    five = gzip.compress(four)
+    body = body_of(_response("s5", b"gzip, gzip, gzip, gzip, gzip", five), "send")
+    assert body.data == five and body.encoding == ""
+    assert body.note == ("could not decode gzip, gzip, gzip, gzip, gzip: more than 4 codings "
+                         "stacked; showing the bytes as sent")
+
+
+def _response(exchange_id: str, coding: bytes, *chunks: bytes) -> Exchange:
+    start = Event(direction="send", type="http.response.start", t_call=1, t_return=2,
+                  message={"type": "http.response.start", "status": 200,
+                           "headers": [[b"content-encoding", coding]]})
+    return Exchange(id=exchange_id, type="http", started_at=0.0, scope={"type": "http"},
+                    events=[start, *map(_chunk, chunks)])
+
+
 def test_a_growing_body_decodes_again() -> None:
     """A streaming response's body grows between two looks; the second sees the new bytes."""
     packed = gzip.compress(TEXT)
-    start = Event(direction="send", type="http.response.start", t_call=1, t_return=2,
-                  message={"type": "http.response.start", "status": 200,
-                           "headers": [[b"content-encoding", b"gzip"]]})
-    exchange = Exchange(id="g", type="http", started_at=0.0, scope={"type": "http"},
-                        events=[start, _chunk(packed[:600])])
+    exchange = _response("g", b"gzip", packed[:600])
     first = body_of(exchange, "send").data
     exchange.events.append(_chunk(packed[600:]))
     assert TEXT.startswith(first) and len(first) < len(TEXT)
