@@ -206,8 +206,7 @@ class Collector:
             return
         source.missing += max(0, gap - max(reported, 0))  # a refused batch held >= 1 record
         for (owner, _), live in self._running.items():
-            # A lifespan is silent by nature: it is settled when its source ends, not here.
-            if owner == name and live.suspect is None and live.exchange.type != "lifespan":
+            if owner == name and live.suspect is None:
                 live.suspect = source.now
                 source.suspects.append(live)
 

@@ -133,10 +133,11 @@ class InspectorApp(App[None]):
         self.store = session.store
         self.view = session.view
         self.exchange_list = ExchangeList(self.view, id="exchanges")
-        self.exchange_list.empty_hint = session.waiting_hint
         self.detail = DetailPane(id="detail")
         self.detail.original_of = self.store.original_of
         self.detail.ignored_headers = session.ignored_headers
+        if session.live:  # open exchanges' durations run (a file's stay as recorded)
+            self.exchange_list.now = self.detail.now = time.time
         self.detail.ignored_body = session.ignored_body
         self.filter_bar = FilterBar(id="filter-bar")
         self.logs = LogsView(session, id="logs")

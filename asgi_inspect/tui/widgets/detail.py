@@ -19,13 +19,14 @@ from textual.widgets import TabbedContent, TabPane
 
 from asgi_inspect import lenses
 from asgi_inspect.http import VOLATILE_HEADERS
-from asgi_inspect.model import Caps, Counters, Exchange, Opaque
+from asgi_inspect.model import Caps, Counters, Exchange, Opaque, running_ns
 from asgi_inspect.replay.diff import diff_exchanges
 from asgi_inspect.replay.ignore import NOTHING, BodyIgnore
 from asgi_inspect.text import printable
 from asgi_inspect.tui.formatting import NO_TIME, clock, data_text, field_text, plain
 from asgi_inspect.tui.sections import section_lines
 from asgi_inspect.tui.widgets.body_view import MessageView, start_line
+from asgi_inspect.tui.widgets.exchange_list import CLOCK_INTERVAL
 from asgi_inspect.tui.widgets.lines import TextLines
 from asgi_inspect.tui.widgets.timeline import EventTimeline, FrameTable, RowsWithDetail
 from asgi_inspect.units import format_duration, format_size, plural
@@ -97,9 +98,17 @@ def _aligned(rows: list[tuple[str, Text] | Text]) -> list[Text]:
     return lines
 
 
-def overview(exchange: Exchange, caps: Caps, *, internals: bool = False) -> list[Text]:
+BACKGROUND_MIN_NS = 1_000_000  # app time after the response worth a line of its own
+
+
+def overview(exchange: Exchange, caps: Caps, now: float | None = None, *,
+             internals: bool = False) -> list[Text]:
     """The facts of an exchange at a glance: one ``label  value`` line each (what a framework
-    added to the scope for its own use only with ``internals``)."""
+    added to the scope for its own use only with ``internals``).
+
+    ``now`` (unix seconds) runs the clock of an open exchange in a live session; without it
+    an open exchange shows the time of its last event.
+    """
     scope: dict[str, Any] = exchange.scope if isinstance(exchange.scope, dict) else {}
     lines: list[tuple[str, Text] | Text] = []  # aligned at the end
 
@@ -145,8 +154,8 @@ def overview(exchange: Exchange, caps: Caps, *, internals: bool = False) -> list
             lines.append(Text(f"  {plural(hidden, 'framework internal')} hidden: "
                               "i shows them", style="dim", end=""))
     row("ttfb", format_duration(exchange.ttfb_ns) or "—")
-    still_open = "  (still open)" if exchange.outcome == "streaming" else ""
-    row("duration", (format_duration(exchange.duration_ns) or "—") + still_open)
+    for label, value in _times(exchange, now):
+        row(label, value)
     unit = "frame" if exchange.type == "websocket" else "chunk"
     row("received", _counters(exchange.request, unit))
     row("sent", _counters(exchange.response, unit))
@@ -163,6 +172,28 @@ def overview(exchange: Exchange, caps: Caps, *, internals: bool = False) -> list
     for note in exchange.notes:
         row("note", data_text(note, "yellow"))
     return _aligned(lines)
+
+
+def _times(exchange: Exchange, now: float | None) -> list[tuple[str, str]]:
+    """When the response finished (the duration the list shows) and when the app returned:
+    they differ when the app works on after answering (a background task)."""
+    response, returned = exchange.response_end_ns, exchange.ended_ns
+    if now is not None:
+        so_far = f"{format_duration(running_ns(exchange.started_at, now))} and counting"
+    else:
+        so_far = f"{format_duration(exchange.last_event_ns)} so far"
+    if response is None:
+        return [("duration", f"{so_far} (still open)")]
+    if exchange.type == "lifespan":
+        return [("duration", format_duration(response))]
+    times = [("duration", f"{format_duration(response)} (the response finished)")]
+    if returned is None:
+        return [*times, ("app returned", f"not yet: {so_far}")]
+    times.append(("app returned", format_duration(returned)))
+    if returned - response >= BACKGROUND_MIN_NS:
+        times.append(("background", "work after the response: "
+                                    f"{format_duration(returned - response)}"))
+    return times
 
 
 def output_lines(exchange: Exchange) -> list[Text]:
@@ -255,6 +286,8 @@ class DetailPane(Vertical):
         self._messages = RowsWithDetail(EventTimeline())
         self._frames = RowsWithDetail(FrameTable())
         self._overview_of: Exchange | None = None
+        # The clock an open exchange's Overview runs on, as ExchangeList.now.
+        self.now: Callable[[], float] | None = None
         self._protocol_of: Exchange | None = None
         self._stale: set[str] = set(TABS)
         self._hidden: set[str] = set()
@@ -279,6 +312,18 @@ class DetailPane(Vertical):
                 yield self._exception
             with TabPane("Diff", id="diff"):
                 yield self._diff
+
+    def on_mount(self) -> None:
+        self.set_interval(CLOCK_INTERVAL, self.tick_clock)
+
+    def tick_clock(self) -> None:
+        """Move the Overview's running clock while it shows an open exchange."""
+        exchange = self.exchange
+        if self.now is None or exchange is None or exchange.outcome != "streaming" \
+                or self.tabs.active != "overview":
+            return
+        self._stale.add("overview")
+        self.render_tab("overview")
 
     @property
     def tabs(self) -> TabbedContent:
@@ -331,7 +376,8 @@ class DetailPane(Vertical):
         self._stale.discard(tab)
         exchange = self.exchange
         if tab == "overview":
-            self._overview.set_lines(overview(exchange, self.caps,
+            now = self.now() if self.now is not None else None
+            self._overview.set_lines(overview(exchange, self.caps, now,
                                               internals=self.internals) if exchange else
                                      [Text("Nothing yet: waiting for traffic.")],
                                      keep_scroll=exchange is self._overview_of)

@@ -8,9 +8,8 @@ rendered rows are cached by their summary. New exchanges arrive in one batch per
 
 from __future__ import annotations
 
-import textwrap
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Final
 
 from rich.cells import cell_len
@@ -18,10 +17,9 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.reactive import var
-from textual.strip import Strip
 
 from asgi_inspect import lenses
-from asgi_inspect.model import Exchange
+from asgi_inspect.model import Exchange, running_ns
 from asgi_inspect.store.view import ORDER_KEYS, View
 from asgi_inspect.text import printable
 from asgi_inspect.tui.formatting import clock
@@ -48,7 +46,9 @@ LIVE: Final = 1
 REPLAY: Final = 2
 MARKED: Final = 4
 FAILED: Final = 8
+NO_RESPONSE: Final = 16  # the app returned without starting a response
 
+CLOCK_INTERVAL: Final = 1.0  # seconds between two ticks of the open rows' running clocks
 _KINDS = {"http": "http", "websocket": "ws", "lifespan": "lifespan"}
 _FAILED_OUTCOMES = frozenset({"exception", "no_response", "incomplete", "cancelled"})
 
@@ -58,7 +58,8 @@ def summarize(exchange: Exchange) -> Row:
     outcome = exchange.outcome
     flags = ((LIVE if outcome == "streaming" else 0) | (REPLAY if exchange.replay_of else 0)
              | (MARKED if exchange.marked else 0)
-             | (FAILED if outcome in _FAILED_OUTCOMES or lenses.error(exchange) else 0))
+             | (FAILED if outcome in _FAILED_OUTCOMES or lenses.error(exchange) else 0)
+             | (NO_RESPONSE if outcome == "no_response" else 0))
     size = exchange.response.bytes
     if exchange.type == "websocket":
         size += exchange.request.bytes
@@ -69,12 +70,17 @@ def summarize(exchange: Exchange) -> Row:
 
 
 def status_text(row: Row) -> str:
-    status = row[STATUS]
-    if status is not None:
-        return str(status)
-    if row[FLAGS] & LIVE:
-        return "…"
-    return "ERR" if row[FLAGS] & FAILED else "—"
+    """The status the client got (``Exchange.status``: a server's 500 for an app that raised
+    included), then a mark: ``✗`` the exchange failed, ``∅`` the app sent no response."""
+    status, flags = row[STATUS], row[FLAGS]
+    text = str(status) if status is not None else "…" if flags & LIVE else "—"
+    mark = "∅" if flags & NO_RESPONSE else "✗" if flags & FAILED else " "
+    return f"{text:>3}{mark}"
+
+
+def running(row: Row) -> bool:
+    """Whether the row's response is still open: its duration is a running clock."""
+    return row[DURATION] is None and bool(row[FLAGS] & LIVE)
 
 
 def status_class(row: Row) -> str:
@@ -122,7 +128,7 @@ class ExchangeList(LineTable):
 
     COLUMNS: ClassVar[tuple[Column, ...]] = (
         ("flags", "", 3, False), ("time", "time", 12, False), ("method", "method", 7, False),
-        ("status", "st", 3, True), ("path", "path", 0, False),
+        ("status", "st", 4, True), ("path", "path", 0, False),
         ("duration", "duration", 8, True), ("size", "size", 8, True), ("kind", "type", 8, False))
     DROP_ORDER: ClassVar[tuple[str, ...]] = ("kind", "time", "size")
     MIN_FLEX: ClassVar[int] = 26  # the path: at 80 columns the type column gives way to it
@@ -136,23 +142,28 @@ class ExchangeList(LineTable):
         self.store = view.store
         self._rows: list[Row] = []
         self._base = 0  # row number of _rows[0]; rows are numbered in arrival order
-        self.empty_hint = ""  # shown while nothing has arrived (listen: how to connect)
         self._number: dict[str, int] = {}
         # Row numbers of the shown exchanges, in the view's order: ascending (arrival order),
         # or ascending by _keys[number] when the view is ordered by something else.
         self._shown: list[int] = []
         self._keys: dict[int, tuple[Any, int]] = {}
         self.new_below = 0  # exchanges shown since follow went off
+        # The clock open rows' durations run on (unix seconds); None for a trace that no
+        # longer grows (a file), whose open rows show "…".
+        self.now: Callable[[], float] | None = None
 
-    def render_line(self, y: int) -> Strip:
-        """The rows; while there are none yet, ``empty_hint`` (dim, wrapped, from line 2)."""
-        if self._rows or not self.empty_hint:
-            return super().render_line(y)
-        width = self.scrollable_content_region.width
-        lines = textwrap.wrap(printable(self.empty_hint), max(width - 2, 10))
-        text = lines[y - 1] if 0 < y <= len(lines) else ""
-        style = self.rich_style + self.get_component_rich_style("exchange-list--dim")
-        return Strip([Segment(f" {text}", style)]).adjust_cell_length(width, self.rich_style)
+    def on_mount(self) -> None:
+        self.set_interval(CLOCK_INTERVAL, self.tick_clocks)
+
+    def tick_clocks(self) -> None:
+        """Redraw the open rows on screen, so that their running clocks move (only those:
+        idle, this costs nothing)."""
+        if self.now is None:
+            return
+        top = self.scroll_offset.y
+        for index in range(top, min(top + self.size.height, len(self._shown))):
+            if running(self.row(index)):
+                self.refresh_row(index)
 
     # data ----------------------------------------------------------------------------------
 
@@ -167,8 +178,10 @@ class ExchangeList(LineTable):
     def row(self, index: int) -> Row:
         return self._rows[self._shown[index] - self._base]
 
-    def row_key(self, index: int) -> Row:
-        return self.row(index)
+    def row_key(self, index: int) -> Row | None:
+        """Rows are cached by their summary, but a running clock changes without one."""
+        row = self.row(index)
+        return None if self.now is not None and running(row) else row
 
     @property
     def selected_id(self) -> str | None:
@@ -393,10 +406,17 @@ class ExchangeList(LineTable):
         if name == "status":
             return status_text(row), style(f"exchange-list--{status_class(row)}")
         if name == "duration":
-            return format_duration(row[DURATION]), Style()
+            return self._duration(row), Style()
         if name == "size":
             return format_size(row[SIZE]), Style()
         return row[KIND], style("exchange-list--dim")
+
+    def _duration(self, row: Row) -> str:
+        """The response time; while the response is open, how long it has run so far."""
+        if not running(row):
+            return format_duration(row[DURATION])
+        return "…" if self.now is None else format_duration(running_ns(row[STARTED],
+                                                                        self.now()))
 
     def _flags(self, row: Row, base: Style, selected: bool) -> list[Segment]:
         flags = row[FLAGS]

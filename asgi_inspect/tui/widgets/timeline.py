@@ -138,13 +138,17 @@ class EventTable(LineTable):
         if name == "dir":
             return self.direction_cell(event)
         if name == "t":
-            return format_duration(event.t_call), Style()
+            return format_duration(self.time_of(event)), Style()
         if name == "size":
             return format_size(payload_size(event)), Style()
         return self.own_cell(event, name)
 
     def own_cell(self, event: Event, name: str) -> tuple[str, Style]:
         raise NotImplementedError
+
+    def time_of(self, event: Event) -> int:
+        """The ``at`` column: when the app called ``receive()`` or ``send()``."""
+        return event.t_call
 
     def direction_cell(self, event: Event) -> tuple[str, Style]:
         if event.direction == "receive":
@@ -186,9 +190,12 @@ class EventTimeline(EventTable):
                 Segment(" " * (width - start - length), base)]
 
     def span_ns(self) -> int:
-        """The time the bars are scaled to: the exchange's duration so far."""
+        """The time the bars are scaled to: until the app returned, or its last event so far
+        (work after the response included)."""
         exchange = self.exchange
-        return max((exchange.duration_ns or 0) if exchange else 0, 1)
+        if exchange is None:
+            return 1
+        return max(exchange.ended_ns or 0, exchange.last_event_ns, 1)
 
 
 def bar_span(event: Event, span_ns: int, width: int) -> tuple[int, int]:
@@ -211,7 +218,11 @@ _LENS_STYLE = Style(bold=True)
 
 
 class FrameTable(EventTable):
-    """WebSocket frames: direction, text/binary, size, a preview; close codes and reasons."""
+    """WebSocket frames: direction, text/binary, size, a preview; close codes and reasons.
+
+    In the order they went through (``frame_time``), not the order the app asked for them: a
+    ``receive()`` may wait long for the frame it returns.
+    """
 
     COLUMNS: ClassVar[tuple[Column, ...]] = (
         ("n", "#", 4, True), ("dir", "", 1, False), ("kind", "frame", 10, False),
@@ -219,7 +230,11 @@ class FrameTable(EventTable):
     DROP_ORDER: ClassVar[tuple[str, ...]] = ("t",)
 
     def select_events(self, exchange: Exchange) -> list[tuple[int, Event]]:
-        return [(i, e) for i, e in enumerate(exchange.events) if e.type in _FRAME_TYPES]
+        frames = [(i, e) for i, e in enumerate(exchange.events) if e.type in _FRAME_TYPES]
+        return sorted(frames, key=lambda frame: frame_time(frame[1]))
+
+    def time_of(self, event: Event) -> int:
+        return frame_time(event)
 
     def detail_lines(self, event: Event) -> list[str]:
         data = payload(event)
@@ -234,6 +249,12 @@ class FrameTable(EventTable):
         if label:  # the subprotocol's reading first (``42 event "chat"``), then the raw frame
             return fit(f"{printable(label)}  ·  {frame_preview(event)}", 400), _LENS_STYLE
         return fit(frame_preview(event), 400), Style()
+
+
+def frame_time(event: Event) -> int:
+    """When a frame went through: a received one when ``receive()`` returned it to the app
+    (it had arrived), a sent one when ``send()`` returned (the server had taken it)."""
+    return event.t_return if event.t_return is not None else event.t_call
 
 
 def frame_kind(event: Event) -> str:
