@@ -148,10 +148,15 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
 
     @property
     def label(self) -> str:
-        """What a one-line view shows for it: the path, or where a lifespan has got to."""
+        """What a one-line view shows for it: the path, or where a lifespan has got to (and
+        how it ended, when not by a shutdown: its process died, or the app has none)."""
         if self.type != "lifespan":
             return self.path
         last = next((e.type for e in reversed(self.events) if e.status == "ok"), "")
+        if self.outcome == "incomplete":  # settled as lost: its recorder's process is gone
+            return "process exited"
+        if not last and self.outcome != "streaming":  # it never took lifespan.startup
+            return "lifespan unsupported"
         return _LIFESPAN_PHASES.get(last, "lifespan")
 
     def first(self, message_type: str) -> Event | None:

@@ -18,16 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 import asgi_inspect
 from asgi_inspect import Inspector
+from asgi_inspect.cli.listen import WAITING_HINT
 from asgi_inspect.filters import compile_filter
 from asgi_inspect.model import Exchange
 from asgi_inspect.record.sinks import MemorySink
+from asgi_inspect.record.wire import Closed, Header, Open, Record
 from asgi_inspect.runtime.runner import ServerProcess, ServerSpec
 from asgi_inspect.runtime.session import Session
-from asgi_inspect.store.collector import Collector
+from asgi_inspect.store.collector import LOST_AFTER_NS, Collector
+from asgi_inspect.tui.app import InspectorApp
 from tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +67,7 @@ def test_a_request_that_kills_the_server_at_once_is_kept_and_says_so(tmp_path: P
     assert any("server exited with code 3 during this request" in n for n in crash.notes)
     lifespan = next(e for e in exchanges if e.type == "lifespan")
     assert "server process exited with code 3" in lifespan.notes
-    assert lifespan.outcome != "streaming"
+    assert lifespan.outcome != "streaming" and lifespan.label == "process exited"
     assert "GET /crash --- " in out and "[incomplete]" in out, out
 
 
@@ -93,27 +97,28 @@ def _lifespans(session: Session) -> list[Exchange]:
     return [e for e in session.store if e.type == "lifespan"]
 
 
-async def test_a_crash_after_a_while_settles_the_request_and_ctrl_r_leaves_one_lifespan(
+async def test_a_crash_after_a_while_shows_in_the_tui_and_ctrl_r_leaves_one_lifespan(
 ) -> None:
     spec = ServerSpec(target="tests.crash_app:app", port=free_port(), app_dir=str(ROOT))
     async with served(spec) as session, httpx.AsyncClient(base_url=spec.url) as client:
-        await _until(lambda: len(_lifespans(session)) == 1, "the lifespan is recorded")
-        with contextlib.suppress(httpx.HTTPError):
-            await client.get("/crash-later")
-        await _until(lambda: session.state.startswith("exited"), "the server exited")
-        assert session.state == "exited (3) — ctrl+r restarts"  # what the header shows
-        await _until(lambda: all(e.outcome != "streaming" for e in session.store),
-                     "what the dead server left open is settled")
-        crash = next(e for e in session.store if e.path == "/crash-later")
-        assert crash.notes == ["server exited with code 3 during this request: its last "
-                               "records were lost"]
-        assert _lifespans(session)[0].notes[-1] == "server process exited with code 3"
-        assert session.server is not None
-        await session.server.restart()  # what ctrl+r does
-        assert await session.server.wait_ready(BOUND) and session.state == "running"
-        await _until(lambda: len(_lifespans(session)) == 2, "the new lifespan is recorded")
-        assert [e.outcome for e in _lifespans(session)].count("streaming") == 1
-        assert (await client.get("/after")).text == "ok"
+        app = InspectorApp(session)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await _until(lambda: len(_lifespans(session)) == 1, "the lifespan is recorded")
+            with contextlib.suppress(httpx.HTTPError):
+                await client.get("/crash-later")
+            await _until(lambda: all(e.outcome != "streaming" for e in session.store),
+                         "what the dead server left open is settled")
+            await _until(lambda: "exited (3) — ctrl+r restarts" in str(app.header.render()),
+                         "the header says how to restart")
+            crash = next(e for e in session.store if e.path == "/crash-later")
+            assert crash.notes == ["server exited with code 3 during this request: its last "
+                                   "records were lost"]
+            assert _lifespans(session)[0].notes[-1] == "server process exited with code 3"
+            await pilot.press("ctrl+r")
+            await _until(lambda: len(_lifespans(session)) == 2, "the new lifespan is recorded")
+            assert [e.outcome for e in _lifespans(session)].count("streaming") == 1
+            await _until(lambda: session.state == "running", "the server answers again")
+            assert (await client.get("/after")).text == "ok"
 
 
 async def test_a_broken_reload_shows_in_the_state_until_the_file_is_fixed(
@@ -122,15 +127,15 @@ async def test_a_broken_reload_shows_in_the_state_until_the_file_is_fixed(
     module.write_text("from tests.crash_app import app\n")
     spec = ServerSpec(target="reloaded_app:app", port=free_port(), app_dir=str(tmp_path),
                       reload=True, extra_env={"PYTHONPATH": str(ROOT)})
-    async with served(spec) as session:
+    async with served(spec) as session, InspectorApp(session).run_test(size=(200, 30)) as pilot:
         await _until(lambda: any(line.text.startswith("INFO:     Started server process")
                                  for line in session.logs), "the worker loaded the app")
         module.write_text("from tests.crash_app import app\n\ndef broken(:\n")
-        await _until(lambda: session.state.startswith("reload failed"), "the reload fails")
-        assert session.state == (f"reload failed: SyntaxError in {module}:3 — fix and save")
+        failed = f"reload failed: SyntaxError in {module}:3 — fix and save"
+        await _until(lambda: failed in str(pilot.app.header.render()), "the header says so")
         assert any("Traceback" in line.text for line in session.logs)  # the Logs pane has it
         module.write_text("from tests.crash_app import app\n")
-        await _until(lambda: session.state == "running", "the fixed app is served again")
+        await _until(lambda: "● running" in str(pilot.app.header.render()), "served again")
 
 
 # listen: a recorder whose process is killed -------------------------------------------------
@@ -169,6 +174,20 @@ def test_listen_settles_what_a_killed_recorder_left_open(tmp_path: Path) -> None
     assert slow.notes == [f"the recorder's process {server.pid} ended during this request "
                           f"without closing it: its last records were lost"]
     assert "GET /slow 200" in out and "[incomplete]" in out
+    connect = err.splitlines()[:2]  # how to connect, said first, on stderr
+    assert connect[0].startswith("asgi-inspect: listening. Start your server with this")
+    assert connect[1] == f"export ASGI_INSPECT='{address_file.read_text().strip()}'"
+
+
+async def test_an_empty_listen_list_says_how_to_connect() -> None:
+    session = Session(collector=Collector(), title="asgi-inspect listen",
+                      waiting_hint=WAITING_HINT)
+    app = InspectorApp(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown = " ".join(app.exchange_list.render_line(y).text.strip() for y in range(1, 5))
+        assert "Nothing recorded yet. Start your server with ASGI_INSPECT set (A copies it;" \
+            in shown, shown
 
 
 def _stream(url: str, started: threading.Event) -> None:
@@ -179,6 +198,25 @@ def _stream(url: str, started: threading.Event) -> None:
 
 
 # what the recorder makes of an app -----------------------------------------------------------
+
+def test_a_lifespan_is_no_suspect_when_records_go_missing() -> None:
+    """A lifespan is silent for hours: a lost batch must not settle it 10 s later; it ends
+    with its recorder."""
+    encoder = msgspec.msgpack.Encoder()
+
+    def frame(batch: int, *records: Record) -> bytes:
+        return encoder.encode([Header("worker", batch, 0, 0, 65536, 1000, 0), *records])
+
+    collector = Collector()
+    collector.feed(frame(0, Open(1, 0, {"type": "lifespan"}),
+                         Open(2, 0, {"type": "http", "path": "/", "headers": []})))
+    collector.feed(frame(2, Open(3, LOST_AFTER_NS * 2, {"type": "http", "path": "/next"})))
+    lifespan, lost, _ = collector.store  # batch 1 went missing; much later, more traffic
+    collector.feed(frame(3, Closed(3, LOST_AFTER_NS * 3, 0)))
+    assert lost.outcome == "incomplete" and lifespan.outcome == "streaming"
+    collector.feed(frame(4))  # the recorder's close
+    assert lifespan.outcome == "incomplete" and lifespan.label == "process exited"
+
 
 async def _call(inspector: Inspector, scope: dict[str, Any],
                 receive: Callable[[], Any]) -> None:
@@ -207,6 +245,7 @@ async def test_an_app_without_lifespan_is_a_note_not_a_failure() -> None:
     assert lifespan.notes[0].startswith("lifespan unsupported: the app raised ValueError: "
                                         "Unknown scope type: 'lifespan'")
     assert not compile_filter("~e")(lifespan)
+    assert lifespan.label == "lifespan unsupported"
 
 
 async def test_a_lifespan_that_fails_its_startup_is_still_an_error() -> None:

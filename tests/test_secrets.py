@@ -257,8 +257,9 @@ def test_listen_writes_its_address_file_owner_only(tmp_path: Path) -> None:
         [sys.executable, "-m", "asgi_inspect", "listen", "--headless", "--address-file",
          str(address_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert child.stdout is not None
-        printed = child.stdout.readline()  # export ASGI_INSPECT='...'
+        assert child.stderr is not None
+        child.stderr.readline()  # how to connect, then the line to copy:
+        printed = child.stderr.readline()  # export ASGI_INSPECT='...'
         deadline = time.monotonic() + 20
         while address_file.read_text() == "stale" and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -7,6 +7,7 @@ hypercorn, several workers...) with ``ASGI_INSPECT`` set to the address this pri
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +44,29 @@ async def _listen(args: argparse.Namespace) -> int:
 
     async def announce(address: Address) -> None:
         session.title = title_of(address)
+        session.waiting_hint = WAITING_HINT
         if args.address_file:
             try:
                 write_private(args.address_file, f"{address}\n")
             except OSError as exc:
                 raise CliError(f"cannot write {args.address_file}: {exc.strerror or exc}") \
                     from None
-        print(f"export ASGI_INSPECT='{address}'", flush=True)
+        print(connect_hint(address), file=sys.stderr, flush=True)
 
     return await inspect_session(session, args, announce)
+
+
+WAITING_HINT = ("Nothing recorded yet. Start your server with ASGI_INSPECT set (A copies it; "
+                "it was printed on stderr too) and the app wrapped in "
+                "asgi_inspect.Inspector(app).")
+
+
+def connect_hint(address: Address) -> str:
+    """How to connect, on stderr at start (stdout is for exchanges): the second line is a
+    shell line to copy as it is."""
+    return ("asgi-inspect: listening. Start your server with this in its environment and the "
+            "app wrapped in asgi_inspect.Inspector(app):\n"
+            f"export ASGI_INSPECT='{address}'")
 
 
 def title_of(address: Address) -> str:

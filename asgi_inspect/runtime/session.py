@@ -61,6 +61,7 @@ class Session:
     ignored_headers: tuple[str, ...] = VOLATILE_HEADERS  # what a Diff does not compare
     ignored_body: BodyIgnore = NOTHING  # JSON fields and text a Diff leaves out of bodies
     loaded: Trace | None = None  # the file's header, for a session opened from one
+    waiting_hint: str = ""  # what the empty list says (listen: how to connect)
     view: View = field(init=False)
     # Processes that exited: the recorders they held, the note for the requests they left
     # open and the one for their lifespan.

@@ -206,7 +206,8 @@ class Collector:
             return
         source.missing += max(0, gap - max(reported, 0))  # a refused batch held >= 1 record
         for (owner, _), live in self._running.items():
-            if owner == name and live.suspect is None:
+            # A lifespan is silent by nature: it is settled when its source ends, not here.
+            if owner == name and live.suspect is None and live.exchange.type != "lifespan":
                 live.suspect = source.now
                 source.suspects.append(live)
 

@@ -133,6 +133,7 @@ class InspectorApp(App[None]):
         self.store = session.store
         self.view = session.view
         self.exchange_list = ExchangeList(self.view, id="exchanges")
+        self.exchange_list.empty_hint = session.waiting_hint
         self.detail = DetailPane(id="detail")
         self.detail.original_of = self.store.original_of
         self.detail.ignored_headers = session.ignored_headers

@@ -8,6 +8,7 @@ rendered rows are cached by their summary. New exchanges arrive in one batch per
 
 from __future__ import annotations
 
+import textwrap
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Final
@@ -17,6 +18,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.reactive import var
+from textual.strip import Strip
 
 from asgi_inspect import lenses
 from asgi_inspect.model import Exchange, running_ns
@@ -142,6 +144,7 @@ class ExchangeList(LineTable):
         self.store = view.store
         self._rows: list[Row] = []
         self._base = 0  # row number of _rows[0]; rows are numbered in arrival order
+        self.empty_hint = ""  # shown while nothing has arrived (listen: how to connect)
         self._number: dict[str, int] = {}
         # Row numbers of the shown exchanges, in the view's order: ascending (arrival order),
         # or ascending by _keys[number] when the view is ordered by something else.
@@ -164,6 +167,16 @@ class ExchangeList(LineTable):
         for index in range(top, min(top + self.size.height, len(self._shown))):
             if running(self.row(index)):
                 self.refresh_row(index)
+
+    def render_line(self, y: int) -> Strip:
+        """The rows; while there are none yet, ``empty_hint`` (dim, wrapped, from line 2)."""
+        if self._rows or not self.empty_hint:
+            return super().render_line(y)
+        width = self.scrollable_content_region.width
+        lines = textwrap.wrap(printable(self.empty_hint), max(width - 2, 10))
+        text = lines[y - 1] if 0 < y <= len(lines) else ""
+        style = self.rich_style + self.get_component_rich_style("exchange-list--dim")
+        return Strip([Segment(f" {text}", style)]).adjust_cell_length(width, self.rich_style)
 
     # data ----------------------------------------------------------------------------------
 
