@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
+from asgi_inspect import content
 from asgi_inspect.cli.listen import title_of
 from asgi_inspect.cli.main import main
 from asgi_inspect.formats import codec
-from asgi_inspect.model import Event, Exchange, Opaque
-from asgi_inspect.ops.export import FORMATS, export, export_to
+from asgi_inspect.model import Counters, Event, Exchange, Opaque
+from asgi_inspect.ops.export import FORMATS, export, export_to, redact_exchange
 from asgi_inspect.record.redact import Redactor, secret_name
 from asgi_inspect.runtime.session import Session
 from asgi_inspect.store.collector import Collector
@@ -130,6 +131,49 @@ def test_a_deep_json_body_with_a_token_exports_redacted_by_pattern(
         out, err = capsys.readouterr()
         assert err.startswith("asgi-inspect: wrote 1 exchange "), fmt
         assert "deep-s3cret" not in out and "<redacted:" in out, fmt
+
+
+def _compressed(coding: str, body: bytes, *, capped: bool = False) -> Exchange:
+    """A login whose request and response bodies were sent ``coding``-compressed."""
+    packed = content.encoded(body, coding.encode())
+    assert packed is not None
+    kept = packed[:len(packed) // 2] if capped else packed
+    headers = [(b"content-type", b"application/json"), (b"content-encoding", coding.encode())]
+    scope = apps.http_scope("/login", "POST", headers)
+    return Exchange(id="1", type="http", started_at=0.0, scope=scope, outcome="complete", events=[
+        Event(direction="receive", type="http.request", t_call=0, t_return=1,
+              message={"type": "http.request", "body": kept, "more_body": False}),
+        Event(direction="send", type="http.response.start", t_call=2, t_return=3,
+              message={"type": "http.response.start", "status": 200,
+                       "headers": [[n, v] for n, v in headers]}),
+        Event(direction="send", type="http.response.body", t_call=4, t_return=5,
+              message={"type": "http.response.body", "body": kept, "more_body": False})],
+        request=Counters(bytes=len(packed), chunks=1, kept_bytes=len(kept)),
+        response=Counters(bytes=len(packed), chunks=1, kept_bytes=len(kept)))
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd", "gzip, br"])
+def test_secrets_inside_a_compressed_body_are_redacted_and_encoded_again(coding: str) -> None:
+    body = json.dumps({"user": "ann", "password": "hunter2-gz", "items": list(range(50))})
+    exchange = _compressed(coding, body.encode())
+    redacted = redact_exchange(exchange)
+    for direction in ("receive", "send"):
+        decoded = content.body_of(redacted, direction).data
+        assert b"hunter2-gz" not in decoded and PLACEHOLDER.search(decoded.decode())
+        assert json.loads(decoded)["items"] == list(range(50))  # the rest is intact
+    assert content.body_of(exchange, "send").data == body.encode()  # the original unchanged
+    for fmt in FORMATS:
+        assert "hunter2-gz" not in export([exchange], fmt), fmt
+
+
+def test_a_capped_compressed_body_with_secrets_is_withheld_and_says_so() -> None:
+    pad = bytes(range(256)).hex() * 40  # compresses little: half the bytes decode to text
+    body = json.dumps({"password": "hunter2-gz", "pad": pad}).encode()
+    redacted = redact_exchange(_compressed("gzip", body, capped=True))
+    assert redacted.body("receive") == b"" and redacted.body("send") == b""
+    assert any("held secrets inside its gzip encoding" in note for note in redacted.notes)
+    for fmt in FORMATS:
+        assert "hunter2-gz" not in export([_compressed("gzip", body, capped=True)], fmt), fmt
 
 
 # free text: exceptions, output, added scope keys ---------------------------------------------

@@ -17,12 +17,13 @@ from typing import Final, Literal, get_args
 
 import msgspec
 
+from asgi_inspect import content
 from asgi_inspect.formats import codec
 from asgi_inspect.formats.codec import new_trace
 from asgi_inspect.formats.curl import curl_command, httpie_command
 from asgi_inspect.formats.har import har_text
 from asgi_inspect.http import scope_of, target_of, text_of
-from asgi_inspect.model import Exchange, Trace
+from asgi_inspect.model import Direction, Exchange, Trace
 from asgi_inspect.record.files import open_private
 from asgi_inspect.record.redact import Redactor
 from asgi_inspect.text import printable
@@ -52,9 +53,45 @@ def redact_exchange(exchange: Exchange, redactor: Redactor | None = None) -> Exc
     """A redacted deep copy of ``exchange`` (default rules); the original never changes.
 
     The copy has containers of its own and shares the immutable leaves (bytes, str), so
-    redacting an exchange with a big body does not copy the body.
+    redacting an exchange with a big body does not copy the body. A compressed body is
+    redacted inside its Content-Encoding (the recorder's redaction sees only its bytes).
     """
-    return (redactor or Redactor()).exchange_in_place(copy.deepcopy(exchange))
+    redactor = redactor or Redactor()
+    redacted = redactor.exchange_in_place(copy.deepcopy(exchange))
+    for direction in ("receive", "send"):
+        _redact_encoded_body(redacted, direction, redactor)
+    return redacted
+
+
+def _redact_encoded_body(exchange: Exchange, direction: Direction, redactor: Redactor) -> None:
+    """Undo the body's Content-Encoding, redact the content, encode it again the same way;
+    when it cannot be encoded again whole (a capped capture, a coding we cannot make), the
+    body is withheld and a note says why: a secret never leaves compressed."""
+    codings = content.content_codings(exchange, direction)
+    if not codings:
+        return
+    body = content.body_of(exchange, direction)
+    if not body.encoding:  # nothing could be undone: its bytes are as opaque as before
+        return
+    clean = redactor.body(body.data)
+    if clean is body.data:
+        return
+    again = content.encoded(clean, ", ".join(codings).encode()) if body.complete else None
+    events = [e for e in exchange.events if e.direction == direction
+              and e.type in _BODY_TYPES and isinstance(e.message, dict)
+              and isinstance(e.message.get("body"), bytes)]
+    for n, event in enumerate(events):
+        event.message["body"] = (again or b"") if n == 0 else b""
+    counters = exchange.request if direction == "receive" else exchange.response
+    if again is not None:  # the export holds these bytes, whole: sizes follow them
+        counters.bytes = counters.kept_bytes = len(again)
+    else:
+        exchange.notes.append(f"the {_SIDES[direction]} body held secrets inside its "
+                              f"{body.encoding} encoding and was withheld from this export")
+
+
+_BODY_TYPES = frozenset({"http.request", "http.response.body", "websocket.http.response.body"})
+_SIDES: Final[dict[Direction, str]] = {"receive": "request", "send": "response"}
 
 
 def export(exchanges: Iterable[Exchange], fmt: Format, *, redact: bool | Redactor = True,
