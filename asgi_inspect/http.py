@@ -67,6 +67,15 @@ def response_headers(exchange: Exchange) -> list[tuple[bytes, bytes]]:
     return exchange.response_headers if start and isinstance(start.message, dict) else []
 
 
+def status_text(exchange: Exchange) -> str:
+    """The status the client got, saying when the server sent it in the app's place; "none"
+    while there is none (see ``Exchange.status``)."""
+    status = exchange.status
+    if status is None:
+        return "none"
+    return f"{status} (from the server)" if exchange.answered_by_server else str(status)
+
+
 def request_type(exchange: Exchange) -> str:
     """The request's media type, lowercased, without parameters (``application/json``); ""
     when it has none. Kept on the exchange: the lenses ask for every row of a list."""

@@ -112,7 +112,7 @@ def test_commands_are_blocks_of_http_and_websocket_exchanges_only() -> None:
     http = request(b"x")
     http.id = "2"
     text = export([lifespan, http, websocket], "curl", redact=False)
-    assert text.startswith("# 2: POST /upload\ncurl ")
+    assert text.startswith("# 2: POST /upload → none\ncurl ")  # recorded without an answer
     assert text.endswith("--data-raw x\n\n# 3: WEBSOCKET /ws (WebSocket: not exported)\n")
 
 

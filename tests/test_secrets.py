@@ -289,7 +289,7 @@ def test_an_export_to_a_pipe_or_device_leaves_its_mode_alone(tmp_path: Path) -> 
     export_to(fifo, [Exchange(id="1", type="http", started_at=0.0, scope=apps.http_scope())],
               "curl")
     reader.join(timeout=10)
-    assert received == [b"# 1: GET /\ncurl http://127.0.0.1:8000/\n"]
+    assert received == [b"# 1: GET / \xe2\x86\x92 none\ncurl http://127.0.0.1:8000/\n"]
     assert _mode(fifo) == 0o644
 
 

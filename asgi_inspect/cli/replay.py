@@ -27,7 +27,7 @@ from asgi_inspect.cli.options import (
     replay_target,
 )
 from asgi_inspect.formats import codec
-from asgi_inspect.http import VOLATILE_HEADERS
+from asgi_inspect.http import VOLATILE_HEADERS, status_text
 from asgi_inspect.model import Exchange
 from asgi_inspect.ops.replay import ReplayOutcome, replay, replayable
 from asgi_inspect.replay.ignore import BodyIgnore, IgnoreError
@@ -161,7 +161,7 @@ def _report(outcome: ReplayOutcome, app_output: str) -> None:
         print(printable(f"{a.id:>5} {verb}: {outcome.error}{mark}"))
     else:
         diff, b = outcome.diff, outcome.diff.replay
-        print(printable(f"{a.id:>5} {a.method} {a.path}  {a.status} → {b.status}  "
+        print(printable(f"{a.id:>5} {a.method} {a.path}  {status_text(a)} → {status_text(b)}  "
                         f"{diff.summary()}{mark}"))
         significant = [c for c in diff.changes if c.significant]
         for change in significant[:SHOWN_CHANGES]:

@@ -22,7 +22,7 @@ from asgi_inspect.formats import codec
 from asgi_inspect.formats.codec import new_trace
 from asgi_inspect.formats.curl import curl_command, httpie_command
 from asgi_inspect.formats.har import har_text
-from asgi_inspect.http import scope_of, target_of, text_of
+from asgi_inspect.http import scope_of, status_text, target_of, text_of
 from asgi_inspect.model import Direction, Exchange, Trace
 from asgi_inspect.record.files import open_private
 from asgi_inspect.record.redact import Redactor
@@ -195,7 +195,7 @@ def _commands(exchanges: Iterable[Exchange],
         method = text_of(scope_of(exchange).get("method"), exchange.type.upper())
         title = "# " + printable(f"{exchange.id}: {method} {target_of(exchange)}")
         if exchange.type == "http":
-            yield f"{separator}{title}\n"
+            yield f"{separator}{title} → {printable(status_text(exchange))}\n"
             yield from command(exchange)
             yield "\n"
         else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgi_inspect.content import body_of
-from asgi_inspect.http import VOLATILE_HEADERS
+from asgi_inspect.http import VOLATILE_HEADERS, status_text
 from asgi_inspect.model import Exchange
 from asgi_inspect.replay.ignore import NOTHING, BodyIgnore
 from asgi_inspect.units import format_duration
@@ -76,14 +76,6 @@ def _status(a: Exchange, b: Exchange) -> Iterator[Change]:
         before = a.exception.type if a.exception else "none"
         after = b.exception.type if b.exception else "none"
         yield Change("exception", f"exception {before} → {after}")
-
-
-def status_text(exchange: Exchange) -> str:
-    """The status the client got, saying when the server sent it in the app's place."""
-    status = exchange.status
-    if status is None:
-        return "none"
-    return f"{status} (from the server)" if exchange.answered_by_server else str(status)
 
 
 def _header_set(exchange: Exchange, ignored: set[str]) -> Counter[tuple[str, str]]:

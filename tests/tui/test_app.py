@@ -235,7 +235,7 @@ async def test_copy_as_curl_and_export(app_factory: AppFactory, tmp_path: Path) 
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("g", "j", "y")
-        assert app.clipboard.startswith("# 2: DELETE /api/items\ncurl ")
+        assert app.clipboard.startswith("# 2: DELETE /api/items → 200\ncurl ")
         await pilot.press("x")
         assert isinstance(app.screen, ExportScreen)
         buttons = {b.name: b for b in app.screen.query(RadioButton)}
