@@ -60,6 +60,7 @@ async def _serve(spec: ServerSpec, args: argparse.Namespace, title: str) -> int:
 async def inspect_session(session: Session, args: argparse.Namespace,
                           start: Callable[[Address], Awaitable[None]]) -> int:
     """Open the channel, let ``start`` begin the traffic, then show it until the user quits."""
+    from asgi_inspect.runtime.control import ControlServer
     from asgi_inspect.runtime.headless import HeadlessRecorder
     from asgi_inspect.store.view import View
 
@@ -74,9 +75,11 @@ async def inspect_session(session: Session, args: argparse.Namespace,
     session.on_close.append(recorder)
     session.ignored_headers += tuple(args.ignore_header)
     stop = asyncio.Event()  # a stop signal came (while starting, or headless)
+    control = ControlServer(session)  # where asgi-inspect mcp --attach reads this session
     try:
         with on_stop_signals(stop.set):
             address = await session.open_channel(tcp=getattr(args, "tcp", False))
+            await control.start()
             await unless_stopped(start(address), stop)
             if args.headless:
                 await wait_for_stop(session, functools.partial(recorder.poll, session.collector),
@@ -88,6 +91,7 @@ async def inspect_session(session: Session, args: argparse.Namespace,
             with on_stop_signals(app.exit, TUI_STOP_SIGNALS), on_hangup(app.exit):
                 await app.run_async()
     finally:
+        await control.close()
         await session.close()
         recorder.finish(session.collector)
         # Nothing is left to do but exit: spare the interpreter's last full collection a walk
