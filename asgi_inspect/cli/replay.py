@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from asgi_inspect.cli.ci_options import add_ci_options, write_ci
 from asgi_inspect.cli.options import (
     CliError,
     add_ignore_header,
@@ -27,6 +28,7 @@ from asgi_inspect.cli.options import (
     replay_target,
 )
 from asgi_inspect.formats import codec
+from asgi_inspect.formats.ci import Case, change_lines
 from asgi_inspect.http import VOLATILE_HEADERS, status_text
 from asgi_inspect.model import Exchange
 from asgi_inspect.ops.replay import ReplayOutcome, replay, replayable
@@ -62,6 +64,7 @@ def add_parser(sub: Any) -> None:
     add_strict_option(parser)
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds one exchange may take (default 30)")
+    add_ci_options(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -108,6 +111,7 @@ def handle(args: argparse.Namespace) -> int:
     print(f"{len(replayed)} replayed, {failed} differ or failed, {truncated} sent less than "
           f"recorded; replays written to {output}"
           + (f", the app's output to {log.path}" if log.used else ""))
+    write_ci(args, f"asgi-inspect replay {args.trace.name}", [_case(o) for o in replayed])
     return 1 if failed or (truncated and not args.allow_truncated) else 0
 
 
@@ -163,10 +167,19 @@ def _report(outcome: ReplayOutcome, app_output: str) -> None:
         diff, b = outcome.diff, outcome.diff.replay
         print(printable(f"{a.id:>5} {a.method} {a.path}  {status_text(a)} → {status_text(b)}  "
                         f"{diff.summary()}{mark}"))
-        significant = [c for c in diff.changes if c.significant]
-        for change in significant[:SHOWN_CHANGES]:
-            print(printable(f"        {change.section}: {change.text}"))
-        if len(significant) > SHOWN_CHANGES:
-            print(f"        … {len(significant) - SHOWN_CHANGES} more")
+        for line in change_lines(diff, SHOWN_CHANGES):
+            print(printable(f"        {line}"))
     if app_output:
         print(printable(f"        {app_output}"))
+
+
+def _case(outcome: ReplayOutcome) -> Case:
+    """One replay as a CI test case: failed when it differs, failed or sent less."""
+    a = outcome.original
+    name = f"#{a.id} {a.method} {a.path}"
+    if outcome.diff is None:
+        return Case(name, f"failed: {outcome.error}")
+    why = outcome.diff.summary() if outcome.differs else ""
+    if outcome.warnings:
+        why = "; ".join(filter(None, (why, *outcome.warnings)))
+    return Case(name, why, "\n".join(change_lines(outcome.diff)))

@@ -1,0 +1,99 @@
+"""``asgi-inspect diff A B``: compare two recorded sessions exchange by exchange.
+
+A and B are our traces or HAR files. Their exchanges are paired (``--pair``) and each pair is
+diffed as a replay is, with the same ``--ignore-header``/``--ignore-field``/``--ignore-text``;
+the report names what only A has (missing), what only B has (added) and what changed. Exits 1
+on any difference, 0 when the sessions answer the same. The operation is
+:func:`asgi_inspect.ops.session_diff.diff_sessions`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from asgi_inspect.cli.ci_options import add_ci_options, write_ci
+from asgi_inspect.cli.options import (
+    add_ignore_header,
+    add_strict_option,
+    check_filter,
+    read_trace,
+)
+from asgi_inspect.cli.replay import SHOWN_CHANGES, add_ignore_body, ignore_body
+from asgi_inspect.formats.ci import Case, change_lines
+from asgi_inspect.http import VOLATILE_HEADERS, status_text
+from asgi_inspect.ops.session_diff import PAIRINGS, Pair, diff_sessions
+from asgi_inspect.runtime.session import Session
+from asgi_inspect.text import printable
+
+_MARKS = {"same": "=", "changed": "~", "missing": "-", "added": "+"}
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "diff", help="compare two recorded sessions: missing, added and changed exchanges",
+        description="Pair the exchanges of A and B and diff each pair as replay does; exit 1 "
+                    "when anything is missing, added or changed.")
+    parser.add_argument("a", type=Path, metavar="A", help="a .json, .jsonl or .har file")
+    parser.add_argument("b", type=Path, metavar="B", help="the session to compare it with")
+    parser.add_argument("--pair", choices=PAIRINGS, default="method-path",
+                        help="how exchanges are paired: the nth same method and path (query "
+                             "included, the default), the same without the query string "
+                             "('path'), or the nth exchange of each ('order')")
+    parser.add_argument("--filter", default="", metavar="EXPR",
+                        help="compare only the exchanges this matches, on both sides")
+    parser.add_argument("--all", action="store_true",
+                        help="list the same pairs too, not only the differences")
+    add_ignore_header(parser)
+    add_ignore_body(parser)
+    add_strict_option(parser)
+    add_ci_options(parser)
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    rules = ignore_body(args)  # bad rules fail before the traces are read
+    chosen = check_filter(args.filter)
+    sides = []
+    for path in (args.a, args.b):
+        session = Session.offline(read_trace(path, strict=args.strict), title=str(path))
+        session.view.set_filter(chosen)
+        sides.append(session.view.select("shown"))
+    result = diff_sessions(*sides, pairing=args.pair,
+                           ignore_headers=(*VOLATILE_HEADERS, *args.ignore_header),
+                           ignore_body=rules)
+    for pair in result.pairs:
+        if args.all or pair.kind != "same":
+            for line in _report(pair):
+                print(printable(line))
+    print(result.summary())
+    write_ci(args, f"asgi-inspect diff {args.a.name} {args.b.name}",
+             [_case(pair) for pair in result.pairs])
+    return 1 if result.differs else 0
+
+
+def _title(pair: Pair) -> str:
+    """``GET /api/items (#3 → #9)``: the request and the ids on each side."""
+    exchange = pair.exchange
+    ids = " → ".join(f"#{side.id}" if side is not None else "none" for side in (pair.a, pair.b))
+    return f"{exchange.method} {exchange.path} ({ids})"
+
+
+def _report(pair: Pair) -> list[str]:
+    """The pair's lines: a first line with its kind, then the changes, indented."""
+    head = f"{_MARKS[pair.kind]} {pair.kind:<8} {_title(pair)}"
+    if pair.diff is None:
+        return [f"{head}  only in {'A' if pair.kind == 'missing' else 'B'}"]
+    diff = pair.diff
+    head += f"  {status_text(diff.original)} → {status_text(diff.replay)}  {diff.summary()}"
+    return [head, *(f"        {line}" for line in change_lines(diff, SHOWN_CHANGES))]
+
+
+def _case(pair: Pair) -> Case:
+    """The pair as a CI test case: failing unless both sides answered the same."""
+    if pair.kind == "same":
+        return Case(_title(pair))
+    if pair.diff is None:
+        return Case(_title(pair), f"{pair.kind}: only in {'A' if pair.kind == 'missing' else 'B'}")
+    return Case(_title(pair), pair.diff.summary(), "\n".join(change_lines(pair.diff)))
