@@ -163,9 +163,10 @@ def test_listen_settles_what_a_killed_recorder_left_open(tmp_path: Path) -> None
         finally:
             server.kill()  # SIGKILL: the recorder never closes
             server.wait(timeout=BOUND)
-        time.sleep(1.0)  # settled 0.2 s after the connection ends; before the listener stops
-        listener.send_signal(signal.SIGINT)
+        settled = _line_with(listener, "GET /slow")  # printed once settled, while
+        listener.send_signal(signal.SIGINT)  # the listener runs on
         out, err = listener.communicate(timeout=BOUND)
+        out = settled + out
     finally:
         if listener.poll() is None:
             listener.kill()
@@ -188,6 +189,21 @@ async def test_an_empty_listen_list_says_how_to_connect() -> None:
         shown = " ".join(app.exchange_list.render_line(y).text.strip() for y in range(1, 5))
         assert "Nothing recorded yet. Start your server with ASGI_INSPECT set (A copies it;" \
             in shown, shown
+
+
+def _line_with(process: subprocess.Popen[str], text: str) -> str:
+    """Read the process's output up to the first line holding ``text``; what was read. A
+    hung test ends: the process is stopped after BOUND seconds."""
+    assert process.stdout is not None
+    stopper = threading.Timer(BOUND, process.send_signal, (signal.SIGINT,))
+    stopper.start()
+    read = ""
+    try:
+        while text not in read and (line := process.stdout.readline()):
+            read += line
+    finally:
+        stopper.cancel()
+    return read
 
 
 def _stream(url: str, started: threading.Event) -> None:
