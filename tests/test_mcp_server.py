@@ -179,8 +179,9 @@ def test_attach_to_a_live_headless_session(tmp_path: Path) -> None:
     try:
         wait_for_port(port, timeout=60)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            assert client.get("/me", headers={"authorization": f"Bearer {SECRET}"}) \
-                .status_code == 200
+            for _ in range(2):
+                assert client.get("/me", headers={"authorization": f"Bearer {SECRET}"}) \
+                    .status_code == 200
         session_files = list((tmp_path / "asgi-inspect" / "sessions").glob("*.json"))
         assert [f.name for f in session_files] == [f"{run.pid}.json"]
         assert oct(session_files[0].stat().st_mode & 0o777) == "0o600"
@@ -188,11 +189,14 @@ def test_attach_to_a_live_headless_session(tmp_path: Path) -> None:
         async def session() -> None:
             async with stdio("--attach", env={"XDG_RUNTIME_DIR": str(tmp_path)}) as client:
                 rows = ""
-                deadline = time.monotonic() + 30  # the exchange reaches the session first
-                while "/me 200" not in rows and time.monotonic() < deadline:
+                deadline = time.monotonic() + 30  # the exchanges reach the session first
+                while rows.count("/me 200") < 2 and time.monotonic() < deadline:
                     rows = await call(client, "list_exchanges", filter="~u /me")
-                assert rows.startswith("1 exchange match"), rows
-                me = rows.splitlines()[1].split()[0].lstrip("#")
+                assert rows.startswith("2 exchanges match"), rows
+                page = await call(client, "list_exchanges", filter="~u /me", limit=1)
+                assert page.splitlines()[0] == "2 exchanges match '~u /me'; rows 1-1"
+                assert page.splitlines()[-1] == "… 1 more: call again with offset=1"
+                me = page.splitlines()[1].split()[0].lstrip("#")
                 assert SECRET not in await call(client, "get_exchange", id=me)
                 replayed = await call(client, "replay_exchange", id=me,
                                       ignore_fields=["$.served"])

@@ -123,15 +123,15 @@ class Tools:
         `limit` rows (max 200) from `offset`; the last line gives the next offset."""
         limit = max(1, min(limit, MAX_ROWS_ASKED))
         offset = max(0, offset)
-        chosen = (await self.settings.source.select(filter)).exchanges
-        page = chosen[offset:offset + limit]
+        selection = await self.settings.source.select(filter, offset=offset, limit=limit)
+        page, matched = selection.exchanges, selection.matched
         redactor = self._redactor()
-        lines = [f"{len(chosen)} exchange{'s' if len(chosen) != 1 else ''} match"
+        lines = [f"{matched} exchange{'s' if matched != 1 else ''} match"
                  + (f" {filter!r}" if filter else "")
                  + (f"; rows {offset + 1}-{offset + len(page)}" if page else "")]
         lines += [f"#{e.id} {format_line(self._shown(e, redactor))}" for e in page]
-        if offset + len(page) < len(chosen):
-            lines.append(f"… {len(chosen) - offset - len(page)} more: call again with "
+        if offset + len(page) < matched:
+            lines.append(f"… {matched - offset - len(page)} more: call again with "
                          f"offset={offset + len(page)}")
         return bounded("\n".join(lines))
 

@@ -28,21 +28,24 @@ ANSWER_TIMEOUT = 30.0  # seconds a live session has to answer one request
 
 @dataclass
 class Selection:
-    """Exchanges selected for one tool call, and the trace header an export carries."""
+    """Exchanges selected for one tool call (a page of them when asked for one), how many
+    matched in all, and the trace header an export carries."""
 
     exchanges: list[Exchange]
+    matched: int
     header: Trace
 
 
 class Source(Protocol):
-    """Exchanges to serve: ``select`` raises ``FilterError`` for a bad filter and
-    ``ValueError`` (one line) when the source cannot be read."""
+    """Exchanges to serve: ``select`` (see :func:`asgi_inspect.runtime.control.select`)
+    raises ``FilterError`` for a bad filter and ``ValueError`` (one line) when the source
+    cannot be read."""
 
     where: str  # what is served, for the server's instructions and messages
     app_url: str | None  # where a live session's app answers (replays go there)
 
-    async def select(self, filter_text: str = "",
-                     ids: Sequence[str] | None = None) -> Selection: ...
+    async def select(self, filter_text: str = "", ids: Sequence[str] | None = None, *,
+                     offset: int = 0, limit: int | None = None) -> Selection: ...
 
 
 class FileSource:
@@ -73,10 +76,11 @@ class FileSource:
             self._stamp, self.damage = stamp, damage
         return self._session
 
-    async def select(self, filter_text: str = "",
-                     ids: Sequence[str] | None = None) -> Selection:
+    async def select(self, filter_text: str = "", ids: Sequence[str] | None = None, *,
+                     offset: int = 0, limit: int | None = None) -> Selection:
         session = self.load()
-        return Selection(select(session.store, filter_text, ids), session.trace_header())
+        page, matched = select(session.store, filter_text, ids, offset=offset, limit=limit)
+        return Selection(page, matched, session.trace_header())
 
 
 class LiveSource:
@@ -103,18 +107,20 @@ class LiveSource:
                              "asgi-inspect run, proxy or listen")
         return cls(sessions[0])
 
-    async def select(self, filter_text: str = "",
-                     ids: Sequence[str] | None = None) -> Selection:
+    async def select(self, filter_text: str = "", ids: Sequence[str] | None = None, *,
+                     offset: int = 0, limit: int | None = None) -> Selection:
         request = {"token": self._token, "filter": filter_text,
-                   "ids": None if ids is None else list(ids)}
+                   "ids": None if ids is None else list(ids), "offset": offset, "limit": limit}
         answer = await self._ask(json.dumps(request).encode() + b"\n")
-        if answer.startswith(b'{"error"'):
-            raise ValueError(str(json.loads(answer)["error"]))
+        first, _, rest = answer.partition(b"\n")
         try:
-            trace = loads(answer)
-        except TraceError as exc:
+            status = json.loads(first)
+            if "error" in status:
+                raise ValueError(str(status["error"]))
+            trace = loads(rest)
+            return Selection(trace.exchanges, int(status["matched"]), trace)
+        except (TraceError, KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"the live session's answer could not be read: {exc}") from None
-        return Selection(trace.exchanges, trace)
 
     async def _ask(self, request: bytes) -> bytes:
         """Send one request, read the whole answer; ``ValueError`` when the session is gone."""

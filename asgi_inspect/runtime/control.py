@@ -2,10 +2,12 @@
 --attach``): a Unix socket (0600, in a 0700 directory) named, with its token, in a session
 file (owner-only) that is removed when the session ends.
 
-One request per connection, one JSON line: ``{"token": ..., "filter": EXPR, "ids": [...]}``
-(each selector optional). The answer is our lossless JSONL (the header
-line, then one exchange a line, as ``export --format jsonl`` writes them, never redacted: the
-reader redacts) or one ``{"error": ...}`` line. The session's store and view stay the only
+One request per connection, one JSON line: ``{"token": ..., "filter": EXPR, "ids": [...],
+"offset": N, "limit": N}`` (each optional). The answer is a ``{"matched": N}`` line (how many
+the filter and ids select), then the page asked for as our lossless JSONL (the header line,
+then one exchange a line, as ``export --format jsonl`` writes them, never redacted: the
+reader redacts); or one ``{"error": ...}`` line. A page keeps an agent's list of a big
+session from moving every exchange at every call. The session's store and view stay the only
 owners of exchanges and of filtering: the selection is a :class:`View` over the store.
 """
 
@@ -145,28 +147,30 @@ class ControlServer:
             writer.close()
 
     def _answer(self, request: dict[str, Any]) -> Iterator[bytes]:
-        """The selected exchanges as JSONL, or an error line."""
+        """How many match, then the page as JSONL; or an error line."""
         try:
-            selected = self.select(request)
-        except (FilterError, TypeError) as exc:
+            ids, limit = request.get("ids"), request.get("limit")
+            page, matched = select(self.session.store, str(request.get("filter") or ""),
+                                   None if ids is None else [str(i) for i in ids],
+                                   offset=int(request.get("offset") or 0),
+                                   limit=None if limit is None else int(limit))
+        except (FilterError, TypeError, ValueError) as exc:
             yield json.dumps({"error": str(exc)}).encode() + b"\n"
             return
+        yield json.dumps({"matched": matched}).encode() + b"\n"
         yield codec.header_line(self.session.trace_header())
-        yield from (codec.exchange_line(e) for e in selected)
-
-    def select(self, request: dict[str, Any]) -> list[Exchange]:
-        """The request's selection (see :func:`select`)."""
-        ids = request.get("ids")
-        return select(self.session.store, str(request.get("filter") or ""),
-                      None if ids is None else [str(i) for i in ids])
+        yield from (codec.exchange_line(e) for e in page)
 
 
-def select(store: Store, filter_text: str = "",
-           ids: Sequence[str] | None = None) -> list[Exchange]:
+def select(store: Store, filter_text: str = "", ids: Sequence[str] | None = None, *,
+           offset: int = 0, limit: int | None = None) -> tuple[list[Exchange], int]:
     """What a reader asked for: the exchanges ``filter_text`` shows (through a view, as every
-    front end filters), then only those of ``ids`` when given. Raises ``FilterError``."""
+    front end filters), only those of ``ids`` when given; the page from ``offset`` (at most
+    ``limit``) and how many there are in all. Raises ``FilterError``."""
     chosen = View(store, filter_text=filter_text).select("shown")
     if ids is not None:
         wanted = set(ids)
         chosen = [e for e in chosen if e.id in wanted]
-    return chosen
+    offset = max(0, offset)
+    end = None if limit is None else offset + max(0, limit)
+    return chosen[offset:end], len(chosen)
