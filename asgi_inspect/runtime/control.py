@@ -69,11 +69,15 @@ class SessionFile:
 
 
 def running_sessions() -> list[SessionFile]:
-    """The session files of live sessions still running, newest first."""
+    """The session files of live sessions still running, newest first. Those a killed
+    session left behind (its process is gone) are removed on the way."""
     found = []
     for path in sessions_dir().glob("*.json"):
         with contextlib.suppress(ValueError):
             found.append(SessionFile.load(path))
+    for stale in (s for s in found if not _alive(s.pid)):
+        with contextlib.suppress(OSError):
+            stale.path.unlink()
     return sorted((s for s in found if _alive(s.pid)), key=lambda s: -s.started_at)
 
 
