@@ -121,7 +121,7 @@ async def test_a_crash_after_a_while_shows_in_the_tui_and_ctrl_r_leaves_one_life
             assert (await client.get("/after")).text == "ok"
 
 
-async def test_a_broken_reload_shows_in_the_state_until_the_file_is_fixed(
+async def test_a_broken_reload_and_a_dead_worker_show_in_the_header(
         tmp_path: Path) -> None:
     module = tmp_path / "reloaded_app.py"
     module.write_text("from tests.crash_app import app\n")
@@ -136,6 +136,16 @@ async def test_a_broken_reload_shows_in_the_state_until_the_file_is_fixed(
         assert any("Traceback" in line.text for line in session.logs)  # the Logs pane has it
         module.write_text("from tests.crash_app import app\n")
         await _until(lambda: "● running" in str(pilot.app.header.render()), "served again")
+        async with httpx.AsyncClient(base_url=spec.url) as client:
+            await _until(lambda: session.state == "running", "the new worker answers")
+            assert (await client.get("/ok")).text == "ok"
+            await asyncio.sleep(0.1)  # a quiet interval: /crash's start leaves at once
+            with contextlib.suppress(httpx.HTTPError):
+                await client.get("/crash")  # the worker dies; the reloader lives on
+        await _until(lambda: "exited — ctrl+r restarts" in str(pilot.app.header.render()),
+                     "the header says the worker is gone")
+        crash = next(e for e in session.store if e.path == "/crash")
+        assert crash.outcome == "incomplete" and "ended during this request" in crash.notes[0]
 
 
 # listen: a recorder whose process is killed -------------------------------------------------

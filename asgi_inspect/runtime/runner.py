@@ -82,6 +82,9 @@ class ServerProcess:
         # Under --reload, why the reloaded app did not load (``SyntaxError in app.py:12``):
         # the reloader lives on and holds the port, but nothing answers until the next save.
         self.reload_error: str | None = None
+        # Under --reload, the worker that died (os._exit, a signal): the reloader starts no
+        # other until the next save, and nothing answers meanwhile.
+        self.dead_worker: int | None = None
         self.on_output: Callable[[str, str], None] = lambda stream, text: None
         self.on_exit: Callable[[int], None] = lambda code: None  # however it ended
         self._process: asyncio.subprocess.Process | None = None
@@ -93,6 +96,7 @@ class ServerProcess:
 
     async def start(self) -> None:
         self.state, self.error, self.reload_error = "starting", None, None
+        self.dead_worker = None
         self._process = await asyncio.create_subprocess_exec(
             *self.spec.command(), env=self.spec.environment(self.collector_address),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -125,8 +129,8 @@ class ServerProcess:
                 self.error = text[len(serve.ERROR_PREFIX):]
                 if self.spec.reload:
                     self.reload_error = serve.error_summary(self.error)
-            elif self.reload_error is not None and APP_LOADED in text:
-                self.reload_error = None
+            elif APP_LOADED in text:
+                self.reload_error = self.dead_worker = None
             self.on_output(name, text)
 
     async def _watch(self, process: asyncio.subprocess.Process) -> None:

@@ -114,6 +114,8 @@ class Session:
             return f"{server.state} — ctrl+r restarts"
         if server.reload_error is not None:
             return f"reload failed: {server.reload_error} — fix and save"
+        if server.dead_worker is not None:
+            return f"worker {server.dead_worker} exited — ctrl+r restarts"
         return server.state
 
     def log(self, stream: str, text: str) -> None:
@@ -154,7 +156,16 @@ class Session:
         self._exits.append(([source], f"the recorder's {process} ended during this request "
                                       f"without closing it: its last records were lost",
                             f"the recorder's {process} ended"))
-        asyncio.get_running_loop().call_later(EXIT_GRACE, self._settle_exits)
+        loop = asyncio.get_running_loop()
+        loop.call_later(EXIT_GRACE, self._settle_exits)
+        if server is not None and server.spec.reload and pid is not None:
+            loop.call_later(EXIT_GRACE, self._worker_gone, source, pid)
+
+    def _worker_gone(self, source: str, pid: int) -> None:
+        """Under --reload, a worker's recorder that did not close died with its process: the
+        header says so (the reloader starts no other worker until the next save)."""
+        if self.server is not None and not self.collector.closed(source):
+            self.server.dead_worker = pid
 
     def _closed(self, exchange: Exchange) -> None:
         for callback in self.on_close:

@@ -84,7 +84,7 @@ class _Live:
 class _Source:
     """What the collector knows of one recorder (one Inspector in one process)."""
 
-    __slots__ = ("batch", "dropped", "ended", "errors", "missing", "now", "suspects")
+    __slots__ = ("batch", "closed", "dropped", "ended", "errors", "missing", "now", "suspects")
 
     def __init__(self) -> None:
         self.batch = -1  # the last batch number seen
@@ -96,6 +96,7 @@ class _Source:
         self.now = 0  # the time of its latest record, on its clock
         self.suspects: list[_Live] = []  # open when records went missing, silent since
         self.ended = False  # its last batch arrived, or its process is gone
+        self.closed = False  # its last batch arrived: it closed, its process did not die
 
 
 class Collector:
@@ -168,11 +169,12 @@ class Collector:
         for record in records:
             handlers[type(record)](record)
         if records:
-            source.ended = False  # it speaks: whatever ended it, it is alive
+            source.ended = source.closed = False  # it speaks: whatever ended it, it is alive
             source.now = max(source.now, _time_of(records[-1]))
             if source.suspects:
                 self._settle_silent(source)
         else:  # only a recorder's close sends a batch without records: its last word
+            source.closed = True
             self._end(name, source, RECORDER_CLOSED, count=False)
         store = self.store
         if store.max_memory is not None and store.memory > store.max_memory:
@@ -186,6 +188,11 @@ class Collector:
         return sum(self._end(name, self._sources[name], note, count=True,
                              lifespan_note=lifespan_note)
                    for name in names if name in self._sources)
+
+    def closed(self, name: str) -> bool:
+        """Whether this recorder closed (sent its last batch) rather than died."""
+        source = self._sources.get(name)
+        return source is not None and source.closed
 
     @property
     def last_source(self) -> str:
