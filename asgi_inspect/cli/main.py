@@ -10,7 +10,7 @@ from asgi_inspect import __version__
 from asgi_inspect.cli.options import CliError
 from asgi_inspect.text import printable
 
-COMMANDS = ("run", "listen", "view", "replay", "export", "proxy", "mcp", "diff")
+COMMANDS = ("run", "listen", "view", "replay", "export", "proxy", "mcp", "diff", "gen_test")
 
 
 def build_parser() -> argparse.ArgumentParser:

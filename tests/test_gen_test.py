@@ -1,0 +1,121 @@
+"""``asgi-inspect gen-test``: pytest tests written from real traffic pass against the app they
+were recorded from and fail, naming the exchange and the difference, when its answers change."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asgi_inspect.cli.main import main
+from asgi_inspect.ops.gen_test import _IGNORED, _marked
+from asgi_inspect.replay.ignore import BodyIgnore
+from tests.recorded_traffic import CHANGE, record
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("gen")
+    trace = record(folder / "traffic.jsonl")
+    output = folder / "test_recorded.py"
+    assert main(["gen-test", str(trace), "--app", "tests.recorded_api:app", "-o", str(output),
+                 "--ignore-field", "$.request_id"]) == 0
+    return output
+
+
+def _pytest(module: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the generated module as a user would, in its own folder with no config of ours,
+    and with no pytest plugin but anyio's (httpx brings anyio): all the module needs."""
+    (module.parent / "pytest.ini").write_text("[pytest]\n")
+    environment = {key: value for key, value in os.environ.items() if key != CHANGE}
+    environment.update(PYTHONPATH=str(ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", **env)
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "anyio", "-p",
+                           "no:cacheprovider", "-q", str(module)], cwd=module.parent,
+                          env=environment, text=True, capture_output=True, timeout=120,
+                          check=False)
+
+
+def test_the_generated_module_passes_against_its_app(generated: Path) -> None:
+    run = _pytest(generated)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "3 passed" in run.stdout
+
+
+def test_it_fails_naming_the_exchange_and_the_difference(generated: Path) -> None:
+    run = _pytest(generated, **{CHANGE: "1"})
+    assert run.returncode == 1
+    assert "FAILED test_recorded.py::test_get_api_items" in run.stdout
+    assert "AssertionError: #3 GET /api/items: the JSON body changed" in run.stdout
+    assert "FAILED test_recorded.py::test_post_login_and_3_more" in run.stdout
+    assert "AssertionError: #5 POST /api/items: the JSON body changed" in run.stdout
+    assert "{'price': 50} != {'price': 5}" in run.stdout
+    assert "1 passed" in run.stdout
+
+
+def test_the_module_reads_as_tests(generated: Path) -> None:
+    """One test per exchange, one per sequence (the login cookie, the created item's id), named
+    from method and path; volatile parts left out; no import of asgi-inspect."""
+    source = generated.read_text()
+    compile(source, str(generated), "exec")
+    assert "asgi_inspect" not in source
+    tests = [line.split("(")[0][len("async def "):] for line in source.splitlines()
+             if line.startswith("async def test_")]
+    assert tests == ["test_get_health", "test_get_api_items", "test_post_login_and_3_more"]
+    assert "json={'user': 'ann', 'request_id': IGNORED})" in source
+    assert "('set-cookie', 'session=…')" in source
+    assert "response = await client.request('GET', f\"/api/items/{body_5['id']}\"," in source
+    assert "'cookie'" not in source.lower() and "'date'," in source
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--line-length",
+                           "100", "--select", "E,F,W,I", str(generated)], capture_output=True,
+                          text=True, check=False)
+    assert lint.returncode == 0, lint.stdout
+
+
+def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = record(tmp_path / "t.jsonl")
+    assert main(["gen-test", str(trace), "--app", "nocolon", "-o", str(tmp_path / "x.py")]) == 2
+    assert main(["gen-test", str(trace), "--app", "m:app", "-o",
+                 str(tmp_path / "no" / "x.py")]) == 2
+    assert main(["gen-test", str(trace), "--app", "m:app", "--filter", "~c 999", "-o",
+                 str(tmp_path / "x.py")]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 3 and all(e.startswith("asgi-inspect: error: ") for e in errors)
+    assert "no test to write" in errors[2]
+
+
+# Containers are not empty: a rule that drops one of two equal empty items from a list leaves
+# nothing that tells which one went (the first ones are taken as kept).
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, min_size=1, max_size=4)
+                    | st.dictionaries(st.sampled_from(["id", "a", "b"]), inner, min_size=1,
+                                      max_size=3),
+                    max_leaves=12)
+RULES = ["$..id", "$.a", "$[*].b", "$[0]", "$[-1]", "$.a.*", "$..b[0]", "$[*]"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(JSON, st.sampled_from(RULES))
+def test_ignored_parts_are_what_the_replay_rules_remove(value: Any, rule: str) -> None:
+    """IGNORED stands where the replay's JSONPath rule removes something: filled with any
+    value, the expected body still reads as the original once the rule is applied."""
+    ignore = BodyIgnore.parse([rule])
+    marked = _marked(value, ignore)
+    assert ignore.json(_filled(marked)) == ignore.json(value)
+
+
+def _filled(value: Any) -> Any:
+    if value is _IGNORED:
+        return "anything"
+    if isinstance(value, dict):
+        return {key: _filled(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_filled(child) for child in value]
+    return value
