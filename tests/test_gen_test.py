@@ -9,14 +9,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from asgi_inspect import Inspector, MemorySink
 from asgi_inspect.cli.main import main
+from asgi_inspect.formats import codec
 from asgi_inspect.ops.gen_test import _IGNORED, _marked
 from asgi_inspect.replay.ignore import BodyIgnore
+from tests import recorded_bodies
 from tests.recorded_traffic import CHANGE, record
+from tests.servers import uvicorn_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,3 +124,30 @@ def _filled(value: Any) -> Any:
     if isinstance(value, list):
         return [_filled(child) for child in value]
     return value
+
+
+def test_each_kind_of_body(tmp_path: Path) -> None:
+    """Text with --ignore-text masked, binary by hash, gzip JSON decoded, a body past the
+    capture cap by its first bytes: passes as recorded, and each fails once changed."""
+    trace = tmp_path / "bodies.jsonl"
+    sink = MemorySink()
+    inspector = Inspector(recorded_bodies.app, sink)
+    with uvicorn_server(inspector) as url:
+        for path in ("/text", "/binary", "/gzip", "/big"):
+            httpx.get(url + path).raise_for_status()
+    inspector.flush()
+    codec.write(codec.new_trace(sink.exchanges), trace, jsonl=True)
+    module = tmp_path / "test_bodies.py"
+    assert main(["gen-test", str(trace), "--app", "tests.recorded_bodies:app", "-o",
+                 str(module), "--ignore-text", r"took \d+ms"]) == 0
+    source = module.read_text()
+    assert "text='done, <ignored>'" in source
+    assert "json={'ok': True, 'v': 0}" in source
+    assert "size=65536," in source and "first_bytes_only=True" in source
+    passed = _pytest(module)
+    assert "4 passed" in passed.stdout, passed.stdout
+    failed = _pytest(module, **{CHANGE: "1"})
+    assert "3 failed, 1 passed" in failed.stdout, failed.stdout  # /big changed past the cap
+    for title in ("#2 GET /text: the body changed", "#3 GET /binary: the body changed",
+                  "#4 GET /gzip: the JSON body changed"):  # #1: the lifespan
+        assert title in failed.stdout
