@@ -143,11 +143,12 @@ def test_each_kind_of_body(tmp_path: Path) -> None:
     source = module.read_text()
     assert "text='done, <ignored>'" in source
     assert "json={'ok': True, 'v': 0}" in source
-    assert "size=65536," in source and "first_bytes_only=True" in source
+    assert "size=65536," in source and "first_bytes_of=102400" in source
     passed = _pytest(module)
     assert "4 passed" in passed.stdout, passed.stdout
     failed = _pytest(module, **{CHANGE: "1"})
-    assert "3 failed, 1 passed" in failed.stdout, failed.stdout  # /big changed past the cap
+    assert "4 failed" in failed.stdout, failed.stdout
     for title in ("#2 GET /text: the body changed", "#3 GET /binary: the body changed",
-                  "#4 GET /gzip: the JSON body changed"):  # #1: the lifespan
+                  "#4 GET /gzip: the JSON body changed",  # #1: the lifespan
+                  "#5 GET /big: the body's size changed"):  # a byte more, past the cap
         assert title in failed.stdout

@@ -300,7 +300,7 @@ class _Writer:
         data = body.data
         if not body.complete:
             return [f"        size={len(data)},", f"        sha256={_sha(data)!r},",
-                    "        first_bytes_only=True,"]
+                    f"        first_bytes_of={exchange.response.bytes},"]
         parsed = _json_body(exchange)
         if parsed is not _NOT_JSON and parsed is not None:  # null: compared as text
             return [f"        json={_literal(_marked(parsed, self.ignore_body), 13)},"]
@@ -569,7 +569,7 @@ def meaningful_headers(response: httpx.Response) -> list[tuple[str, str]]:
 def check(response: httpx.Response, exchange: str, *, status: int,
           headers: list[tuple[str, str]], json: Any = None, text: str | None = None,
           size: int | None = None, sha256: str | None = None,
-          first_bytes_only: bool = False) -> None:
+          first_bytes_of: int | None = None) -> None:
     """Compare the answer with the recorded one; the message names the exchange."""
     assert response.status_code == status, f"{{exchange}}: the status changed"
     assert meaningful_headers(response) == headers, f"{{exchange}}: the headers changed"
@@ -578,7 +578,10 @@ def check(response: httpx.Response, exchange: str, *, status: int,
     elif text is not None:
         assert masked(response.text) == text, f"{{exchange}}: the body changed"
     elif sha256 is not None:
-        content = response.content[:size] if first_bytes_only else response.content
+        content = response.content if first_bytes_of is None else response.content[:size]
         assert (len(content), hashlib.sha256(content).hexdigest()) == (size, sha256), (
             f"{{exchange}}: the body changed")
+        if first_bytes_of is not None:  # only the first bytes were recorded, and the size sent
+            assert response.num_bytes_downloaded == first_bytes_of, (
+                f"{{exchange}}: the body's size changed")
 '''.replace("{mask!r}", repr(MASK))
