@@ -77,6 +77,9 @@ def test_run_shows_live_traffic_and_quits(inspector_in_tmux: tuple[str, int]) ->
     # q only once the app has read Escape: read together, they are Alt+q.
     wait_for_text(name, LIST)
     tmux("send-keys", "-t", name, "q")
+    # the exchanges were not saved anywhere: q asks first
+    wait_for_text(name, "Quit anyway")
+    tmux("send-keys", "-t", name, "y")
     deadline = time.monotonic() + 60  # only stops a hung test
     while time.monotonic() < deadline and name in tmux("list-sessions", "-F", "#S"):
         time.sleep(0.1)
