@@ -87,7 +87,7 @@ async def inspect_session(session: Session, args: argparse.Namespace,
         if not args.headless and not stop.is_set():
             from asgi_inspect.tui.app import InspectorApp
 
-            app = InspectorApp(session)
+            app = InspectorApp(session, recorded=args.record is not None)  # q: nothing to lose
             with on_stop_signals(app.exit, TUI_STOP_SIGNALS), on_hangup(app.exit):
                 await app.run_async()
     finally:
