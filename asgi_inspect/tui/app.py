@@ -43,6 +43,7 @@ from asgi_inspect.runtime.session import Session
 from asgi_inspect.store.view import Which
 from asgi_inspect.text import printable
 from asgi_inspect.tui.commands import InspectorCommands
+from asgi_inspect.tui.screens.compare import CompareScreen
 from asgi_inspect.tui.screens.dialogs import ConfirmScreen, PromptScreen, QuitChoice, QuitScreen
 from asgi_inspect.tui.screens.edit_request import EditRequestScreen
 from asgi_inspect.tui.screens.export import ExportRequest, ExportScreen
@@ -102,6 +103,8 @@ class InspectorApp(App[None]):
         Binding("r", "replay", "Replay", tooltip="Replay the focused request (a new exchange)"),
         Binding("R", "replay_many", "Replay marked", show=False,
                 tooltip="Replay the marked exchanges, or all shown when none is marked"),
+        Binding("c", "compare", "Compare", show=False,
+                tooltip="Compare the two marked exchanges side by side, with their diff"),
         Binding("I", "ignore_rules", "Ignore in diffs", show=False,
                 tooltip="Set the JSON fields and text patterns the Diff leaves out of bodies"),
         Binding("e", "edit_replay", "Edit+replay", show=False,
@@ -399,6 +402,17 @@ class InspectorApp(App[None]):
     def action_mark(self) -> None:
         self.store.mark(self.view.select("focused"))
         self.poll()
+        if len(self.store.marked()) == 2:
+            self.notify("Two marked: c compares them side by side")
+
+    def action_compare(self) -> None:
+        marked = self.view.select("marked")
+        if len(marked) != 2:
+            self.notify(f"Mark two exchanges (m) to compare them; {len(marked)} marked",
+                        severity="warning")
+            return
+        self.push_screen(CompareScreen(*marked, ignore_headers=self.session.ignored_headers,
+                                       ignore_body=self.detail.ignored_body))
 
     def action_marked_only(self) -> None:
         self.view.marked_only = not self.view.marked_only

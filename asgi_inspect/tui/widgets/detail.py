@@ -20,7 +20,7 @@ from textual.widgets import TabbedContent, TabPane
 from asgi_inspect import lenses
 from asgi_inspect.http import VOLATILE_HEADERS
 from asgi_inspect.model import Caps, Counters, Exchange, Opaque, running_ns
-from asgi_inspect.replay.diff import diff_exchanges
+from asgi_inspect.replay.diff import Diff, diff_exchanges
 from asgi_inspect.replay.ignore import NOTHING, BodyIgnore
 from asgi_inspect.text import printable
 from asgi_inspect.tui.formatting import NO_TIME, clock, data_text, field_text, plain
@@ -240,8 +240,14 @@ def diff_lines(original: Exchange | None, replay: Exchange,
     except RecursionError:  # the comparison walks JSON bodies level by level
         return [data_text(f"#{replay.id} replays #{original.id}: cannot be compared here, a "
                           "body is nested too deeply (see the Response tabs)", "bold red")]
-    lines = [data_text(f"#{replay.id} replays #{original.id}: {diff.summary()}",
-                       "bold red" if diff.differs else "bold green"), Text("")]
+    return [data_text(f"#{replay.id} replays #{original.id}: {diff.summary()}",
+                      "bold red" if diff.differs else "bold green"), Text(""),
+            *change_texts(diff)]
+
+
+def change_texts(diff: Diff) -> list[Text]:
+    """A diff's changes under their sections' names (the Diff tab, the comparison screen)."""
+    lines = []
     section = ""
     for change in diff.changes:
         if change.section != section:
