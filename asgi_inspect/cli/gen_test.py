@@ -21,7 +21,7 @@ from asgi_inspect.cli.options import (
 )
 from asgi_inspect.cli.replay import add_ignore_body, ignore_body
 from asgi_inspect.http import VOLATILE_HEADERS
-from asgi_inspect.ops.gen_test import generate
+from asgi_inspect.ops.gen_test import APP_REFERENCE, generate
 from asgi_inspect.record.files import write_private
 from asgi_inspect.record.redact import Redactor
 from asgi_inspect.runtime.session import Session
@@ -49,7 +49,7 @@ def add_parser(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     rules = ignore_body(args)
-    if ":" not in args.app or not all(args.app.split(":", 1)):
+    if not APP_REFERENCE.fullmatch(args.app):  # it becomes an import line of the module
         raise CliError(f"bad --app {args.app!r}: expected MODULE:ATTR, like main:app")
     session = Session.offline(read_trace(args.trace, strict=args.strict), title=str(args.trace))
     session.view.set_filter(check_filter(args.filter))
