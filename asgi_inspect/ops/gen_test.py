@@ -43,6 +43,7 @@ from asgi_inspect.store.view import by_start
 from asgi_inspect.text import printable
 
 INLINE_TEXT = 4096  # text bodies longer than this are compared by size and hash
+ALIGN_CELLS = 250_000  # past this many (original × kept list items), align in one pass
 _NOT_SENT = CONNECTION_HEADERS | FRAMING_HEADERS | {b"cookie", REPLAY_HEADER}
 _ID_KEY = re.compile(r"(?:^|_)id$|Id$")
 APP_REFERENCE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
@@ -413,9 +414,16 @@ def _aligned(original: list[Any], kept: list[Any]) -> dict[int, Any]:
     if len(original) == len(kept):  # nothing dropped at this level
         return dict(enumerate(kept))
     leaves = [_leaves(item) for item in original], [_leaves(item) for item in kept]
+    rows, columns = len(original), len(kept)
+    if rows * columns > ALIGN_CELLS:  # a long list: the first fit for each, in one pass
+        matched, j = {}, 0
+        for i, item in enumerate(original):
+            if j < columns and _fit(item, kept[j], leaves[0][i], leaves[1][j]):
+                matched[i] = kept[j]
+                j += 1
+        return matched
     fit = [[_fit(o, k, lo, lk) for k, lk in zip(kept, leaves[1], strict=True)]
            for o, lo in zip(original, leaves[0], strict=True)]
-    rows, columns = len(original), len(kept)
     best: list[list[int | None]] = [[0 if j == columns else None for j in range(columns + 1)]
                                     for _ in range(rows + 1)]
     for i in range(rows - 1, -1, -1):
