@@ -40,7 +40,7 @@ class Opaque(msgspec.Struct, frozen=True):
     repr: str
 
 
-class OutputLine(msgspec.Struct):
+class OutputLine(msgspec.Struct, gc=False):
     """A line the app printed or logged while it handled the exchange."""
 
     t: int  # ns since the exchange started
@@ -48,7 +48,7 @@ class OutputLine(msgspec.Struct):
     text: str  # without its line break
 
 
-class ExceptionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+class ExceptionInfo(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """The exception the app raised, formatted when it was caught."""
 
     type: str
@@ -57,7 +57,7 @@ class ExceptionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     after_event: int = -1  # index of the last event before it; -1 when none
 
 
-class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Event(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """One ``receive()`` or ``send()`` call of the app.
 
     Times are nanoseconds since the exchange started. ``size`` is the original payload size
@@ -84,7 +84,7 @@ class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
         return None if self.t_return is None else self.t_return - self.t_call
 
 
-class Counters(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Counters(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """Totals for one direction, counted on every chunk even when the chunk was not kept."""
 
     bytes: int = 0

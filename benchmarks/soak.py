@@ -55,6 +55,7 @@ APPS = {"hello": ("apps:hello", str(HERE), "/"),
 FULL_CAP = 100_000  # the default --max-exchanges
 SCREEN = ("160", "48")
 GROWTH_WINDOW = 60.0  # seconds: the growth reported is over the run's last minute
+QUIT_QUESTION = "Quit anyway"  # q asks first when live exchanges are not saved
 
 
 def rss_mib(pid: int) -> float:
@@ -179,15 +180,20 @@ class Inspector:
         raise BenchError(f"the TUI did not answer F within {timeout:.0f} s")
 
     def quit(self) -> float:
-        """Stop it as a user would (``q``, or Ctrl+C headless); seconds until it is gone."""
+        """Stop it as a user would (``q``, then ``y`` when it asks whether to quit without
+        exporting; Ctrl+C headless); seconds from ``q`` until the process is gone."""
         start = time.perf_counter()
         if self.process is not None:
             self.process.send_signal(signal.SIGINT)
             self.process.wait(timeout=120)
-        else:
-            tmux("send-keys", "-t", self.session, "q")
-            while self.alive() and time.perf_counter() - start < 120:
-                time.sleep(0.01)
+            return time.perf_counter() - start
+        tmux("send-keys", "-t", self.session, "q")
+        asked = False
+        while self.alive() and time.perf_counter() - start < 120:
+            if not asked and QUIT_QUESTION in self.screen():
+                tmux("send-keys", "-t", self.session, "y")
+                asked = True
+            time.sleep(0.02)  # each look at the screen starts a tmux client
         return time.perf_counter() - start
 
     def kill(self) -> None:

@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import gc
 import os
 import signal
 import threading
@@ -19,6 +18,7 @@ from asgi_inspect.replay.http import HttpReplayer
 from asgi_inspect.runtime.runner import ServerProcess, ServerSpec, bind_problem
 from asgi_inspect.runtime.session import Session
 from asgi_inspect.store.collector import Collector
+from asgi_inspect.store.untracked import freeze_for_exit, settle_heap
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 TUI_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # and SIGHUP: see on_hangup
@@ -81,6 +81,7 @@ async def inspect_session(session: Session, args: argparse.Namespace,
             address = await session.open_channel(tcp=getattr(args, "tcp", False))
             await control.start()
             await unless_stopped(start(address), stop)
+            settle_heap()
             if args.headless:
                 await wait_for_stop(session, functools.partial(recorder.poll, session.collector),
                                     stop)
@@ -94,9 +95,7 @@ async def inspect_session(session: Session, args: argparse.Namespace,
         await control.close()
         await session.close()
         recorder.finish(session.collector)
-        # Nothing is left to do but exit: spare the interpreter's last full collection a walk
-        # over every exchange kept (seconds at 100k).
-        gc.freeze()
+        freeze_for_exit()
     return 0
 
 

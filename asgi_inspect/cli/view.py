@@ -18,6 +18,7 @@ from asgi_inspect.cli.options import (
 )
 from asgi_inspect.cli.replay import add_ignore_body, ignore_body
 from asgi_inspect.runtime.session import Session
+from asgi_inspect.store.untracked import freeze_for_exit, settle_heap
 from asgi_inspect.store.view import by_start
 
 if TYPE_CHECKING:
@@ -72,7 +73,9 @@ def viewer(session: Session) -> InspectorApp:
 
 
 async def _view(session: Session) -> None:
+    settle_heap()
     try:
         await viewer(session).run_async()
     finally:
         await session.close()
+        freeze_for_exit()

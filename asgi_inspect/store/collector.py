@@ -48,6 +48,7 @@ from asgi_inspect.record.wire import (
 )
 from asgi_inspect.store import outcomes
 from asgi_inspect.store.store import Store
+from asgi_inspect.store.untracked import untrack, untrack_exchange
 
 _PAYLOAD_TYPES = {
     "http.request": "body", "http.response.body": "body", "websocket.http.response.body": "body",
@@ -300,6 +301,7 @@ class Collector:
             exchange.lost_records = True
         live.next_seq = record.seq + 1
         message = record.message
+        untrack(message)
         kind = message.get("type") if isinstance(message, dict) else None
         kind = kind if isinstance(kind, str) else "?"
         exchange.events.append(Event(
@@ -363,6 +365,7 @@ class Collector:
                                                traceback=f.traceback, after_event=f.after_event)
         if record.scope_added is not None:
             exchange.scope_added = record.scope_added
+            untrack_exchange(exchange)  # setting a dict tracked it again
         if record.returned is not None:
             exchange.notes.append(f"the app returned {record.returned} instead of None")
         outcomes.settle(exchange, status)

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 
 from asgi_inspect.formats.codec import exchange_copy
 from asgi_inspect.model import Exchange
+from asgi_inspect.store.untracked import untrack_exchange
 
 # What an exchange holds beside its events (scope, counters, the Exchange), and an event
 # beside its payload (message, Event): measured with tracemalloc on small HTTP exchanges,
@@ -80,6 +81,7 @@ class Store:
 
     def keep(self, exchange: Exchange) -> None:
         """Take an exchange whose id is new here (the collector's, as it opens)."""
+        untrack_exchange(exchange)
         self.exchanges[exchange.id] = exchange
         self.memory += memory_estimate(exchange)
         self.changed.add(exchange.id)

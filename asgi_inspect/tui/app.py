@@ -15,7 +15,6 @@ itself.
 
 from __future__ import annotations
 
-import gc
 import os
 import time
 from typing import Any, ClassVar
@@ -62,8 +61,6 @@ POLL_INTERVAL = 0.1  # seconds between two polls...
 BUSY_POLL_INTERVAL = 0.25  # ...while exchanges flood in: BUSY_CHANGES or more in one poll
 BUSY_CHANGES = 200
 DETAIL_INTERVAL = 1.0  # seconds between two new exchanges shown while following
-FREEZE_EVERY = 5_000  # exchanges taken in between two gc.freeze() calls
-RECLAIM_AFTER = 20  # gc.freeze() calls between two full collections of the frozen heap
 NO_REPLAYER = ("Replay needs a target: open the trace with --app module:app or --url URL, "
                "or use asgi-inspect run")
 
@@ -149,8 +146,6 @@ class InspectorApp(App[None]):
         self.list_pane = Vertical(id="list-pane")
         self._detail_id: str | None = None
         self._detail_at = 0.0
-        self._frozen_at = 0  # exchanges taken in at the last gc.freeze()
-        self._freezes = 0  # gc.freeze() calls since the permanent generation was collected
         self._titles = ("", "")  # the list pane's border title and subtitle, as last set
         self._next_poll = 0.0  # time.monotonic() before which the next tick does not poll
         # Ids of the live exchanges added or changed since they were last exported (None:
@@ -218,39 +213,7 @@ class InspectorApp(App[None]):
                          throttle=self.exchange_list.follow and len(changes) >= BUSY_CHANGES)
         self.logs.sync()
         self.update_chrome()
-        self._freeze_heap()
         return changes
-
-    def _freeze_heap(self) -> None:
-        """Keep the exchanges out of the cycle collector's full passes.
-
-        A full collection walks every tracked object: over a second at 100k live exchanges
-        (2-3M objects), a visible freeze that came back every few seconds under load.
-        Exchanges hold no reference cycles, so once they have settled we move them to the
-        permanent generation (reference counting still frees them when evicted or deleted);
-        the young generations are collected first so that no cyclic garbage is frozen with
-        them. This counts exchanges taken in, not kept: once the store is full, each new one
-        evicts an old one and the count of kept ones stands still.
-
-        But Textual's render objects (strips and their caches) form cycles, and those alive
-        at a freeze are never freed once they die: each freeze leaks about 1 MiB. So a small
-        store (cheap to collect whole) is never frozen, and every ``RECLAIM_AFTER`` freezes
-        the permanent generation is collected once, whole, instead: one long pause per
-        ``FREEZE_EVERY * RECLAIM_AFTER`` exchanges, where Python would make four.
-        """
-        store = self.store
-        taken = len(store) + store.evicted
-        if len(store) < FREEZE_EVERY or abs(taken - self._frozen_at) < FREEZE_EVERY:
-            return
-        self._frozen_at = taken
-        self._freezes += 1
-        if self._freezes > RECLAIM_AFTER:
-            self._freezes = 1
-            gc.unfreeze()
-            gc.collect()
-        else:
-            gc.collect(1)
-        gc.freeze()
 
     def sync_detail(self, changes: set[str] | frozenset[str] = frozenset(), *,
                     throttle: bool = False) -> None:
