@@ -149,16 +149,17 @@ def add_strict_option(parser: argparse.ArgumentParser) -> None:
                              "2) instead of skipping it with a warning")
 
 
-def read_trace(path: Path, *, strict: bool = False) -> Trace:
+def read_trace(path: Path, *, strict: bool = False, damage: list[str] | None = None) -> Trace:
     """Any trace file we read (:func:`asgi_inspect.read`), or a one-line :class:`CliError`.
 
     Damaged lines and invalid exchanges are skipped, each named in a warning line on stderr
-    (the first :data:`SHOWN_DAMAGE`, then a count); with ``strict`` the first one is an error.
+    (the first :data:`SHOWN_DAMAGE`, then a count) and added to ``damage`` if given; with
+    ``strict`` the first one is an error.
     """
     from asgi_inspect.formats.codec import TraceError
     from asgi_inspect.formats.reader import read
 
-    damage: list[str] = []
+    damage = [] if damage is None else damage
     try:
         trace = read(path, None if strict else damage.append)
     except TraceError as exc:

@@ -55,10 +55,12 @@ def open_session(args: argparse.Namespace) -> Session:
     """The session over the file: its exchanges in the order they started (a recording
     lists them as they finished), the store's bounds and the filter applied."""
     # The trace goes straight into the session: exchanges past --max-* are not kept alive.
-    trace = read_trace(args.file, strict=args.strict)
+    damage: list[str] = []
+    trace = read_trace(args.file, strict=args.strict, damage=damage)
     trace.exchanges = by_start(trace.exchanges)
     session = Session.offline(trace, title=f"asgi-inspect view {args.file.name}",
                               max_exchanges=args.max_exchanges, max_memory=args.max_memory)
+    session.skipped = len(damage)  # the header says so, as it says what was dropped
     session.view.set_filter(args.filter)
     session.ignored_headers += tuple(args.ignore_header)
     session.ignored_body = ignore_body(args)

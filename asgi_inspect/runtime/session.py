@@ -61,6 +61,7 @@ class Session:
     ignored_headers: tuple[str, ...] = VOLATILE_HEADERS  # what a Diff does not compare
     ignored_body: BodyIgnore = NOTHING  # JSON fields and text a Diff leaves out of bodies
     loaded: Trace | None = None  # the file's header, for a session opened from one
+    skipped: int = 0  # damaged lines and invalid exchanges left out when the file was read
     waiting_hint: str = ""  # what the empty list says (listen: how to connect)
     view: View = field(init=False)
     # Processes that exited: the recorders they held, the note for the requests they left
@@ -84,6 +85,14 @@ class Session:
             collector.store.add(exchange)
         header = msgspec.structs.replace(trace, exchanges=[])
         return cls(collector=collector, title=title, loaded=header)
+
+    @property
+    def dropped(self) -> int:
+        """Records lost on the way, with the recorders' errors, as a view counts them: those
+        the file recorded for a session opened from one, else the live recorders'."""
+        if self.loaded is not None:
+            return self.loaded.dropped + self.loaded.recorder_errors
+        return self.collector.dropped + self.collector.recorder_errors
 
     @property
     def store(self) -> Store:

@@ -260,11 +260,12 @@ class InspectorApp(App[None]):
         return title, "paused · F follows"
 
     def _status(self) -> HeaderStatus:
-        listing, collector = self.exchange_list, self.session.collector
+        listing = self.exchange_list
         return HeaderStatus(
             title=self.session.title, url=self.session.app_url, state=self.session.state,
             shown=listing.row_count, total=listing.total,
-            dropped=collector.dropped + collector.recorder_errors, evicted=self.store.evicted,
+            dropped=self.session.dropped, skipped=self.session.skipped,
+            evicted=self.store.evicted,
             follow=listing.follow, filtered=self.view.filtered)
 
     @on(LineTable.Highlighted, "#exchanges")

@@ -20,6 +20,7 @@ class HeaderStatus:
     shown: int
     total: int
     dropped: int  # records the recorders could not deliver, plus recorder errors
+    skipped: int  # a file's damaged lines and invalid exchanges, left out when it was read
     evicted: int
     follow: bool
     filtered: bool
@@ -92,6 +93,8 @@ class StatusHeader(Widget):
         text.append("  ")
         drops_class = "status-header--alert" if s.dropped else "status-header--dim"
         text.append(f" {s.dropped:,} dropped ", style(drops_class))
+        if s.skipped:
+            text.append(f"  {s.skipped:,} skipped ", style("status-header--alert"))
         if s.evicted:
             text.append(f"   {s.evicted:,} evicted", style("status-header--dim"))
         text.append("   follow" if s.follow else "   paused", style("status-header--dim"))
