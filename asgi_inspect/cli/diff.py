@@ -22,12 +22,11 @@ from asgi_inspect.cli.options import (
 )
 from asgi_inspect.cli.replay import SHOWN_CHANGES, add_ignore_body, ignore_body
 from asgi_inspect.formats.ci import Case, change_lines
-from asgi_inspect.http import VOLATILE_HEADERS, status_text
+from asgi_inspect.http import VOLATILE_HEADERS
+from asgi_inspect.model import Exchange
 from asgi_inspect.ops.session_diff import PAIRINGS, Pair, diff_sessions
 from asgi_inspect.runtime.session import Session
 from asgi_inspect.text import printable
-
-_MARKS = {"same": "=", "changed": "~", "missing": "-", "added": "+"}
 
 
 def add_parser(sub: Any) -> None:
@@ -55,11 +54,7 @@ def add_parser(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     rules = ignore_body(args)  # bad rules fail before the traces are read
     chosen = check_filter(args.filter)
-    sides = []
-    for path in (args.a, args.b):
-        session = Session.offline(read_trace(path, strict=args.strict), title=str(path))
-        session.view.set_filter(chosen)
-        sides.append(session.view.select("shown"))
+    sides = [read_side(path, chosen, strict=args.strict) for path in (args.a, args.b)]
     result = diff_sessions(*sides, pairing=args.pair,
                            ignore_headers=(*VOLATILE_HEADERS, *args.ignore_header),
                            ignore_body=rules)
@@ -73,27 +68,23 @@ def handle(args: argparse.Namespace) -> int:
     return 1 if result.differs else 0
 
 
-def _title(pair: Pair) -> str:
-    """``GET /api/items (#3 → #9)``: the request and the ids on each side."""
-    exchange = pair.exchange
-    ids = " → ".join(f"#{side.id}" if side is not None else "none" for side in (pair.a, pair.b))
-    return f"{exchange.method} {exchange.path} ({ids})"
+def read_side(path: Path, filter_text: str, *, strict: bool) -> list[Exchange]:
+    """The exchanges of one side that ``filter_text`` matches (``diff``, ``view --compare``)."""
+    session = Session.offline(read_trace(path, strict=strict), title=str(path))
+    session.view.set_filter(filter_text)
+    return session.view.select("shown")
 
 
 def _report(pair: Pair) -> list[str]:
-    """The pair's lines: a first line with its kind, then the changes, indented."""
-    head = f"{_MARKS[pair.kind]} {pair.kind:<8} {_title(pair)}"
-    if pair.diff is None:
-        return [f"{head}  only in {'A' if pair.kind == 'missing' else 'B'}"]
-    diff = pair.diff
-    head += f"  {status_text(diff.original)} → {status_text(diff.replay)}  {diff.summary()}"
-    return [head, *(f"        {line}" for line in change_lines(diff, SHOWN_CHANGES))]
+    """The pair's lines: its headline, then the changes, indented."""
+    changes = change_lines(pair.diff, SHOWN_CHANGES) if pair.diff is not None else []
+    return [pair.headline(), *(f"        {line}" for line in changes)]
 
 
 def _case(pair: Pair) -> Case:
     """The pair as a CI test case: failing unless both sides answered the same."""
     if pair.kind == "same":
-        return Case(_title(pair))
+        return Case(pair.title)
     if pair.diff is None:
-        return Case(_title(pair), f"{pair.kind}: only in {'A' if pair.kind == 'missing' else 'B'}")
-    return Case(_title(pair), pair.diff.summary(), "\n".join(change_lines(pair.diff)))
+        return Case(pair.title, f"{pair.kind}: only in {'A' if pair.kind == 'missing' else 'B'}")
+    return Case(pair.title, pair.diff.summary(), "\n".join(change_lines(pair.diff)))

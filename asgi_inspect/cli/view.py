@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asgi_inspect.cli.diff import read_side
 from asgi_inspect.cli.options import (
     add_ignore_header,
     add_replay_target,
@@ -17,6 +18,7 @@ from asgi_inspect.cli.options import (
     replay_target,
 )
 from asgi_inspect.cli.replay import add_ignore_body, ignore_body
+from asgi_inspect.ops.session_diff import PAIRINGS, SessionDiff, diff_sessions
 from asgi_inspect.runtime.session import Session
 from asgi_inspect.store.untracked import freeze_for_exit, settle_heap
 from asgi_inspect.store.view import by_start
@@ -35,6 +37,11 @@ def add_parser(sub: Any) -> None:
     add_ignore_body(parser)
     add_strict_option(parser)
     add_store_bounds(parser)
+    parser.add_argument("--compare", type=Path, metavar="B",
+                        help="open on how the session in B differs from FILE, pair by pair "
+                             "(as 'asgi-inspect diff FILE B'); Enter compares a pair")
+    parser.add_argument("--pair", choices=PAIRINGS, default="method-path",
+                        help="how --compare pairs exchanges (as diff's --pair)")
     parser.set_defaults(handler=handle)
 
 
@@ -43,12 +50,22 @@ def handle(args: argparse.Namespace) -> int:
     ignore_body(args)  # and so does a bad --ignore-field or --ignore-text
     target = replay_target(args)
     session = open_session(args)
+    compared = _compared(args, session) if args.compare is not None else None
     if target is not None:
         from asgi_inspect.replay.driver import InProcessReplayer
 
         session.replayer = InProcessReplayer(*target)
-    asyncio.run(_view(session))
+    asyncio.run(_view(session, compared))
     return 0
+
+
+def _compared(args: argparse.Namespace, session: Session) -> tuple[SessionDiff, str]:
+    """The session in --compare's file against the one in view, and a title saying so."""
+    other = read_side(args.compare, args.filter, strict=args.strict)
+    result = diff_sessions(session.view.select("shown"), other, pairing=args.pair,
+                           ignore_headers=session.ignored_headers,
+                           ignore_body=session.ignored_body)
+    return result, f"A: {args.file.name} · B: {args.compare.name}"
 
 
 def open_session(args: argparse.Namespace) -> Session:
@@ -67,17 +84,22 @@ def open_session(args: argparse.Namespace) -> Session:
     return session
 
 
-def viewer(session: Session) -> InspectorApp:
-    """The inspector over a file: it opens at the top, not following (nothing new comes)."""
+def viewer(session: Session, compared: tuple[SessionDiff, str] | None = None) -> InspectorApp:
+    """The inspector over a file: it opens at the top, not following (nothing new comes);
+    with ``compared``, on the pairs of another session first."""
+    if compared is not None:
+        from asgi_inspect.tui.compare_app import ComparingViewer
+
+        return ComparingViewer(session, *compared)
     from asgi_inspect.tui.app import InspectorApp
 
     return InspectorApp(session, follow=False)
 
 
-async def _view(session: Session) -> None:
+async def _view(session: Session, compared: tuple[SessionDiff, str] | None) -> None:
     settle_heap()
     try:
-        await viewer(session).run_async()
+        await viewer(session, compared).run_async()
     finally:
         await session.close()
         freeze_for_exit()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from asgi_inspect.http import VOLATILE_HEADERS
+from asgi_inspect.http import VOLATILE_HEADERS, status_text
 from asgi_inspect.model import Exchange
 from asgi_inspect.replay.diff import Diff, diff_exchanges
 from asgi_inspect.replay.ignore import NOTHING, BodyIgnore
@@ -25,6 +25,7 @@ Pairing = Literal["method-path", "path", "order"]
 PAIRINGS: tuple[Pairing, ...] = get_args(Pairing)
 Kind = Literal["same", "changed", "missing", "added"]
 COMPARED = ("http", "websocket")  # a lifespan is no exchange of the session's traffic
+MARKS: dict[Kind, str] = {"same": "=", "changed": "~", "missing": "-", "added": "+"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,22 @@ class Pair:
         if self.b is None:
             return "missing"
         return "changed" if self.diff is not None and self.diff.differs else "same"
+
+    @property
+    def title(self) -> str:
+        """``GET /api/items (#3 → #9)``: the request and the ids on each side."""
+        ids = " → ".join(f"#{side.id}" if side is not None else "none"
+                         for side in (self.a, self.b))
+        return f"{self.exchange.method} {self.exchange.path} ({ids})"
+
+    def headline(self) -> str:
+        """The pair in one line, as ``diff`` reports it and the TUI lists it:
+        ``~ changed  GET /api/items (#3 → #3)  200 → 500  differs: status 200 → 500``."""
+        head = f"{MARKS[self.kind]} {self.kind:<8} {self.title}"
+        if self.diff is None:
+            return f"{head}  only in {'A' if self.kind == 'missing' else 'B'}"
+        before, after = status_text(self.diff.original), status_text(self.diff.replay)
+        return f"{head}  {before} → {after}  {self.diff.summary()}"
 
     @property
     def exchange(self) -> Exchange:

@@ -1,8 +1,9 @@
-"""Two exchanges side by side (``c`` with two marked): what each answered, and their diff.
+"""Comparisons: two exchanges side by side (``c`` with two marked), and two sessions' pairs
+(``view A --compare B``), each pair opening side by side.
 
-The comparison is :func:`asgi_inspect.ops.session_diff.diff_sessions` over the two (the
-operation ``asgi-inspect diff`` runs), with the session's ignored headers and the body rules
-``I`` edits, so the TUI and the CLI tell the same differences.
+Both are :func:`asgi_inspect.ops.session_diff.diff_sessions` (the operation ``asgi-inspect
+diff`` runs), with the session's ignored headers and the body rules ``I`` edits, so the TUI and
+the CLI tell the same differences.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import OptionList, Static
 
 from asgi_inspect.content import body_of
 from asgi_inspect.http import response_headers, response_type, status_text, target_of
 from asgi_inspect.model import Exchange
-from asgi_inspect.ops.session_diff import diff_sessions
+from asgi_inspect.ops.session_diff import SessionDiff, diff_sessions
 from asgi_inspect.replay.ignore import BodyIgnore
 from asgi_inspect.tui.bodies import render_body
 from asgi_inspect.tui.formatting import data_text, plain
@@ -88,3 +90,42 @@ class CompareScreen(ModalScreen[None]):
 def _joined(lines: list[Text]) -> Text:
     """One text of many lines (each captured line is a ``Text`` with no end of its own)."""
     return Text("\n").join(lines)
+
+
+_KIND_STYLES = {"same": "dim", "changed": "yellow", "missing": "red", "added": "green"}
+
+
+class PairsScreen(ModalScreen[None]):
+    """Two sessions' pairs, one line each as ``diff`` reports them; Enter compares a pair side
+    by side, Esc shows session A."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    PairsScreen {
+        background: $background 60%;
+        & > Vertical { border: round $border; background: $panel; }
+        & OptionList { height: 1fr; border: none; }
+    }
+    """
+
+    def __init__(self, compared: SessionDiff, title: str, *, ignore_headers: Sequence[str],
+                 ignore_body: BodyIgnore) -> None:
+        super().__init__()
+        self.compared, self.title_text = compared, title
+        self.ignore_headers, self.ignore_body = ignore_headers, ignore_body
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = plain(self.title_text)
+            box.border_subtitle = plain(f"{self.compared.summary()} · Enter compares · Esc: A")
+            yield OptionList(*(data_text(pair.headline(), _KIND_STYLES[pair.kind])
+                               for pair in self.compared.pairs))
+
+    @on(OptionList.OptionSelected)
+    def _compare(self, event: OptionList.OptionSelected) -> None:
+        pair = self.compared.pairs[event.option_index]
+        if pair.a is None or pair.b is None:
+            self.notify(f"only in {'A' if pair.b is None else 'B'}: nothing to compare with")
+            return
+        self.app.push_screen(CompareScreen(pair.a, pair.b, ignore_headers=self.ignore_headers,
+                                           ignore_body=self.ignore_body))
