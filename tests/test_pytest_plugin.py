@@ -183,6 +183,24 @@ def test_without_the_flag_nothing_is_wrapped_or_loaded(inner: pytest.Pytester) -
     assert not list(inner.path.rglob("*.jsonl"))
 
 
+def test_a_trace_that_cannot_be_written_is_said_in_one_line(inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_one='''
+        from fastapi.testclient import TestClient
+        from apps import api
+
+        def test_fails():
+            assert TestClient(api).get("/missing").status_code == 200
+    ''')
+    occupied = inner.path / "occupied"
+    occupied.write_text("a file, not a directory")
+    result = _run(inner, "--asgi-inspect", "--asgi-inspect-dir", str(occupied))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["1 exchange recorded",
+                                 f"trace not written: {occupied}/test_one.py_test_fails-*",
+                                 "* GET /missing 404 *"])
+    assert "Traceback" not in _sections(result.stdout.str())
+
+
 def test_loading_the_plugin_loads_nothing_else() -> None:
     """pytest loads it in every run of every project that has asgi-inspect installed."""
     loaded = subprocess.run(

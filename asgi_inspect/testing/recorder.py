@@ -9,35 +9,40 @@ up per request; removing the descriptor restores plain attribute access. asgi-in
 replay ``Driver`` records its own traffic with an Inspector made at construction, so its
 ``__init__`` is wrapped instead.
 
-One :class:`~asgi_inspect.record.middleware.Inspector` per process records every app: its app
-is the app of the current call. So there is one recorder source and one batch
-sequence for the collector (no gaps to mistake for losses), and nothing is registered per app.
-Each call is flushed as it ends, in its own thread and event loop: a ``TestClient`` runs the
-app in a loop that ends with the request, where the batch timer would never fire.
+One :class:`~asgi_inspect.record.middleware.Inspector` per test records every app: its app is
+the app of the current call. So a test's records are one source and one batch sequence (no
+gaps to mistake for losses), and nothing is registered per app. Each call is flushed as it
+ends, in its own thread and event loop: a ``TestClient`` runs the app in a loop that ends with
+the request, where the batch timer would never fire. The batches are kept as they come and
+assembled into exchanges only when asked (a failing test's report, the fixture): a passing
+test pays for the recording, not for the assembly.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
 from asgi_inspect.model import DEFAULT_MAX_EXCHANGES, Exchange
 from asgi_inspect.record.middleware import Inspector, WrappedApp, as_asgi3
-from asgi_inspect.record.sinks import MemorySink
+from asgi_inspect.store.collector import Collector
 from asgi_inspect.types import Receive, Scope, Send
 
 # The classes whose ``app`` attribute is the app under test: (module, class).
 TRANSPORTS = (("httpx", "ASGITransport"), ("httpx2", "ASGITransport"),
               ("starlette.testclient", "_TestClientTransport"))
 DRIVER = ("asgi_inspect.replay.driver", "Driver")
+PENDING_BYTES = 8 * 1024**2  # batches kept undecoded at most; past it they are assembled
 
 _TARGET: ContextVar[WrappedApp] = ContextVar("asgi_inspect_target")
 
 
 class _Dispatcher(Inspector):
-    """The one recorder of every app: the app it calls is the app this call was made to.
+    """The recorder of every app a test drives: the app it calls is the one this call was
+    made to.
 
     A property rather than a dispatching function, so that tracebacks, which the recorder
     keeps without its own frames, hold none of ours either.
@@ -50,6 +55,44 @@ class _Dispatcher(Inspector):
     @app.setter
     def app(self, app: WrappedApp) -> None:
         """Ignored: the app is chosen per call."""
+
+
+class _TestSink:
+    """One test's batches, kept as they come and assembled into exchanges when asked (or
+    once they hold :data:`PENDING_BYTES`, so that memory stays within the store's bounds).
+
+    Batches arrive from whatever thread runs the app (a ``TestClient``'s portal), and the
+    test's thread may ask for the exchanges meanwhile: a lock keeps every batch.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._lock = threading.Lock()
+        self._collector: Collector | None = None
+
+    def deliver(self, frame: bytes) -> bool:
+        with self._lock:
+            self._pending.append(frame)
+            self._size += len(frame)
+        if self._size > PENDING_BYTES:
+            self.assemble()
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def assemble(self) -> Collector:
+        """The collector, fed every batch so far."""
+        with self._lock:
+            pending, self._pending, self._size = self._pending, [], 0
+            if self._collector is None:
+                self._collector = Collector(DEFAULT_MAX_EXCHANGES)
+            collector = self._collector
+            for frame in pending:
+                collector.feed(frame)
+            collector.store.changed.clear()  # no view drains it
+        return collector
 
 
 class RecordedTraffic:
@@ -66,20 +109,18 @@ class RecordedTraffic:
 
 
 class Recorder:
-    """Records the apps the current test drives; its exchanges are kept until :meth:`stop`.
+    """Records the apps the current test drives, from :meth:`start` to :meth:`stop`.
 
     ``current`` is the node id of the test being recorded, None between tests: the hooks stay
     in place for a whole ``--asgi-inspect`` run and record nothing while it is None.
     """
 
     def __init__(self) -> None:
-        self.sink = MemorySink(max_exchanges=DEFAULT_MAX_EXCHANGES)
-        self.inspector = _Dispatcher(None, self.sink)
         self.current: str | None = None
         self.traffic = RecordedTraffic(self)
+        self._sink = _TestSink()
+        self._inspector: Inspector | None = None
         self._undo: dict[str, Callable[[], None]] = {}
-        self._evicted_before = 0
-        self._dropped_before = 0
 
     # the hooks ------------------------------------------------------------------------------
 
@@ -116,11 +157,11 @@ class Recorder:
         return lambda: setattr(cls, "__init__", original)
 
     def wrap(self, app: WrappedApp) -> WrappedApp:
-        """``app``, recorded while a test is."""
-        inspector = self.inspector
+        """``app``, recorded while a test is (by the recorder of the test it started in)."""
 
         async def recorded(scope: Scope, receive: Receive, send: Send) -> Any:
-            if self.current is None:
+            inspector = self._inspector
+            if inspector is None:
                 return await app(scope, receive, send)
             token = _TARGET.set(app)
             try:
@@ -136,34 +177,33 @@ class Recorder:
     def start(self, nodeid: str) -> None:
         """Record the apps driven from now on as ``nodeid``'s."""
         self.hook()
-        store = self.sink.collector.store
-        store.clear()
-        self._evicted_before = store.evicted
-        self._dropped_before = self.sink.collector.dropped
+        self._sink = _TestSink()
+        self._inspector = _Dispatcher(None, self._sink)
         self.current = nodeid
 
     def exchanges(self) -> list[Exchange]:
-        """The current test's exchanges so far."""
-        self.inspector.flush()
-        return list(self.sink.collector.store)
+        """The current test's exchanges so far. Not flushed here: every call flushed its
+        records as it ended, and a call still running adds records in its own thread."""
+        return list(self._sink.assemble().store)
 
     def losses(self) -> tuple[int, int]:
         """What this test's recording lost: exchanges evicted past the store's bound, and
         records the recorder dropped."""
-        collector = self.sink.collector
-        return (collector.store.evicted - self._evicted_before,
-                collector.dropped - self._dropped_before)
+        collector = self._sink.assemble()
+        return collector.store.evicted, collector.dropped
 
     def stop(self) -> None:
-        """The test is over: forget its exchanges."""
-        self.inspector.flush()
+        """The test is over: its recorder closes, its exchanges are forgotten (a call still
+        running goes on recording into them, unseen)."""
+        inspector, self._inspector = self._inspector, None
         self.current = None
-        self.sink.collector.store.clear()
+        if inspector is not None:
+            inspector.close()
+        self._sink = _TestSink()
 
     def close(self) -> None:
         self.stop()
         self.unhook()
-        self.inspector.close()
 
 
 class _AppAttribute:
