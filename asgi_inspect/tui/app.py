@@ -207,8 +207,10 @@ class InspectorApp(App[None]):
         changes = self.store.drain_changes()
         if changes:
             self.exchange_list.sync(changes)
-            if self._unsaved is not None:
-                self._unsaved.update(changes)
+            if self._unsaved is not None:  # evicted and deleted ids leave it, or it grows
+                kept = self.store.exchanges  # by every exchange ever taken in (5 MiB/min)
+                self._unsaved.update(i for i in changes if i in kept)
+                self._unsaved.difference_update(i for i in changes if i not in kept)
         self.sync_detail(changes,
                          throttle=self.exchange_list.follow and len(changes) >= BUSY_CHANGES)
         self.logs.sync()
