@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 MARKER = "asgi_inspect"
 _RECORDER = pytest.StashKey["Recorder"]()
-_DIRECTORY = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,14 +40,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}: record the ASGI apps this test drives, as --asgi-inspect does "
                    "for every test")
+    if (config.getoption("asgi_inspect") and not config.getoption("asgi_inspect_dir")
+            and not hasattr(config, "workerinput")):  # xdist's workers start after this
+        _forget_old_traces(_trace_directory(config))
+
+
+def _trace_directory(config: pytest.Config) -> Path:
+    """``--asgi-inspect-dir``, else ours in pytest's cache (made when first asked for: an
+    inactive plugin leaves no trace in a project)."""
     given = config.getoption("asgi_inspect_dir")
-    directory = Path(given) if given else _default_directory(config)
-    config.stash[_DIRECTORY] = directory
-    if config.getoption("asgi_inspect") and not given and not hasattr(config, "workerinput"):
-        _forget_old_traces(directory)
-
-
-def _default_directory(config: pytest.Config) -> Path:
+    if given:
+        return Path(given)
     cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
     if cache is not None:
         return Path(cache.mkdir("asgi-inspect"))
@@ -63,12 +65,9 @@ def _forget_old_traces(directory: Path) -> None:
 
 
 def _wanted(item: pytest.Item) -> bool:
-    return bool(item.config.getoption("asgi_inspect") or MARKER in _fixtures_of(item)
+    return bool(item.config.getoption("asgi_inspect")
+                or MARKER in getattr(item, "fixturenames", ())
                 or item.get_closest_marker(MARKER) is not None)
-
-
-def _fixtures_of(item: pytest.Item) -> list[str]:
-    return getattr(item, "fixturenames", [])
 
 
 def _recorder(config: pytest.Config) -> Recorder:
@@ -113,7 +112,7 @@ def _section(item: pytest.Item, recorder: Recorder) -> str:
     exchanges = recorder.exchanges()
     if not exchanges:
         return "no ASGI exchanges recorded"
-    path = report.trace_path(item.config.stash[_DIRECTORY], item.nodeid)
+    path = report.trace_path(_trace_directory(item.config), item.nodeid)
     return report.section(exchanges, report.write_trace(path, exchanges), *recorder.losses())
 
 

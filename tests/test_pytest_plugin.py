@@ -177,10 +177,10 @@ def test_without_the_flag_nothing_is_wrapped_or_loaded(inner: pytest.Pytester) -
         def test_fails():
             assert TestClient(api).get("/missing").status_code == 200
     ''')
-    result = _run(inner, "-p", "no:cacheprovider")
+    result = _run(inner)
     result.assert_outcomes(passed=1, failed=1)
     assert "Captured asgi-inspect" not in result.stdout.str()
-    assert not list(inner.path.rglob("*.jsonl"))
+    assert not (inner.path / ".pytest_cache" / "d" / "asgi-inspect").exists()
 
 
 def test_a_trace_that_cannot_be_written_is_said_in_one_line(inner: pytest.Pytester) -> None:
