@@ -18,8 +18,8 @@ from asgi_inspect import read
 
 pytest_plugins = ["pytester"]
 
-# The inner suites' FastAPI app: JSON in and out, an endpoint that raises, and a body with a
-# terminal escape, longer than a section shows.
+# The inner suites' FastAPI app: JSON in and out, an endpoint that raises, JSON-RPC (which a
+# lens names), and a body with a terminal escape, longer than a section shows.
 APPS = '''
 from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
@@ -33,6 +33,10 @@ def create(item: dict):
 @api.get("/boom")
 def boom():
     raise ValueError("kaboom")
+
+@api.post("/rpc")
+def rpc(call: dict):
+    return {"jsonrpc": "2.0", "id": call["id"], "error": {"code": -32601, "message": "no"}}
 
 @api.get("/escape", response_class=PlainTextResponse)
 def escape():
@@ -78,6 +82,7 @@ def test_app_raises():
 async def test_async_fails():
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        await http.post("/rpc", json={"jsonrpc": "2.0", "method": "tools/list", "id": 1})
         reply = await http.get("/missing")
     assert reply.status_code == 200
 '''
@@ -135,8 +140,9 @@ def test_failing_tests_get_their_exchanges_and_a_trace(inner: pytest.Pytester) -
         '*raise ValueError("kaboom")',
         "    ValueError: kaboom",
     ])
-    result.stdout.fnmatch_lines(["* 127.0.0.1:123 GET /missing 404 *",
-                                 '        {"detail":"Not Found"}'])
+    result.stdout.fnmatch_lines([
+        "* 127.0.0.1:123 POST /rpc «tools/list» 200 * ?JSON-RPC error -32601: no? → apps.rpc",
+        "* 127.0.0.1:123 GET /missing 404 *", '        {"detail":"Not Found"}'])
     sections = _sections(out)
     assert "hunter2" not in sections and "s3cret" not in sections and "\x1b" not in sections
 
