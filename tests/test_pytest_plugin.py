@@ -3,6 +3,7 @@ real FastAPI and Starlette apps driven by TestClient, httpx.ASGITransport and ou
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 import sys
@@ -12,9 +13,11 @@ from pathlib import Path
 # whatever an inner run imports, and importing FastAPI again costs each run a second or more.
 import fastapi.testclient  # noqa: F401
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import asgi_inspect.testing.report  # noqa: F401
 from asgi_inspect import read
+from asgi_inspect.testing.report import trace_path
 
 pytest_plugins = ["pytester"]
 
@@ -313,3 +316,17 @@ def test_under_xdist_sections_still_appear(inner: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["* GET /hello?name=cy 200 *", "        hello cy"])
     assert sorted(_traces(inner.path / ".pytest_cache" / "d" / "asgi-inspect")) == [
         "async_fails", "sync_fails"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=300), min_size=2, max_size=5, unique=True))
+def test_trace_names_are_safe_bounded_and_distinct(nodeids: list[str]) -> None:
+    """Any node id (parameters hold anything: slashes, dots, control characters) names a file
+    in the directory, of safe characters, and two node ids never share one."""
+    directory = Path("/traces")
+    paths = [trace_path(directory, nodeid) for nodeid in nodeids]
+    for path in paths:
+        assert path.parent == directory
+        assert re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,119})?-[0-9a-f]{8}\.jsonl",
+                            path.name)
+    assert len(set(paths)) == len(paths)

@@ -30,9 +30,9 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def trace_path(directory: Path, nodeid: str) -> Path:
-    """Where a test's trace goes: its node id made a file name, and a digest of it (two ids
-    can make the same name: ``t[a/b]`` and ``t[a_b]``)."""
-    name = _UNSAFE_NAME.sub("_", nodeid).strip("._")[:120]
+    """Where a test's trace goes: its node id made a file name that no shell or option parser
+    misreads, and a digest of it (two ids can make the same name: ``t[a/b]`` and ``t[a_b]``)."""
+    name = _UNSAFE_NAME.sub("_", nodeid).strip("._-")[:120] or "test"
     digest = hashlib.sha256(nodeid.encode()).hexdigest()[:8]
     return directory / f"{name}-{digest}.jsonl"
 
