@@ -197,22 +197,24 @@ def test_without_the_flag_nothing_is_wrapped_or_loaded(inner: pytest.Pytester) -
     assert not (inner.path / ".pytest_cache" / "d" / "asgi-inspect").exists()
 
 
-def test_a_trace_that_cannot_be_written_is_said_in_one_line(inner: pytest.Pytester) -> None:
+def test_unwritable_trace_and_the_last_20_exchanges(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_one='''
         from fastapi.testclient import TestClient
         from apps import api
 
         def test_fails():
-            assert TestClient(api).get("/missing").status_code == 200
+            client = TestClient(api)
+            assert [client.get(f"/missing/{n}").status_code for n in range(25)] == [200] * 25
     ''')
     occupied = inner.path / "occupied"
     occupied.write_text("a file, not a directory")
     result = _run(inner, "--asgi-inspect", "--asgi-inspect-dir", str(occupied))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["1 exchange recorded",
+    result.stdout.fnmatch_lines(["25 exchanges recorded (the last 20 shown)",
                                  f"trace not written: {occupied}/test_one.py_test_fails-*",
-                                 "* GET /missing 404 *"])
-    assert "Traceback" not in _sections(result.stdout.str())
+                                 "* GET /missing/5 404 *"])
+    sections = _sections(result.stdout.str())
+    assert sections.count("GET /missing/") == 20 and "Traceback" not in sections
 
 
 def test_loading_the_plugin_loads_nothing_else() -> None:
