@@ -243,6 +243,7 @@ def test_marker_and_fixture_record_single_tests(inner: pytest.Pytester) -> None:
             assert client.get("/missing").status_code == 200
 
         def test_fixture(asgi_inspect):
+            assert client._transport.app.title == "FastAPI"  # recorded, still the app to read
             client.post("/items", json={"n": 2})
             client.get("/missing")
             assert [(e.method, e.path, e.status) for e in asgi_inspect.exchanges] == [

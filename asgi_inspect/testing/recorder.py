@@ -111,15 +111,16 @@ class RecordedTraffic:
 class Recorder:
     """Records the apps the current test drives, from :meth:`start` to :meth:`stop`.
 
-    ``current`` is the node id of the test being recorded, None between tests: the hooks stay
-    in place for a whole ``--asgi-inspect`` run and record nothing while it is None.
+    ``current`` is the node id of the test being recorded and ``inspector`` its recorder, both
+    None between tests: the hooks stay in place for a whole ``--asgi-inspect`` run and record
+    nothing then.
     """
 
     def __init__(self) -> None:
         self.current: str | None = None
         self.traffic = RecordedTraffic(self)
         self._sink = _TestSink()
-        self._inspector: Inspector | None = None
+        self.inspector: Inspector | None = None
         self._undo: dict[str, Callable[[], None]] = {}
 
     # the hooks ------------------------------------------------------------------------------
@@ -158,19 +159,7 @@ class Recorder:
 
     def wrap(self, app: WrappedApp) -> WrappedApp:
         """``app``, recorded while a test is (by the recorder of the test it started in)."""
-
-        async def recorded(scope: Scope, receive: Receive, send: Send) -> Any:
-            inspector = self._inspector
-            if inspector is None:
-                return await app(scope, receive, send)
-            token = _TARGET.set(app)
-            try:
-                return await inspector(scope, receive, send)
-            finally:
-                _TARGET.reset(token)
-                inspector.flush()
-
-        return recorded
+        return _RecordedApp(self, app)
 
     # one test -------------------------------------------------------------------------------
 
@@ -178,7 +167,7 @@ class Recorder:
         """Record the apps driven from now on as ``nodeid``'s."""
         self.hook()
         self._sink = _TestSink()
-        self._inspector = _Dispatcher(None, self._sink)
+        self.inspector = _Dispatcher(None, self._sink)
         self.current = nodeid
 
     def exchanges(self) -> list[Exchange]:
@@ -195,7 +184,7 @@ class Recorder:
     def stop(self) -> None:
         """The test is over: its recorder closes, its exchanges are forgotten (a call still
         running goes on recording into them, unseen)."""
-        inspector, self._inspector = self._inspector, None
+        inspector, self.inspector = self.inspector, None
         self.current = None
         if inspector is not None:
             inspector.close()
@@ -204,6 +193,31 @@ class Recorder:
     def close(self) -> None:
         self.stop()
         self.unhook()
+
+
+class _RecordedApp:
+    """An app as a test's transport hands it over: called through the test's recorder, and
+    otherwise the app itself to whoever reads it (``transport.app.dependency_overrides``)."""
+
+    __slots__ = ("_app", "_recorder")
+
+    def __init__(self, recorder: Recorder, app: WrappedApp) -> None:
+        self._recorder = recorder
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        inspector = self._recorder.inspector
+        if inspector is None:
+            return await self._app(scope, receive, send)
+        token = _TARGET.set(self._app)
+        try:
+            return await inspector(scope, receive, send)
+        finally:
+            _TARGET.reset(token)
+            inspector.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
 
 
 class _AppAttribute:
