@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.testclient import TestClient
+
 from asgi_inspect import Inspector, MemorySink
 from asgi_inspect.formats import codec
 from asgi_inspect.model import Exchange
@@ -339,3 +341,39 @@ def test_a_single_exchange_bigger_than_the_bound_is_kept() -> None:
     assert list(store.exchanges) == [exchange.id] and store.evicted == 0
     store.remove([exchange])
     assert store.memory == 0
+
+
+# one event loop per request (Starlette's TestClient without ``with``) ----------------------
+
+class FrameSink:
+    """Keeps the frames the recorder delivers, to see when they leave."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def deliver(self, frame: bytes) -> bool:
+        self.frames.append(frame)
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def test_records_leave_when_each_request_runs_on_a_loop_of_its_own() -> None:
+    sink = FrameSink()
+    client = TestClient(Inspector(apps.echo_chunks, sink))  # no ``with``: a new loop per request
+    for _ in range(3):
+        assert client.post("/", content=b"x").status_code == 200
+    collector = collector_module.Collector(None)
+    for frame in sink.frames:
+        collector.feed(frame)
+    done = [x for x in collector.store if x.outcome == "complete"]
+    assert len(done) >= 2  # the first two left when the next request began, not at close
+
+
+def test_a_memory_sink_shows_what_is_still_pending() -> None:
+    sink = MemorySink()
+    client = TestClient(Inspector(apps.echo_chunks, sink))
+    for _ in range(3):
+        client.post("/", content=b"x")
+    assert [x.outcome for x in sink.exchanges] == ["complete"] * 3

@@ -44,6 +44,7 @@ class Batcher:
         self._count = 0
         self._batches = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
         self._logged_error = False
 
     def add(self, record: Any) -> None:
@@ -87,6 +88,15 @@ class Batcher:
             return
         self.flush()
         self._timer = loop.call_later(self.flush_interval, self.flush)
+        self._timer_loop = loop
+
+    def check_timer(self) -> None:
+        """Flush now if the timer was set on an event loop that has closed since, where it
+        never fires (Starlette's ``TestClient`` runs each request on a loop of its own):
+        without this, records would wait for 64 KiB more of them, or for :meth:`close`."""
+        loop = self._timer_loop
+        if self._timer is not None and loop is not None and loop.is_closed():
+            self.flush()
 
     def flush(self) -> None:
         """Hand the pending batch to the sink now."""

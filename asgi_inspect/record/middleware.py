@@ -22,7 +22,7 @@ from typing import Any
 from asgi_inspect.model import DEFAULT_MAX_BODY, DEFAULT_MAX_EVENTS
 from asgi_inspect.record import output
 from asgi_inspect.record.batch import Batcher
-from asgi_inspect.record.sinks import Sink, resolve_sink
+from asgi_inspect.record.sinks import MemorySink, Sink, resolve_sink
 from asgi_inspect.record.wire import (
     CANCELLED,
     OK,
@@ -99,6 +99,8 @@ class Inspector:
         self.sink = resolve_sink(sink)
         self.batcher = Batcher(self.sink, max_body=max_body, max_events=max_events,
                                flush_interval=flush_interval)
+        if isinstance(self.sink, MemorySink):
+            self.sink.pending = self.batcher.flush
         self._ids = itertools.count(1)
         self._closed = False
         atexit.register(self.close)
@@ -114,6 +116,8 @@ class Inspector:
         # +0.4 µs per request in-process, twice that under uvicorn.
         batch = self.batcher
         try:
+            if batch._timer is not None:  # one attribute read per exchange
+                batch.check_timer()
             xid = next(self._ids)
             keys = len(scope)  # more at the end: the app added some (dicts keep their order)
             seq, left, budget_in = 0, batch.max_events, batch.max_body

@@ -23,6 +23,7 @@ from asgi_inspect.record.files import LineFile
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Callable
 
     from asgi_inspect.model import Exchange
     from asgi_inspect.store.collector import Collector
@@ -64,6 +65,9 @@ class MemorySink:
         from asgi_inspect.store.collector import Collector
 
         self.collector = Collector(max_exchanges)
+        # Set by the Inspector that records into this sink: its pending batch, delivered
+        # before the exchanges are read, so a test sees every record made so far.
+        self.pending: Callable[[], None] | None = None
 
     def deliver(self, frame: bytes) -> bool:
         self.collector.feed(frame)
@@ -75,6 +79,10 @@ class MemorySink:
 
     @property
     def exchanges(self) -> list[Exchange]:
+        """The exchanges recorded so far, with the records still pending in the recorder's
+        batch (read them from the app's thread, or once its requests are done)."""
+        if self.pending is not None:
+            self.pending()
         return list(self.collector.store)
 
 
