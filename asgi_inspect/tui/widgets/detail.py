@@ -413,7 +413,10 @@ class DetailPane(Vertical):
         """Every lens's sections (one lens's after another's), for the tab's width."""
         if exchange is None:
             return []
-        width = max(self._protocol.scrollable_content_region.width, 40)
+        # Before the tab was first shown its region has no width yet: the pane's, less the
+        # padding and the scrollbar, is what it will get.
+        width = self._protocol.scrollable_content_region.width or self.size.width - 4
+        width = max(width, 40)
         parts = [section for _, found in lenses.sections(exchange) for section in found]
         return section_lines(parts, width, self.app.console)
 
