@@ -1,0 +1,27 @@
+"""The whole suite: live sessions started by tests leave their session files (how
+``asgi-inspect mcp --attach`` finds them) in a directory of the run's own, never in the
+user's ``~/.cache`` or runtime directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_session_files() -> Iterator[None]:
+    previous = os.environ.get("XDG_RUNTIME_DIR")
+    directory = tempfile.mkdtemp(prefix="asgi-inspect-tests-")
+    os.environ["XDG_RUNTIME_DIR"] = directory  # inherited by the processes tests start
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("XDG_RUNTIME_DIR", None)
+        else:
+            os.environ["XDG_RUNTIME_DIR"] = previous
+        shutil.rmtree(directory, ignore_errors=True)
