@@ -61,6 +61,6 @@ SCENES: dict[str, Scene] = {
     "output": select("/orders", "output"),
     "help": press("question_mark"),
     "filter": press("slash", *"~m POST | ~c 5xx", wait=APPLY_AFTER + 0.3),
-    "filter-error": press("slash", *"~m POST & ~nope"),
+    "filter-error": press("slash", *"~m POST & ~nope", wait=APPLY_AFTER + 0.3),
     "side-by-side": press("v", "g", "j", "j"),
 }

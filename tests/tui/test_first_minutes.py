@@ -305,3 +305,24 @@ async def test_websocket_tabs_point_to_the_frames_and_binary_frames_are_hex() ->
     binary = next(e for e in ws.events if e.type == "websocket.send")
     preview = frame_preview(binary)
     assert "00 01 02 ff" in preview and "|echo 0....|" in preview and "ÿ" not in preview
+
+
+async def test_at_80_columns_the_header_cuts_the_title_before_the_url() -> None:
+    from textual.app import App, ComposeResult
+
+    from asgi_inspect.tui.widgets.header import HeaderStatus, StatusHeader
+
+    status = HeaderStatus(title="asgi-inspect run myproject.main:application", state="running",
+                          url="http://127.0.0.1:48135", shown=1, total=1, dropped=0,
+                          skipped=0, evicted=0, follow=True, filtered=False)
+
+    class Only(App[None]):
+        def compose(self) -> ComposeResult:
+            yield StatusHeader(status)
+
+    app = Only()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        line = app.query_one(StatusHeader).render().plain
+    assert "http://127.0.0.1:48135" in line and line.startswith(" asgi-in") and "…" in line
+    assert "0 dropped" in line and "follow" in line

@@ -26,6 +26,7 @@ class HeaderStatus:
     filtered: bool
 
 
+_SHORTEST_TITLE = 8  # cells of title still shown beside the URL ("asgi-in…")
 _STATE_CLASSES = {"running": "ok", "listening": "ok", "offline": "dim", "starting": "busy",
                   "stopping": "busy", "stopped": "bad"}
 
@@ -62,8 +63,8 @@ class StatusHeader(Widget):
 
     def render(self) -> Text:
         """What is inspected on the left, the state and counts on the right: when the line is
-        too narrow (80 columns and a long URL), the URL goes first, then the title is cut, so
-        the state, the counts, the drop counter and follow always show."""
+        too narrow (80 columns), the title is cut first, then the URL goes, so the state, the
+        counts, the drop counter and follow always show."""
         status = self._status_text()
         text = Text(" ", no_wrap=True, overflow="ellipsis", end="")
         text.append_text(self._identity(self.size.width - 1 - status.cell_len))
@@ -71,12 +72,17 @@ class StatusHeader(Widget):
         return text
 
     def _identity(self, room: int) -> Text:
-        """The title and the app's URL, in at most ``room`` cells (the URL dropped first)."""
+        """The title and the app's URL, in at most ``room`` cells: the title is cut first
+        (the URL is what the user opens), and the URL goes only when even a few cells of
+        title would not fit beside it."""
         s, style = self.status, self.get_component_rich_style
         text = Text(printable(s.title), style("status-header--title"), end="")
-        if s.url and text.cell_len + 2 + len(printable(s.url)) <= room:
-            text.append(f"  {printable(s.url)}")
-        if text.cell_len > room:
+        url = f"  {printable(s.url)}" if s.url else ""
+        if url and len(url) + _SHORTEST_TITLE <= room:
+            if text.cell_len + len(url) > room:
+                text.truncate(room - len(url), overflow="ellipsis")
+            text.append(url)
+        elif text.cell_len > room:
             text.truncate(max(room, 0), overflow="ellipsis")
         return text
 
