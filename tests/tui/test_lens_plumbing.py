@@ -15,8 +15,10 @@ from asgi_inspect import lenses
 from asgi_inspect.lenses import Block, Lens, Reading, Section, Table
 from asgi_inspect.model import Event, Exchange
 from asgi_inspect.runtime.headless import format_line
+from asgi_inspect.store.store import Store
+from asgi_inspect.store.view import View
 from asgi_inspect.tui.sections import section_lines
-from asgi_inspect.tui.widgets.exchange_list import FAILED, FLAGS, OPERATION, summarize
+from asgi_inspect.tui.widgets.exchange_list import FAILED, FLAGS, OPERATION, ExchangeList
 from tests.tui.conftest import AppFactory
 from tests.tui.factory import http_exchange, websocket_exchange
 
@@ -58,10 +60,15 @@ def echo_lens(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_the_list_row_names_the_operation_and_marks_a_protocol_error() -> None:
-    ok, failed = http_exchange("1", path="/rpc/add"), http_exchange("2", path="/rpc/fail")
-    assert summarize(ok)[OPERATION] == "call add"
-    assert not summarize(ok)[FLAGS] & FAILED and summarize(failed)[FLAGS] & FAILED
-    assert summarize(http_exchange("3", path="/plain"))[OPERATION] == ""
+    store = Store()
+    for number, path in (("1", "/rpc/add"), ("2", "/rpc/fail"), ("3", "/plain")):
+        store.add(http_exchange(number, path=path))
+    listing = ExchangeList(View(store))
+    listing.sync(store.drain_changes())  # the lenses read a row when it is asked for (drawn)
+    ok, failed, plain = (listing.row(index) for index in range(3))
+    assert ok[OPERATION] == "call add"
+    assert not ok[FLAGS] & FAILED and failed[FLAGS] & FAILED
+    assert plain[OPERATION] == ""
 
 
 def test_headless_lines_carry_the_operation_and_the_error() -> None:

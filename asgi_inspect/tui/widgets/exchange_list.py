@@ -4,6 +4,9 @@ Per exchange it keeps one compact summary tuple of atoms (the GC does not track 
 filter is a sorted list of row numbers, column widths are computed from the width alone, and
 rendered rows are cached by their summary. New exchanges arrive in one batch per poll
 (:meth:`ExchangeList.sync`); nothing here is per-exchange work on the UI thread beyond one tuple.
+What the protocol lenses read of an exchange (its operation, a failure its protocol reports) is
+added to its row when the row is first drawn: reading every arriving exchange took a tenth of
+the inspector's CPU in a flood, for rows nobody saw.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ REPLAY: Final = 2
 MARKED: Final = 4
 FAILED: Final = 8
 NO_RESPONSE: Final = 16  # the app returned without starting a response
+READ: Final = 32  # the lenses' part (OPERATION, FAILED for a protocol's error) is filled in
 
 CLOCK_INTERVAL: Final = 1.0  # seconds between two ticks of the open rows' running clocks
 _KINDS = {"http": "http", "websocket": "ws", "lifespan": "lifespan"}
@@ -56,11 +60,12 @@ _FAILED_OUTCOMES = frozenset({"exception", "no_response", "incomplete", "cancell
 
 
 def summarize(exchange: Exchange) -> Row:
-    """The row of ``exchange``: everything the list shows, as atoms."""
+    """The row of ``exchange``: everything the list shows, as atoms, but for what the lenses
+    read (:func:`read_lenses` adds it when the row is drawn)."""
     outcome = exchange.outcome
     flags = ((LIVE if outcome == "streaming" else 0) | (REPLAY if exchange.replay_of else 0)
              | (MARKED if exchange.marked else 0)
-             | (FAILED if outcome in _FAILED_OUTCOMES or lenses.error(exchange) else 0)
+             | (FAILED if outcome in _FAILED_OUTCOMES else 0)
              | (NO_RESPONSE if outcome == "no_response" else 0))
     size = exchange.response.bytes
     if exchange.type == "websocket":
@@ -68,7 +73,19 @@ def summarize(exchange: Exchange) -> Row:
     return (exchange.id, exchange.started_at, printable(exchange.method), printable(exchange.label),
             exchange.status, exchange.duration_ns, size,
             _KINDS.get(exchange.type, printable(exchange.type)), flags,
-            printable(exchange.comment), printable(lenses.operation(exchange)))
+            printable(exchange.comment), "")
+
+
+def read_lenses(row: Row, exchange: Exchange | None) -> Row:
+    """``row`` with what the protocol lenses read of ``exchange`` (None: it is gone from the
+    store, nothing to read): the operation, and FAILED when its protocol reports an error."""
+    ident, started, method, path, status, duration, size, kind, flags, comment, _ = row
+    operation = ""
+    if exchange is not None:
+        operation = printable(lenses.operation(exchange))
+        flags |= FAILED if lenses.error(exchange) else 0
+    return (ident, started, method, path, status, duration, size, kind, flags | READ, comment,
+            operation)
 
 
 def status_text(row: Row) -> str:
@@ -189,7 +206,13 @@ class ExchangeList(LineTable):
         return len(self._rows)
 
     def row(self, index: int) -> Row:
-        return self._rows[self._shown[index] - self._base]
+        """The row shown at ``index``; the lenses read its exchange the first time it is asked
+        for (drawn, mostly), not as it arrives."""
+        at = self._shown[index] - self._base
+        row = self._rows[at]
+        if not row[FLAGS] & READ:
+            row = self._rows[at] = read_lenses(row, self.store.get(row[ID]))
+        return row
 
     def row_key(self, index: int) -> Row | None:
         """Rows are cached by their summary, but a running clock changes without one."""
