@@ -41,7 +41,7 @@ class Store:
                  max_memory: int | None = None) -> None:
         # Ordered so that the oldest goes in O(1): a dict leaves a hole at its front for each
         # one popped, and finding its first entry then walks them all (57 µs per eviction
-        # at 100k, a third of the inspector's CPU under load).
+        # at 100k: a quarter of the TUI's event loop at its cap under full load).
         self.exchanges: OrderedDict[str, Exchange] = OrderedDict()
         self.max_exchanges = max_exchanges
         self.max_memory = max_memory
