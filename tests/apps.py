@@ -276,6 +276,14 @@ async def ws_reject(scope: Scope, receive: Receive, send: Send) -> None:
 
 # lifespan and in-process only ---------------------------------------------------------------------
 
+async def serve_lifespan(receive: Receive, send: Send) -> None:
+    """Complete startup and shutdown, nothing else: the lifespan of the test apps that need
+    one (a server that runs it, and a clean end to the trace)."""
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 async def lifespan_state(scope: Scope, receive: Receive, send: Send) -> None:
     """Puts a greeting into the lifespan state, then waits for shutdown."""
     await receive()

@@ -9,14 +9,12 @@ import os
 from typing import Any
 
 from asgi_inspect import Inspector
+from tests.apps import serve_lifespan
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
+        return await serve_lifespan(receive, send)
     path = scope["path"]
     if path == "/crash":
         os._exit(3)

@@ -18,6 +18,7 @@ import websockets
 
 from asgi_inspect import Inspector, MemorySink
 from asgi_inspect.model import Exchange
+from tests.apps import serve_lifespan
 from tests.servers import uvicorn_server
 
 BINARY = bytes(range(256)) * 2  # every byte value, NUL and invalid UTF-8 included
@@ -60,10 +61,7 @@ async def _websocket(receive: Any, send: Any) -> None:
 
 async def sample_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
+        return await serve_lifespan(receive, send)
     if scope["type"] == "websocket":
         await _websocket(receive, send)
         return

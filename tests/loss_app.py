@@ -7,15 +7,14 @@ import asyncio
 import os
 from typing import Any
 
+from tests.apps import serve_lifespan
+
 BODY = b"x" * 1024
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
+        return await serve_lifespan(receive, send)
     path = scope["path"]
     body = str(os.getpid()).encode() if path == "/pid" else BODY
     await send({"type": "http.response.start", "status": 200, "headers": []})
