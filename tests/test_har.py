@@ -309,6 +309,8 @@ def test_our_export_round_trips(samples: list[Exchange], har: dict[str, Any]) ->
             (original.first("http.request") or original.events[0]).truncated
     boom = imported[by_path(samples, "/boom").id]
     assert boom.exception is not None and boom.exception.type == "RuntimeError"
+    # the server's 500 comes back as the server's, not as a response the app sent
+    assert boom.status == 500 and boom.answered_by_server and boom.response_start is None
     chat = imported[by_path(samples, "/chat").id]
     original_chat = by_path(samples, "/chat")
     assert _frames(chat) == _frames(original_chat)

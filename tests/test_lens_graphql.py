@@ -127,7 +127,7 @@ def test_http_operations_and_errors(server: Server) -> None:
     assert compile_filter("~op AddItem")(added) and not compile_filter("~op AddItem")(first)
     assert compile_filter("~gql & ~e")(failed) and not compile_filter("~e")(first)
 
-    (query, variables, data, errors) = lenses.sections(added)[0][1]
+    (query, variables, errors, data) = lenses.sections(added)[0][1]  # errors before data
     assert query == Block("mutation AddItem", "mutation AddItem($name: String!) {\n"
                           "  addItem(name: $name) {\n    id\n  }\n}", "graphql")
     assert variables == Block("variables", '{\n  "name": ""\n}', "json")

@@ -269,6 +269,8 @@ def _http_events(exchange: Exchange, request: dict[str, Any], response: dict[str
     status = response.get("status", 0)
     if not isinstance(status, int) or isinstance(status, bool) or status <= 0:
         return
+    if response.get("_answeredByServer") is True:  # our export of the server's 500 for an app
+        return  # that raised: the app sent nothing, and Exchange.status says 500 again
     headers = _headers(response.get("headers") or [], "response.headers")
     exchange.events.append(Event(
         direction="send", type="http.response.start", t_call=clock.response,

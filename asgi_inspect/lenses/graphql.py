@@ -408,10 +408,10 @@ def _request_blocks(request: dict[str, Any], suffix: str = "") -> list[Section]:
 
 
 def _result_blocks(result: dict[str, Any]) -> list[Section]:
-    """A result's ``data`` (null too: it says the operation failed whole), ``errors`` and
-    ``extensions`` as JSON."""
+    """A result's ``errors`` first (what went wrong is what the reader came for), then its
+    ``data`` (null too: it says the operation failed whole) and ``extensions``, as JSON."""
     return [Block(f"response {key}", jsontext.pretty(result[key]), "json")
-            for key in ("data", "errors", "extensions") if key in result]
+            for key in ("errors", "data", "extensions") if key in result]
 
 
 def _json_text(value: Any) -> str:

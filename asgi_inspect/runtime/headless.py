@@ -21,7 +21,7 @@ from asgi_inspect.model import Exchange
 from asgi_inspect.record.files import LineFile
 from asgi_inspect.store.collector import Collector
 from asgi_inspect.text import printable
-from asgi_inspect.units import format_duration, format_size
+from asgi_inspect.units import format_duration, format_size, plural
 
 
 def format_line(exchange: Exchange) -> str:
@@ -120,14 +120,15 @@ class HeadlessRecorder:
                 self(exchange)
         dropped, errors = collector.dropped, collector.recorder_errors
         if self.echo and (dropped or errors):
-            _to_stderr(f"asgi-inspect: {dropped} records dropped, {errors} recorder errors")
+            _to_stderr(f"asgi-inspect: {plural(dropped, 'record')} dropped, "
+                       f"{plural(errors, 'recorder error')}")
         if self._file and not self._file.close(codec.stats_line(dropped, errors,
                                                                self.unwritten)):
             _to_stderr(f"asgi-inspect: the stats line could not be written to {self.record} "
                        f"({self._reason()})")
         if self.unwritten:
-            _to_stderr(f"asgi-inspect: {self.unwritten} exchanges could not be written to "
-                       f"{self.record} ({self._reason()})")
+            _to_stderr(f"asgi-inspect: {plural(self.unwritten, 'exchange')} could not be "
+                       f"written to {self.record} ({self._reason()})")
 
     def _reason(self) -> str:
         error = self._file.error if self._file else None
