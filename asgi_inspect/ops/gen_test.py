@@ -16,7 +16,6 @@ the new response.
 from __future__ import annotations
 
 import hashlib
-import json
 import pprint
 import re
 import textwrap
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
+from asgi_inspect import jsontext
 from asgi_inspect.content import body_of
 from asgi_inspect.http import (
     CONNECTION_HEADERS,
@@ -329,7 +329,7 @@ def _json_body(exchange: Exchange) -> Any:
     if not body.complete or not body.data:
         return _NOT_JSON
     try:
-        return json.loads(body.data)
+        return jsontext.parse(body.data)  # depth-bounded: a hostile body is compared as bytes
     except ValueError:
         return _NOT_JSON
 
