@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgi_inspect import jsontext
 from asgi_inspect.content import body_of
 from asgi_inspect.http import VOLATILE_HEADERS, status_text
 from asgi_inspect.model import Exchange
@@ -151,10 +150,8 @@ _NOT_JSON = object()
 
 
 def _json(data: bytes) -> Any:
-    """The body as JSON, depth-bounded (``jsontext``: a body nested 3,000 deep compares as
-    bytes, it does not exhaust the stack); ``_NOT_JSON`` otherwise."""
     try:
-        return jsontext.parse(data)
+        return json.loads(data)
     except ValueError:
         return _NOT_JSON
 
