@@ -14,7 +14,8 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 
 FORMAT: Final = "asgi-inspect"
-VERSION = 1
+VERSION = 2  # 2: exchanges carry what the app did inside them (`inside`)
+READ_VERSIONS = (1, 2)  # every version this build reads
 REPLAY_HEADER = b"x-asgi-inspect-replay"  # links a replay sent over HTTP to its original
 
 Direction = Literal["receive", "send"]
@@ -84,6 +85,75 @@ class Event(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
         return None if self.t_return is None else self.t_return - self.t_call
 
 
+class OutboundCall(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False, tag="call",
+                   tag_field="kind"):
+    """An HTTP request the app made while it handled the exchange (httpx, requests/urllib3,
+    aiohttp). Times are ns since the exchange started; headers are [name, value] byte pairs
+    and bodies bytes (a prefix when larger than ``max_body``: ``*_size`` holds the whole)."""
+
+    library: str
+    method: str
+    url: str
+    t_start: int
+    t_end: int | None = None  # the response was read to its end, or the call failed
+    t_first_byte: int | None = None  # the response's status line and headers arrived
+    status: int | None = None
+    http_version: str = ""
+    request_headers: Snapshot = None
+    response_headers: Snapshot = None
+    request_body: Snapshot = None
+    response_body: Snapshot = None
+    request_size: int | None = None
+    response_size: int | None = None
+    error: str | None = None  # "ConnectError: [Errno 111] Connection refused"
+    location: str = ""  # file:line of the first frame of the app's own code that made it
+    mocked: bool = False  # answered from a recording (replay --mock-outbound), not the network
+
+
+class Query(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False, tag="sql",
+            tag_field="kind"):
+    """A database statement the app ran while it handled the exchange (SQLAlchemy, Django's
+    ORM, sqlite3, asyncpg, psycopg). ``parameters`` are the values sent with it, or only their
+    type names when recorded with redaction."""
+
+    library: str
+    statement: str
+    t_start: int
+    t_end: int | None = None
+    parameters: Snapshot = None
+    many: int | None = None  # executemany: how many parameter sets
+    rows: int | None = None  # rows returned or affected, when the driver says
+    database: str = ""  # the dialect or driver's name: sqlite, postgresql
+    error: str | None = None
+    location: str = ""
+
+
+class Span(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False, tag="span",
+           tag_field="kind"):
+    """An OpenTelemetry span that started while the exchange ran (any instrumented library:
+    redis, celery, boto...)."""
+
+    name: str
+    t_start: int
+    t_end: int | None = None
+    library: str = ""  # the instrumentation scope's name
+    span_kind: str = "internal"  # internal, server, client, producer, consumer
+    trace_id: str = ""
+    span_id: str = ""
+    parent_id: str = ""
+    attributes: Snapshot = None
+    status: str = ""  # "", "ok" or "error"
+    error: str | None = None
+
+
+# What the app did inside an exchange, in the order each began.
+Inside = OutboundCall | Query | Span
+# Their fields that hold the app's values (headers, bodies, parameters, attributes): snapshots,
+# tagged on disk as messages are (values.py); an opaque marker may stand in for a value.
+INSIDE_SNAPSHOTS = ("request_headers", "response_headers", "request_body", "response_body",
+                    "parameters", "attributes")
+
+
 class Counters(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """Totals for one direction, counted on every chunk even when the chunk was not kept."""
 
@@ -114,6 +184,8 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
     notes: list[str] = msgspec.field(default_factory=list)
     # What the app printed and logged while it ran (asgi-inspect run), in order.
     output: list[OutputLine] = msgspec.field(default_factory=list)
+    # Outbound HTTP calls, database queries and OpenTelemetry spans it made (trace version 2).
+    inside: list[Inside] = msgspec.field(default_factory=list)
     # Keys the app (its framework, its middleware) added to the scope while it ran, such as
     # Starlette's endpoint, route and path_params; functions and classes as module.qualname.
     scope_added: Snapshot | None = None

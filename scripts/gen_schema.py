@@ -2,7 +2,7 @@
 
 Run it after changing ``asgi_inspect/model.py`` or ``asgi_inspect/values.py``:
 
-    python scripts/gen_schema.py          # rewrite asgi_inspect/schema/trace-v1.json
+    python scripts/gen_schema.py          # rewrite asgi_inspect/schema/trace-v2.json
     python scripts/gen_schema.py --check  # exit 1 if the shipped file says something else
 
 ``tests/test_schema.py`` fails while the shipped file and ``codec.json_schema()`` disagree.
@@ -18,7 +18,7 @@ from typing import Any
 
 from asgi_inspect.formats import codec
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "asgi_inspect" / "schema" / "trace-v1.json"
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "asgi_inspect" / "schema" / "trace-v2.json"
 
 
 def render() -> str:

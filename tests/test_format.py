@@ -188,8 +188,8 @@ def loads_or_refuses(data: bytes) -> Trace | None:
     (b"<html><body>502</body></html>", "not valid JSON"),
     (b"[1, 2]", "the JSON is not an object"),
     (b'{"format": "har", "version": 1, "exchanges": []}', "format is 'har'"),
-    (b'{"format": "asgi-inspect", "version": 2, "exchanges": []}', "unsupported trace version 2"),
-    (b'{"format": "asgi-inspect", "version": 2}\n', "unsupported trace version 2"),
+    (b'{"format": "asgi-inspect", "version": 3, "exchanges": []}', "unsupported trace version 3"),
+    (b'{"format": "asgi-inspect", "version": 3}\n', "unsupported trace version 3"),
     (b'{"format": "asgi-inspect", "version": 1, "exchanges": [{"id": 1}]}', "invalid trace"),
     (b'{"format": "asgi-inspect", "version": 1, "exchanges": '
      b'[{"id": "1", "type": "http", "started_at": 0, "scope": {"$b64": "%%"}}]}', "bad $b64"),

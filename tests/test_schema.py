@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def shipped() -> dict[str, Any]:
     """The schema as installed with the package (read as package data, not by path)."""
-    text = resources.files("asgi_inspect").joinpath("schema/trace-v1.json").read_text("utf-8")
+    text = resources.files("asgi_inspect").joinpath("schema/trace-v2.json").read_text("utf-8")
     return json.loads(text)  # type: ignore[no-any-return]
 
 

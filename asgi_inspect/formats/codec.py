@@ -27,7 +27,17 @@ from typing import Any
 import msgspec
 
 from asgi_inspect import __version__
-from asgi_inspect.model import FORMAT, VERSION, Event, Exchange, Opaque, Trace
+from asgi_inspect.model import (
+    FORMAT,
+    INSIDE_SNAPSHOTS,
+    READ_VERSIONS,
+    VERSION,
+    Event,
+    Exchange,
+    Inside,
+    Opaque,
+    Trace,
+)
 from asgi_inspect.record.files import write_private
 from asgi_inspect.values import VALUE_SCHEMA, BadValue, from_json, to_json
 
@@ -64,8 +74,16 @@ def new_trace(exchanges: Iterable[Exchange] = (), **fields: Any) -> Trace:
 def _tagged(exchange: Exchange) -> Exchange:
     events = [msgspec.structs.replace(e, message=to_json(e.message)) for e in exchange.events]
     added = None if exchange.scope_added is None else to_json(exchange.scope_added)
+    inside = [_inside_values(item, to_json) for item in exchange.inside]
     return msgspec.structs.replace(exchange, scope=to_json(exchange.scope), events=events,
-                                   scope_added=added)
+                                   scope_added=added, inside=inside)
+
+
+def _inside_values(item: Inside, convert: Callable[[Any], Any]) -> Inside:
+    """A copy of a call, query or span whose snapshot values went through ``convert``."""
+    changes = {name: convert(getattr(item, name)) for name in INSIDE_SNAPSHOTS
+               if getattr(item, name, None) is not None}
+    return msgspec.structs.replace(item, **changes) if changes else item
 
 
 def exchange_line(exchange: Exchange) -> bytes:
@@ -120,6 +138,7 @@ def _untag(exchange: Exchange) -> Exchange:
         event.message = from_json(event.message)
         if not isinstance(event.message, dict | None):
             raise BadValue(f"exchange {exchange.id}: a message is not an object")
+    exchange.inside = [_inside_values(item, from_json) for item in exchange.inside]
     return exchange
 
 
@@ -177,8 +196,9 @@ def _kind(value: Any) -> str:
 def _check_version(format_: Any, version: Any) -> None:
     if format_ != FORMAT:
         raise TraceError(f"not an asgi-inspect trace (format is {format_!r})")
-    if version != VERSION:
-        raise TraceError(f"unsupported trace version {version!r} (this build reads {VERSION})")
+    if version not in READ_VERSIONS:
+        raise TraceError(f"unsupported trace version {version!r} (this build reads "
+                         f"{', '.join(map(str, READ_VERSIONS))})")
 
 
 def loads(data: bytes | str, on_damage: OnDamage | None = None) -> Trace:
@@ -365,10 +385,11 @@ def json_schema() -> dict[str, Any]:
     defs = _canonical(defs)
     defs["Value"] = VALUE_SCHEMA
     defs["Trace"]["required"] = ["format", "version"]
-    defs["Trace"]["properties"]["version"] = {"const": VERSION}
+    # Version 2 only added fields: a file of version 1 is a valid trace of version 2.
+    defs["Trace"]["properties"]["version"] = {"enum": list(READ_VERSIONS)}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://asgi-inspect.dev/schema/trace-v1.json",
-            "title": "asgi-inspect trace, version 1",
+            "$id": f"https://asgi-inspect.dev/schema/trace-v{VERSION}.json",
+            "title": f"asgi-inspect trace, version {VERSION}",
             **trace_ref, "$defs": defs}
 
 

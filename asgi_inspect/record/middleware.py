@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from asgi_inspect.model import DEFAULT_MAX_BODY, DEFAULT_MAX_EVENTS
-from asgi_inspect.record import output
+from asgi_inspect.record import context
 from asgi_inspect.record.batch import Batcher
 from asgi_inspect.record.sinks import MemorySink, Sink, resolve_sink
 from asgi_inspect.record.wire import (
@@ -85,17 +85,26 @@ class Inspector:
     ``capture_output=True`` attributes what the app prints and logs during an exchange to it,
     once :func:`asgi_inspect.record.output.install` has hooked the process's streams (``asgi-inspect
     run`` does both); it is off while redacting, as printed text cannot be redacted reliably.
+    ``capture_calls=True`` records what the app does inside each exchange: its outbound HTTP
+    calls, database queries and OpenTelemetry spans (it hooks the libraries,
+    :func:`asgi_inspect.record.inside.install`); they are redacted along with the rest.
     """
 
     def __init__(self, app: Any, sink: Sink | str | os.PathLike[str] | None = None, *,
                  max_body: int = DEFAULT_MAX_BODY, max_events: int = DEFAULT_MAX_EVENTS,
                  redact: bool | Callable[[Any], Any] = False, capture_output: bool = False,
-                 flush_interval: float = 0.02) -> None:
+                 capture_calls: bool = False, flush_interval: float = 0.02) -> None:
         if max_body < 0 or max_events < 1:
             raise ValueError("max_body must be >= 0 and max_events >= 1")
         self.app: WrappedApp = as_asgi3(app)
         self.redact = _redactor(redact)
         self.capture_output = capture_output and self.redact is None
+        self.capture_calls = capture_calls
+        self._calls_redactor = _calls_redactor(self.redact) if capture_calls else None
+        if capture_calls:
+            from asgi_inspect.record import inside
+
+            inside.install()
         self.sink = resolve_sink(sink)
         self.batcher = Batcher(self.sink, max_body=max_body, max_events=max_events,
                                flush_interval=flush_interval)
@@ -128,7 +137,10 @@ class Inspector:
                            _scope_snapshot(scope) if scope.get("state") else scope))
             else:
                 tap = _Tap(self, xid, seq, left, budget_in, budget_out).open(scope)
-            token = output.CURRENT.set(output.Tag(batch, xid)) if self.capture_output else None
+            tag = context.Tag(batch, xid, output=self.capture_output, calls=self.capture_calls,
+                              redactor=self._calls_redactor) \
+                if self.capture_output or self.capture_calls else None
+            token = None if tag is None else context.CURRENT.set(tag)
         except Exception as exc:
             batch.error(exc)
             return await self.app(scope, receive, send)
@@ -196,8 +208,10 @@ class Inspector:
             tap.close(exc, None, _scope_added(scope, keys))
             raise
         finally:
-            if token is not None:
-                output.CURRENT.reset(token)
+            if tag is not None:
+                context.CURRENT.reset(token)  # type: ignore[arg-type]
+                if tag.skipped:
+                    _note_skipped(tag)
         if tap is None and result is None and len(scope) == keys:
             add((CLOSED, xid, perf_counter_ns(), OK))
         else:
@@ -499,6 +513,22 @@ def _redactor(redact: bool | Callable[[Any], Any]) -> Callable[[Any], Any] | Non
 
         return capture_redactor()
     return redact or None
+
+
+def _calls_redactor(redact: Callable[[Any], Any] | None) -> Any:
+    """What redacts calls and queries when recording with redaction: the recorder's own
+    redactor, or the default rules beside a redaction function of the user's."""
+    if redact is None:
+        return None
+    from asgi_inspect.record.redact import Redactor, capture_redactor
+
+    return redact if isinstance(redact, Redactor) else capture_redactor()
+
+
+def _note_skipped(tag: context.Tag) -> None:
+    from asgi_inspect.record.inside import skipped_note
+
+    tag.batch.add((tag_of(Note), tag.xid, perf_counter_ns(), skipped_note(tag.skipped)))
 
 
 def _status(exc: BaseException) -> int:

@@ -12,20 +12,15 @@ passed through. Recording never raises into the app, and each exchange keeps at 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sys
-import threading
 from collections.abc import Callable
-from contextvars import ContextVar
 from time import perf_counter_ns
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
+from asgi_inspect.record.context import CURRENT
 from asgi_inspect.record.wire import Output, tag_of
-
-if TYPE_CHECKING:
-    from asgi_inspect.record.batch import Batcher
 
 OUTPUT = tag_of(Output)
 CAPPED = "\n[asgi-inspect: output capped here]\n"
@@ -34,38 +29,15 @@ _HANDLER_WRITES = logging.StreamHandler.emit.__code__  # also Python's last-reso
 _NOT_THE_APP = ("uvicorn", "asgi_inspect", "hypercorn", "daphne", "asyncio")
 
 
-class Tag:
-    """The exchange being handled, as the output hooks need it."""
-
-    __slots__ = ("batch", "left", "loop", "thread", "xid")
-
-    def __init__(self, batch: Batcher, xid: int) -> None:
-        self.batch = batch
-        self.xid = xid
-        self.left = batch.max_body  # characters of output still kept
-        self.loop = asyncio.get_running_loop()
-        self.thread = threading.get_ident()
-
-
-CURRENT: ContextVar[Tag | None] = ContextVar("asgi_inspect_exchange", default=None)
-
-
 def record(stream: str, text: str) -> None:
     """Add ``text`` to the output of the exchange being handled, if any; never raises."""
     tag = CURRENT.get()
-    if tag is None or tag.left <= 0 or not text:
+    if tag is None or not tag.output or tag.left <= 0 or not text:
         return
-    try:
-        if len(text) >= tag.left:
-            text = text[:tag.left] + CAPPED
-        tag.left -= len(text)
-        entry = (OUTPUT, tag.xid, perf_counter_ns(), stream, text)
-        if threading.get_ident() == tag.thread:
-            tag.batch.add(entry)
-        else:  # a worker thread: the batch belongs to the event loop's thread
-            tag.loop.call_soon_threadsafe(tag.batch.add, entry)
-    except Exception as exc:
-        tag.batch.error(exc)
+    if len(text) >= tag.left:
+        text = text[:tag.left] + CAPPED
+    tag.left -= len(text)
+    tag.add((OUTPUT, tag.xid, perf_counter_ns(), stream, text))
 
 
 class TaggedStream:
@@ -97,7 +69,8 @@ def _log_records(make: Callable[..., logging.LogRecord]) -> Callable[..., loggin
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         log = make(*args, **kwargs)
-        if CURRENT.get() is not None and not log.name.startswith(_NOT_THE_APP):
+        tag = CURRENT.get()
+        if tag is not None and tag.output and not log.name.startswith(_NOT_THE_APP):
             # A message whose arguments do not format: logging itself reports it later.
             with contextlib.suppress(Exception):
                 record("log", formatter.format(log) + "\n")

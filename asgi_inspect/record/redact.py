@@ -43,7 +43,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 from urllib.parse import quote, unquote, unquote_plus
 
-from asgi_inspect.model import Event, Exchange, Opaque
+import msgspec
+
+from asgi_inspect.model import Event, Exchange, Inside, Opaque, OutboundCall, Query, Span
 
 PROCESS_KEY = secrets.token_bytes(32)
 
@@ -437,10 +439,52 @@ class Redactor:
             if isinstance(copy.scope, dict):
                 copy.scope = self(copy.scope)
             self._events(copy.events)
+            copy.inside = [self.inside(item) for item in copy.inside]
             self._free_text(copy)
         finally:
             self._found = None
         return copy
+
+    def inside(self, item: Inside) -> Inside:
+        """A call, query or span with its secrets redacted (a copy; the item is not changed):
+        an outbound call as a request is (headers, query, body), a query's parameters as
+        their type names only (values of a query carry no names to judge them by), a span's
+        attributes by name. The statement and errors are free text."""
+        if isinstance(item, OutboundCall):
+            return msgspec.structs.replace(
+                item, url=self.url(item.url), error=self._maybe_text(item.error),
+                request_headers=self.header_list(item.request_headers),
+                response_headers=self.header_list(item.response_headers),
+                request_body=self._bytes(item.request_body),
+                response_body=self._bytes(item.response_body))
+        if isinstance(item, Query):
+            return msgspec.structs.replace(
+                item, statement=self.text(item.statement), error=self._maybe_text(item.error),
+                parameters=parameter_types(item.parameters))
+        if isinstance(item, Span):
+            attributes = item.attributes
+            if isinstance(attributes, dict):
+                attributes = {key: self._added(str(key), value, 0, None)
+                              for key, value in attributes.items()}
+            return msgspec.structs.replace(item, attributes=attributes,
+                                           error=self._maybe_text(item.error))
+        return item
+
+    def url(self, url: str) -> str:
+        """A URL with the values of secret query parameters (and a password) redacted."""
+        base, mark, query = url.partition("?")
+        if "@" in base.partition("#")[0]:  # scheme://user:password@host
+            scheme, sep, rest = base.partition("://")
+            credentials, at, host = rest.partition("@")
+            user, colon, password = credentials.partition(":")
+            if colon and password:
+                base = f"{scheme}{sep}{user}:{self.placeholder(password)}{at}{host}"
+        if mark:
+            query = self.params(query.encode("latin-1", "replace"), "query").decode("latin-1")
+        return base + mark + query
+
+    def _maybe_text(self, text: str | None) -> str | None:
+        return None if text is None else self.text(text)
 
     def _events(self, events: list[Event]) -> None:
         chunked: dict[tuple[str, str], list[Event]] = {}
@@ -509,6 +553,18 @@ class Redactor:
         if isinstance(value, Opaque):
             return Opaque(type=value.type, repr=self.text(value.repr, known))
         return value
+
+
+def parameter_types(parameters: Any) -> Any:
+    """Query parameters as the names of their types only: ``[42, "x"]`` → ``["int", "str"]``,
+    ``{"id": 42}`` → ``{"id": "int"}``, nested lists and mappings kept as shapes."""
+    if isinstance(parameters, dict):
+        return {key: parameter_types(value) for key, value in parameters.items()}
+    if isinstance(parameters, (list, tuple)):
+        return [parameter_types(value) for value in parameters]
+    if parameters is None:
+        return None
+    return parameters.type if isinstance(parameters, Opaque) else type(parameters).__name__
 
 
 def _text_of(value: Any) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from uvicorn.importer import ImportFromStringError, import_from_string
 
 from asgi_inspect.model import DEFAULT_MAX_BODY, DEFAULT_MAX_EVENTS
-from asgi_inspect.record import output
+from asgi_inspect.record import inside, output
 from asgi_inspect.record.middleware import Inspector
 from asgi_inspect.types import ASGIApp, Receive, Scope, Send
 
@@ -62,6 +62,7 @@ def inspected_app() -> ASGIApp:
     """uvicorn factory: the target app wrapped in an :class:`Inspector` fed to the collector."""
     target = os.environ.get(ENV_TARGET, "")
     app_dir = os.environ.get(ENV_APP_DIR, "")
+    inside.install()  # before the app's modules run: connections made at import are seen too
     try:
         app = load_app(target, factory=os.environ.get(ENV_FACTORY) == "1", app_dir=app_dir)
     except ImportFromStringError as exc:
@@ -73,7 +74,8 @@ def inspected_app() -> ASGIApp:
         _watch_parent(os.getppid())  # the reloader or supervisor, or the inspector itself
     inspector = Inspector(app, max_body=int(os.environ.get(ENV_MAX_BODY, DEFAULT_MAX_BODY)),
                           max_events=int(os.environ.get(ENV_MAX_EVENTS, DEFAULT_MAX_EVENTS)),
-                          redact=os.environ.get(ENV_REDACT) == "1", capture_output=True)
+                          redact=os.environ.get(ENV_REDACT) == "1", capture_output=True,
+                          capture_calls=True)
     if inspector.capture_output:  # off while redacting
         output.install()  # prints and log records, attributed to the exchange being handled
     if os.environ.get(ENV_RECORD_LIFESPAN) == "0":

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from asgi_inspect.model import EventStatus, Opaque
+from asgi_inspect.model import INSIDE_SNAPSHOTS, EventStatus, Inside, Opaque
 from asgi_inspect.values import safe_repr
 
 OK, RAISED, CANCELLED = 0, 1, 2
@@ -88,6 +88,14 @@ class Output(msgspec.Struct, array_like=True, tag=8):
     text: str
 
 
+class InsideRecord(msgspec.Struct, array_like=True, tag=9):
+    """An outbound call, a query or a span the app made while handling the exchange, sent
+    once it ended (see ``record/inside/``); its times are ``perf_counter_ns()`` readings."""
+
+    xid: int
+    item: Inside
+
+
 class Failure(msgspec.Struct, array_like=True):
     type: str
     message: str
@@ -105,7 +113,7 @@ class Closed(msgspec.Struct, array_like=True, tag=7):
     scope_added: dict[str, Any] | None = None  # keys the app added to the scope, described
 
 
-Record = Open | Received | Sent | Progress | Note | Output | Closed
+Record = Open | Received | Sent | Progress | Note | Output | InsideRecord | Closed
 
 
 def encode_opaque(value: Any) -> msgspec.msgpack.Ext:
@@ -133,9 +141,12 @@ def scrubbed(record: Any) -> Any:
 
 def scrub(value: Any) -> Any:
     """Replace what cannot be encoded (huge ints, odd keys, objects) with opaque markers."""
-    if value is None or isinstance(value, (bool, float, bytes, msgspec.msgpack.Ext,
-                                           msgspec.Struct)):
+    if value is None or isinstance(value, (bool, float, bytes, msgspec.msgpack.Ext)):
         return value
+    if isinstance(value, msgspec.Struct):  # a call or a query: its parameters may not encode
+        return msgspec.structs.replace(value, **{
+            name: scrub(getattr(value, name)) for name in INSIDE_SNAPSHOTS
+            if getattr(value, name, None) is not None})
     if isinstance(value, str):
         return value if value.isascii() or _utf8_ok(value) else encode_opaque(value)
     if isinstance(value, int):

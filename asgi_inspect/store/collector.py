@@ -29,6 +29,8 @@ from asgi_inspect.model import (
     Event,
     ExceptionInfo,
     Exchange,
+    Inside,
+    OutboundCall,
     OutputLine,
     header,
     header_pairs,
@@ -38,6 +40,7 @@ from asgi_inspect.record.wire import (
     BatchDecoder,
     Closed,
     Header,
+    InsideRecord,
     Note,
     Open,
     Output,
@@ -48,7 +51,7 @@ from asgi_inspect.record.wire import (
 )
 from asgi_inspect.store import outcomes
 from asgi_inspect.store.store import Store
-from asgi_inspect.store.untracked import untrack, untrack_exchange
+from asgi_inspect.store.untracked import untrack, untrack_exchange, untrack_inside
 
 _PAYLOAD_TYPES = {
     "http.request": "body", "http.response.body": "body", "websocket.http.response.body": "body",
@@ -120,6 +123,7 @@ class Collector:
         self._handlers: dict[type, Callable[[Any], None]] = {
             Open: self._open, Received: self._received, Sent: self._sent,
             Progress: self._progress, Note: self._note, Output: self._output,
+            InsideRecord: self._inside,
             Closed: self._closed,
         }
 
@@ -347,6 +351,24 @@ class Collector:
                 partial[record.stream] = line
         self.store.changed.add(live.exchange.id)
 
+    def _inside(self, record: InsideRecord) -> None:
+        """A call, query or span the app made: its times made relative to the exchange, and
+        kept in the order they began (one that ended later may have begun earlier)."""
+        item = record.item
+        live = self._find(record.xid, item.t_start)
+        t0 = live.t0
+        item.t_start -= t0
+        if item.t_end is not None:
+            item.t_end -= t0
+        if isinstance(item, OutboundCall) and item.t_first_byte is not None:
+            item.t_first_byte -= t0
+        untrack_inside(item)
+        inside = live.exchange.inside
+        inside.append(item)
+        if len(inside) > 1 and inside[-2].t_start > item.t_start:
+            inside.sort(key=_start_of)
+        self.store.changed.add(live.exchange.id)
+
     def _closed(self, record: Closed) -> None:
         live = self._find(record.xid, record.t)
         exchange = live.exchange
@@ -407,7 +429,13 @@ def _lifespan_unsupported(exchange: Exchange) -> bool:
 
 def _time_of(record: Record) -> int:
     """When a record was made, on its recorder's clock."""
+    if isinstance(record, InsideRecord):
+        return record.item.t_end or record.item.t_start
     return record.t_call if isinstance(record, Received) else record.t
+
+
+def _start_of(item: Inside) -> int:
+    return item.t_start
 
 
 def _replay_of(scope: dict[str, Any]) -> str | None:

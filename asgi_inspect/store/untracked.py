@@ -18,7 +18,7 @@ import gc
 from gc import is_tracked
 from typing import Any
 
-from asgi_inspect.model import Exchange
+from asgi_inspect.model import INSIDE_SNAPSHOTS, Exchange, Inside
 
 YOUNG_EVERY = 10_000  # container allocations between two young collections (Python: 700)
 
@@ -54,9 +54,17 @@ def untrack_exchange(exchange: Exchange) -> None:
     untrack(exchange.scope_added)
     for event in exchange.events:
         untrack(event.message)
-    for items in (exchange.events, exchange.notes, exchange.output):
+    for item in exchange.inside:
+        untrack_inside(item)
+    for items in (exchange.events, exchange.notes, exchange.output, exchange.inside):
         untrack(items)
     _gc_untrack(exchange)
+
+
+def untrack_inside(item: Inside) -> None:
+    """Untrack the values a call, query or span holds (it is a ``gc=False`` struct)."""
+    for name in INSIDE_SNAPSHOTS:
+        untrack(getattr(item, name, None))
 
 
 def settle_heap() -> None:

@@ -1,0 +1,46 @@
+"""Where in the app's own code a call or query was made: ``file:line`` of the innermost
+frame on the stack that belongs to neither a library (the standard library, site-packages)
+nor asgi-inspect's recorder."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import sysconfig
+from pathlib import Path
+
+_PACKAGE = str(Path(__file__).parents[2]) + os.sep  # asgi_inspect/
+_DEMO = _PACKAGE + "demo.py"  # our demo app is an app: its lines are shown
+_LIBRARIES = tuple(sorted({
+    str(Path(p)) + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")
+    if (p := sysconfig.get_paths().get(key))}))
+
+
+def location(skip: int = 1) -> str:
+    """``path:line`` of the app's frame that led here (a path relative to the working
+    directory when under it); empty when the whole stack is library code."""
+    frame = sys._getframe(skip + 1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not _is_library(filename):
+            return f"{_shown(filename)}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_library(filename: str) -> bool:
+    if filename.startswith("<") or "site-packages" in filename or "dist-packages" in filename:
+        return True
+    if filename.startswith(_PACKAGE):
+        return filename != _DEMO
+    return filename.startswith(_LIBRARIES)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shown(filename: str) -> str:
+    try:
+        return os.path.relpath(filename) if filename.startswith(os.getcwd()) else filename
+    except ValueError:  # another drive (Windows)
+        return filename
