@@ -29,7 +29,18 @@ INSIDE = tag_of(InsideRecord)
 
 # The module whose import triggers a hook, and the module of ours that hooks it (each has an
 # ``install(module)`` that is safe to call twice).
-HOOKS: dict[str, str] = {}
+_OURS = "asgi_inspect.record.inside."
+HOOKS: dict[str, str] = {
+    "httpx": _OURS + "httpx_calls",
+    "urllib3": _OURS + "urllib3_calls",  # requests too
+    "aiohttp": _OURS + "aiohttp_calls",
+    "sqlalchemy": _OURS + "sqlalchemy_queries",
+    "django.db": _OURS + "django_queries",
+    "sqlite3": _OURS + "sqlite_queries",
+    "asyncpg": _OURS + "asyncpg_queries",
+    "psycopg": _OURS + "psycopg_queries",
+    "opentelemetry.sdk.trace": _OURS + "otel_spans",
+}
 _installed = False
 
 
