@@ -86,6 +86,7 @@ _STRING = re.compile(r"'(?:[^']|'')*'")
 _NUMBER = re.compile(r"(?<![\w$])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w])", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\$\d+|%\(\w+\)s|%s|:\w+|\?")
 _LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)+\s*\)")  # IN (?, ?, ?): any length is one shape
+_OPERATOR = re.compile(r"\s*([=<>!]+|,)\s*")  # "id=?" and "id = ?" are one shape
 _SPACE = re.compile(r"\s+")
 
 
@@ -98,6 +99,7 @@ def shape(statement: str) -> str:
     text = _PLACEHOLDER.sub("?", text)
     text = _NUMBER.sub("?", text)
     text = _LIST.sub("(?)", text)
+    text = _OPERATOR.sub(lambda m: f" {m.group(1)} " if m.group(1) != "," else ", ", text)
     return _SPACE.sub(" ", text).strip().lower()
 
 
