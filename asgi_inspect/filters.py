@@ -31,7 +31,7 @@ from typing import get_args
 
 from rich.cells import cell_len
 
-from asgi_inspect import http, lenses
+from asgi_inspect import http, inside, lenses
 from asgi_inspect.content import data_of
 from asgi_inspect.model import Direction, Exchange, Outcome
 from asgi_inspect.text import printable
@@ -255,6 +255,12 @@ def _nanoseconds(number: str, unit: str) -> Decimal:
     return Decimal(number) * scale
 
 
+def _count(number: str, unit: str) -> Decimal:
+    if unit:
+        raise _BadArgument("a count takes no unit: >5, 0 or 2-10")
+    return Decimal(number)
+
+
 def _bytes(number: str, unit: str) -> Decimal:
     try:
         return Decimal(parse_size(number + unit))
@@ -324,6 +330,37 @@ def _failed(exchange: Exchange) -> bool:
             or bool(lenses.error(exchange)))
 
 
+def _statements(exchange: Exchange) -> Iterator[str]:
+    return (query.statement for query in inside.queries(exchange))
+
+
+def _call_lines(exchange: Exchange) -> Iterator[str]:
+    """Each outbound call's URL, then ``METHOD URL``: ``^https://`` anchors on the URL and
+    ``'^POST '`` on the method."""
+    for call in inside.calls(exchange):
+        yield call.url
+        yield f"{call.method} {call.url}"
+
+
+def _failed_inside(exchange: Exchange) -> bool:
+    """A call or query that raised, a call answered 5xx or a span with an error: the same
+    count as the Overview's (``inside.totals``)."""
+    return bool(exchange.inside) and inside.totals(exchange).errors > 0
+
+
+def _n_plus_one(exchange: Exchange) -> bool:
+    return bool(exchange.inside) and bool(inside.repeated(exchange))
+
+
+def _count_of(kind: str) -> Callable[[Exchange], int]:
+    """How many queries or calls the exchange made (0 when it made none)."""
+    read = attrgetter(kind)
+    return lambda exchange: read(inside.totals(exchange)) if exchange.inside else 0
+
+
+_COUNT = _quantity_bounds("count", "5", _count, exact=True)
+
+
 def _recognised_by(tag: str) -> Test:
     return lambda exchange: lenses.tagged(exchange, tag)
 
@@ -375,6 +412,18 @@ OPERATORS: dict[str, Operator] = {
                   lambda e: "\n".join(line.text for line in e.output), 3, _LINES),
     "op": _regex("the operation a protocol lens named: a GraphQL operation, a JSON-RPC "
                  "method or MCP tool, a Socket.IO event", lenses.operation, 3),
+    "sql": _regex_any("a database query's statement (SQLAlchemy, Django, sqlite3, asyncpg, "
+                      "psycopg)", _statements, 3, _BODY),
+    "call": _regex_any("an outbound HTTP call the app made: its URL, or METHOD URL",
+                       _call_lines, 3),
+    "nq": _within("count", "how many database queries: >5, 0 or 2-10", _COUNT,
+                  _count_of("queries")),
+    "nc": _within("count", "how many outbound HTTP calls: >0, 3 or 1-4", _COUNT,
+                  _count_of("calls")),
+    "n1": Operator("", f"an N+1: one statement shape run {inside.DEFAULT_N_PLUS_ONE} times "
+                   "or more", lambda _: _n_plus_one, 3),
+    "ie": _flag("something inside failed: a call or query that raised, a call answered "
+                "5xx, a span with an error (~e is the exchange itself)", _failed_inside),
     **{lens.tag: _flag(lens.summary, _recognised_by(lens.tag)) for lens in lenses.LENSES},
     "e": _flag("an exception, a failed outcome, a raised receive/send, or an error the "
                "protocol reported (GraphQL errors, a JSON-RPC error)", _failed),
@@ -409,6 +458,7 @@ class _Token:
 _Node = tuple[Test, int]  # a compiled test and its cost
 _ENDS_WORD_AFTER_OP = frozenset("~!()") | {""}
 _NAME = re.compile(r"[a-z]+", re.IGNORECASE | re.ASCII)
+_NAME_DIGITS = re.compile(r"\d+(?!\w)")  # ~n1: digits end a name only when it is a test's
 _MAX_DEPTH = 64  # keeps parsing and matching far from Python's recursion limit
 
 
@@ -530,9 +580,18 @@ class _Parser:
             name = _NAME.match(self.text, start + 1)
             if name is None:
                 raise self._error("expected a filter name after '~'", start)
-            self.i = name.end()
-            return _Token("test", name.group().lower(), start)
+            return self._name(start, name)
         return self._word(start)
+
+    def _name(self, start: int, name: re.Match[str]) -> _Token:
+        """A test's name; digits right after it belong to it only if that names a test
+        (``~n1``), so ``~c5xx`` is still ``~c`` with ``5xx``."""
+        value, end = name.group().lower(), name.end()
+        digits = _NAME_DIGITS.match(self.text, end)
+        if digits is not None and value + digits.group() in OPERATORS:
+            value, end = value + digits.group(), digits.end()
+        self.i = end
+        return _Token("test", value, start)
 
     def _argument(self) -> _Token | None:
         """The next word or string as an argument, which may start with ``(`` or ``!``; None

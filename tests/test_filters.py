@@ -15,7 +15,17 @@ from hypothesis import strategies as st
 
 from asgi_inspect import Inspector, MemorySink, lenses
 from asgi_inspect.filters import OPERATORS, Filter, FilterError, compile_filter
-from asgi_inspect.model import Counters, Event, ExceptionInfo, Exchange, Opaque, OutputLine
+from asgi_inspect.model import (
+    Counters,
+    Event,
+    ExceptionInfo,
+    Exchange,
+    Opaque,
+    OutboundCall,
+    OutputLine,
+    Query,
+    Span,
+)
 
 MS = 1_000_000
 
@@ -66,12 +76,29 @@ def websocket(name: str) -> Exchange:
 
 
 JSON = (b"content-type", b"application/json")
+# What two exchanges did inside: "list" one query and a refused call; "signup" an N+1 (a list,
+# then five lookups of one shape) and a call that got its answer.
+LIST_INSIDE = [
+    Query(library="sqlite3", statement="SELECT id, name\nFROM items LIMIT 20", t_start=1,
+          t_end=2),
+    OutboundCall(library="httpx", method="GET", url="http://stock.internal/levels?ids=1,2",
+                 t_start=3, t_end=4, error="ConnectError: [Errno 111] Connection refused"),
+]
+SIGNUP_INSIDE = [
+    OutboundCall(library="httpx", method="POST", url="https://mail.example/v1/send",
+                 t_start=1, t_end=9, status=202),
+    Query(library="sqlalchemy", statement="select * from teams", t_start=10, t_end=11),
+    *(Query(library="sqlalchemy", statement=f"SELECT * FROM users WHERE team_id = {n}",
+            t_start=12 + n, t_end=13 + n) for n in range(5)),
+    Span(name="redis GET", t_start=20, t_end=21),
+]
 CORPUS = [
     http("list", "GET", "/api/items", 200, query=b"page=2&sort=name", response_headers=(JSON,),
-         response_body='{"name": "café"}'.encode(), duration_ms=5, sent=1500),
+         response_body='{"name": "café"}'.encode(), duration_ms=5, sent=1500,
+         inside=LIST_INSIDE),
     http("signup", "POST", "/api/users", 201, request_headers=(JSON,),
          request_body=b'{"user": "ann"}', response_headers=(JSON, (b"X-Trace", b"Abc-123")),
-         duration_ms=250, marked=True, comment="slow signup, ticket #12",
+         duration_ms=250, marked=True, comment="slow signup, ticket #12", inside=SIGNUP_INSIDE,
          scope_added={"endpoint": Opaque(type="function", repr="shop.users.sign_up"),
                       "route": Opaque(type="APIRoute", repr="APIRoute(path='/api/users')")},
          output=[OutputLine(t=5, stream="stdout", text="creating ann"),
@@ -182,6 +209,23 @@ OPERATOR_CASES = [
     ("~out '^WARNING shop'", {"signup"}),
     ("~out nothing-printed", set()),
     ("~op .", set()),  # no protocol a lens reads here: tests/test_lens_*.py cover ~op and flags
+    ("~sql 'from users'", {"signup"}),
+    ("~sql 'select id.*from items'", {"list"}),  # . spans the statement's lines
+    ("~sql '^select'", {"list", "signup"}),
+    ("~sql redis", set()),  # a span is not a query
+    ("~call stock\\.internal", {"list"}),
+    ("~call ^https://", {"signup"}),
+    ("~call '^POST '", {"signup"}),
+    ("~call '^GET http://stock'", {"list"}),
+    ("~nq >5", {"signup"}),
+    ("~nq 6", {"signup"}),
+    ("~nq 1-2", {"list"}),
+    ("~nq 0", ALL - {"list", "signup"}),
+    ("~nc >0", {"list", "signup"}),
+    ("~nc 0", ALL - {"list", "signup"}),
+    ("~nc >=2", set()),
+    ("~n1", {"signup"}),
+    ("~ie", {"list"}),  # the refused call; the exchange itself answered 200
 ]
 
 
@@ -335,6 +379,13 @@ def test_unreadable_data_fails_only_the_test_that_reads_it() -> None:
     ("~size >1XB", "a size takes a unit among B, KB, MB, GB, KiB, MiB, GiB", 7),
     ("~size big", "expected a size comparison like >1MB or a range", 7),
     ("~o compl", "no outcome is called that (one of streaming, complete,", 4),
+    ("~sql (", "bad regex: missing ), unterminated subpattern", 6),
+    ("~call '[z-a]'", "bad regex: bad character range z-a", 9),
+    ("~nq", "expected a count after ~nq", 4),
+    ("~nq 5ms", "a count takes no unit", 5),
+    ("~nc many", "expected a count comparison like >5 or a range", 5),
+    ("~nq 9-2", "the range is empty", 5),
+    ("~n12", "unknown filter ~n", 1),
     ("日本 ~c x", "expected a status code", 7),
 ])
 def test_error(text: str, message: str, column: int) -> None:
