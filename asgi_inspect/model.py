@@ -427,6 +427,7 @@ def header_pairs(headers: Any) -> list[tuple[bytes, bytes]]:
 # keeps in memory before it evicts the oldest exchanges.
 DEFAULT_MAX_BODY = 64 * 1024  # body bytes kept per direction and exchange
 DEFAULT_MAX_EVENTS = 1000  # events kept per exchange
+DEFAULT_OTLP_BODY = 8 * 1024  # body bytes an exported OpenTelemetry span carries per direction
 DEFAULT_MAX_EXCHANGES = 100_000
 DEFAULT_MAX_MEMORY = 1024**3
 
