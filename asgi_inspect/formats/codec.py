@@ -250,11 +250,21 @@ def _loads_document(data: memoryview, on_damage: OnDamage | None) -> Trace:
         return _document_by_exchange(raw, on_damage)
     decoded, trace.exchanges = trace.exchanges, []
     damage = _Damage(on_damage)
-    for exchange in decoded:
+    for index, exchange in enumerate(decoded):
         with damage.skipped():  # the reason names the exchange
-            trace.exchanges.append(_checked(exchange))
+            try:
+                trace.exchanges.append(_checked(exchange))
+            except BadValue:  # read leniently, its calls and queries may be what is damaged
+                if on_damage is None:
+                    raise
+                trace.exchanges.append(_read_exchange(raw["exchanges"][index], damage,
+                                                      f"exchanges[{index}]"))
     damage.check(len(trace.exchanges))
     return trace
+
+
+# What a damaged line or exchange raises while it is read.
+_DAMAGE = (msgspec.DecodeError, msgspec.ValidationError, BadValue, KeyError, UnicodeDecodeError)
 
 
 def _document_by_exchange(raw: dict[str, Any], on_damage: OnDamage) -> Trace:
@@ -268,10 +278,52 @@ def _document_by_exchange(raw: dict[str, Any], on_damage: OnDamage) -> Trace:
         raise TraceError("invalid trace: exchanges is not a list")
     damage = _Damage(on_damage)
     for index, item in enumerate(items):
-        with damage.skipped(f"exchanges[{index}]"):
-            trace.exchanges.append(_checked(msgspec.convert(item, Exchange)))
+        where = f"exchanges[{index}]"
+        with damage.skipped(where):
+            trace.exchanges.append(_read_exchange(item, damage, where))
     damage.check(len(trace.exchanges))
     return trace
+
+
+def _read_exchange(data: memoryview | Any, damage: _Damage, where: str) -> Exchange:
+    """One exchange (a JSONL line, or a document's decoded item), checked. Read leniently,
+    an exchange whose only damage is in calls, queries or spans is kept without the damaged
+    ones, each named, and a note says so: its request and response are worth more than one
+    unreadable query."""
+    try:
+        if isinstance(data, memoryview):
+            return _checked(_exchange_decoder.decode(data))
+        return _checked(msgspec.convert(data, Exchange))
+    except _DAMAGE:
+        kept = None if damage.on_damage is None else _without_damaged_inside(data, damage, where)
+        if kept is None:
+            raise
+        return kept
+
+
+def _without_damaged_inside(data: memoryview | Any, damage: _Damage,
+                            where: str) -> Exchange | None:
+    """The exchange with its readable inside items only, or None when the damage is
+    elsewhere (or it cannot be read at all)."""
+    try:
+        raw = msgspec.json.decode(data) if isinstance(data, memoryview) else data
+        items = raw.get("inside")
+        if not isinstance(items, list) or not items:
+            return None
+        exchange = _checked(msgspec.convert({**raw, "inside": []}, Exchange))
+    except (*_DAMAGE, AttributeError, TypeError):
+        return None
+    for index, item in enumerate(items):
+        try:
+            exchange.inside.append(_inside_values(msgspec.convert(item, Inside), from_json))
+        except _DAMAGE as exc:
+            damage.report(f"{where}: exchange {exchange.id}: inside[{index}] skipped: {exc}")
+    skipped = len(items) - len(exchange.inside)
+    if not skipped:  # the damage was not in them after all
+        return None
+    exchange.notes.append(f"{skipped} damaged call, query or span item"
+                          f"{'' if skipped == 1 else 's'} skipped when the file was read")
+    return exchange
 
 
 class _Damage:
@@ -287,12 +339,16 @@ class _Damage:
         with it becomes a one-line :class:`TraceError`, or is reported and the item skipped."""
         try:
             yield
-        except (msgspec.DecodeError, msgspec.ValidationError, BadValue, KeyError,
-                UnicodeDecodeError) as exc:
+        except _DAMAGE as exc:
             reason = f"{where}: {exc}" if where else str(exc)
             if self.on_damage is None:
                 raise TraceError(reason) from None
             self.first = self.first or reason
+            self.report(reason)
+
+    def report(self, reason: str) -> None:
+        """Name one thing a lenient read skipped (only ever called when lenient)."""
+        if self.on_damage is not None:
             self.on_damage(reason)
 
     def check(self, kept: int) -> None:
@@ -319,7 +375,7 @@ def _loads_jsonl(lines: Iterable[memoryview], first_number: int,
     for number, line in numbered:
         if _NOT_BLANK.search(line):
             with damage.skipped(f"line {number}"):
-                _jsonl_line(trace, line, where)
+                _jsonl_line(trace, line, where, damage, f"line {number}")
     damage.check(len(trace.exchanges))
     return trace
 
@@ -336,13 +392,14 @@ def _jsonl_header(line: memoryview) -> Trace:
         raise TraceError(f"invalid trace header: {exc}") from None
 
 
-def _jsonl_line(trace: Trace, line: memoryview, where: dict[tuple[str, str], int]) -> None:
+def _jsonl_line(trace: Trace, line: memoryview, where: dict[tuple[str, str], int],
+                damage: _Damage, label: str) -> None:
     if line[:8].tobytes() == b'{"stats"':
         stats = msgspec.json.decode(line, type=dict[str, _Stats])["stats"]
         trace.dropped += stats.dropped + stats.unwritten
         trace.recorder_errors += stats.recorder_errors
         return
-    exchange = _checked(_exchange_decoder.decode(line))
+    exchange = _read_exchange(line, damage, label)
     key = (exchange.source, exchange.id)
     index = where.get(key) if exchange.source else None
     if index is None:
