@@ -9,6 +9,7 @@ import os
 import sys
 import sysconfig
 from pathlib import Path
+from types import FrameType
 
 _PACKAGE = str(Path(__file__).parents[2]) + os.sep  # asgi_inspect/
 _DEMO = _PACKAGE + "demo.py"  # our demo app is an app: its lines are shown
@@ -20,12 +21,17 @@ _LIBRARIES = tuple(sorted({
 def location(skip: int = 1) -> str:
     """``path:line`` of the app's frame that led here (a path relative to the working
     directory when under it); empty when the whole stack is library code."""
-    frame = sys._getframe(skip + 1)
+    return location_of(sys._getframe(skip + 1))
+
+
+def location_of(frame: FrameType | None) -> str:
+    """:func:`location` from ``frame`` outwards (the frame a greenlet's parent waits in, whose
+    stack the greenlet's own does not reach)."""
     while frame is not None:
         filename = frame.f_code.co_filename
         if not _is_library(filename):
             return f"{_shown(filename)}:{frame.f_lineno}"
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return ""
 
 
