@@ -25,3 +25,23 @@ def private_session_files() -> Iterator[None]:
         else:
             os.environ["XDG_RUNTIME_DIR"] = previous
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["python", "c"])
+def hotpath(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The recorder's common path, each in turn: the Python closures, then the compiled
+    extension (skipped where it is not built). Module-scoped, so module-scoped servers are made
+    under each; set in the environment, so servers in subprocesses follow it too."""
+    from asgi_inspect.record import hotpath as chooser
+
+    if request.param == "c" and chooser.compiled() is None:
+        pytest.skip("the compiled hot path is not built (pip install -e . with a C compiler)")
+    previous = os.environ.get(chooser.ENV)
+    os.environ[chooser.ENV] = request.param
+    try:
+        yield request.param
+    finally:
+        if previous is None:
+            os.environ.pop(chooser.ENV, None)
+        else:
+            os.environ[chooser.ENV] = previous
