@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from asgi_inspect import inside
 from asgi_inspect.cli.options import CliError, add_strict_option, check_filter, read_trace
 from asgi_inspect.model import Exchange
 from asgi_inspect.ops.export import (
@@ -51,6 +52,9 @@ def add_parser(sub: Any) -> None:
                         help="export only the exchanges marked in the trace")
     parser.add_argument("--no-redact", dest="redact", action="store_false",
                         help="keep secrets in the output")
+    parser.add_argument("--with-calls", action="store_true",
+                        help="har: add the outbound HTTP calls the app made as entries of "
+                             "their own, each naming the exchange that made it")
     parser.add_argument("--base-url", metavar="URL",
                         help="curl/httpie: send to this origin (http://host:port) instead")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE",
@@ -72,18 +76,21 @@ def run(args: argparse.Namespace) -> int:
     selected = session.view.select("shown")
     try:
         pieces = export_pieces(selected, fmt, redact=args.redact, base_url=args.base_url,
-                               header=session.trace_header())
+                               header=session.trace_header(), with_calls=args.with_calls)
     except ExportError as exc:
         raise CliError(str(exc)) from None
     size = _write(args.output, pieces)
-    _say_written(_exported(selected, fmt), fmt, size, args.output)
+    calls = sum(len(inside.calls(e)) for e in selected) if args.with_calls else 0
+    _say_written(_exported(selected, fmt), fmt, size, args.output, calls)
     return 0
 
 
-def _say_written(count: int, fmt: Format, size: int, output: Path | None) -> None:
+def _say_written(count: int, fmt: Format, size: int, output: Path | None,
+                 calls: int = 0) -> None:
     """One line on stderr (standard output holds the export alone): what went where."""
     where = "standard output" if output is None else printable(str(output))
-    print(f"asgi-inspect: wrote {count:,} exchange{'' if count == 1 else 's'} "
+    also = f" and {calls:,} outbound call{'' if calls == 1 else 's'}" if calls else ""
+    print(f"asgi-inspect: wrote {count:,} exchange{'' if count == 1 else 's'}{also} "
           f"({FORMAT_NAMES[fmt]}, {format_size(size)}) to {where}", file=sys.stderr)
 
 

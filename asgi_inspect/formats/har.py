@@ -20,6 +20,12 @@ What goes where (the HAR spec has no words for an ASGI app, so this is the mappi
   before responding, the server's 500, with ``_answeredByServer: true`` and no headers or
   body (the recorder does not see what the server sends); ``0`` when no response started.
 - Custom fields ``_id``, ``_outcome`` and ``_error`` keep what HAR has no place for.
+- With ``with_calls``, the outbound HTTP calls the app made while handling an exchange
+  (``Exchange.inside``) are entries of their own, among the others in start order:
+  ``_resourceType: "fetch"``, Chrome's ``_initiator`` (``type: "other"`` and the URL of the
+  exchange that made the call), and ``_asgiInspect: {"madeBy": id, "library", "location"}``
+  naming that exchange. Their timings: ``wait`` to the first byte, ``receive`` from there to
+  the end; a call that failed has status 0 and ``_error``. Bodies as recorded.
 
 Secrets are redacted before, by the export operation (:mod:`asgi_inspect.ops.export`).
 """
@@ -27,17 +33,19 @@ Secrets are redacted before, by the export operation (:mod:`asgi_inspect.ops.exp
 from __future__ import annotations
 
 import base64
+import heapq
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
-from asgi_inspect import __version__, http
+from asgi_inspect import __version__, http, inside
 from asgi_inspect.content import body_of
 from asgi_inspect.formats import parts
-from asgi_inspect.model import Event, Exchange, header_pairs
+from asgi_inspect.model import Event, Exchange, OutboundCall, Snapshot, header_pairs
 
 _REQUEST_EVENTS = frozenset({"http.request", "websocket.connect"})
 _START_EVENTS = frozenset({
@@ -52,13 +60,14 @@ _FORM = "application/x-www-form-urlencoded"
 _JSON = json.JSONEncoder(indent=2, ensure_ascii=False)  # json.dumps(doc, indent=2, ...)'s
 
 
-def to_har(exchanges: Iterable[Exchange]) -> dict[str, Any]:
+def to_har(exchanges: Iterable[Exchange], *, with_calls: bool = False) -> dict[str, Any]:
     """A HAR 1.2 document (a dict ready for ``json.dumps``) of the HTTP and WebSocket exchanges,
-    as recorded: redaction happens before (:mod:`asgi_inspect.ops.export`)."""
-    return _document([har_entry(exchange) for exchange in exchanges if _in_har(exchange)])
+    as recorded: redaction happens before (:mod:`asgi_inspect.ops.export`). ``with_calls``
+    adds the outbound calls the app made as entries of their own."""
+    return _document(list(_entries(exchanges, with_calls)))
 
 
-def har_text(exchanges: Iterable[Exchange]) -> Iterator[str]:
+def har_text(exchanges: Iterable[Exchange], *, with_calls: bool = False) -> Iterator[str]:
     """``json.dumps(to_har(exchanges), indent=2, ensure_ascii=False)``, the same text, in
     pieces: one entry is made and written at a time, so a big trace is never a dict (and a
     big body's text is never copied into a bigger string)."""
@@ -67,14 +76,34 @@ def har_text(exchanges: Iterable[Exchange]) -> Iterator[str]:
     head, _, tail = frame.partition(marker)
     entry_indent = head[head.rindex("\n"):]  # the entries' depth: a line break and spaces
     started = False
-    for exchange in exchanges:
-        if not _in_har(exchange):
-            continue
+    for entry in _entries(exchanges, with_calls):
         yield f",{entry_indent}" if started else head
         yield from _grouped(chunk.replace("\n", entry_indent)
-                            for chunk in _JSON.iterencode(har_entry(exchange)))
+                            for chunk in _JSON.iterencode(entry))
         started = True
     yield tail if started else _JSON.encode(_document([]))
+
+
+def _entries(exchanges: Iterable[Exchange], with_calls: bool) -> Iterator[dict[str, Any]]:
+    """The exchanges' entries in their order; with ``with_calls`` each outbound call's entry
+    goes in before the first exchange that started after it (a heap of the calls waiting),
+    so a selection in start order gives every entry in start order. A lifespan has no entry
+    of its own, but the calls it made (at startup) do."""
+    waiting: list[tuple[float, int, Exchange, OutboundCall]] = []
+    order = itertools.count()
+    for exchange in exchanges:
+        while waiting and waiting[0][0] <= exchange.started_at:
+            _, _, maker, call = heapq.heappop(waiting)
+            yield call_entry(maker, call)
+        if _in_har(exchange):
+            yield har_entry(exchange)
+        if with_calls:
+            for call in inside.calls(exchange):
+                heapq.heappush(waiting, (_started_at(exchange, call), next(order), exchange,
+                                         call))
+    while waiting:
+        _, _, maker, call = heapq.heappop(waiting)
+        yield call_entry(maker, call)
 
 
 def _grouped(chunks: Iterable[str], size: int = 64 * 1024) -> Iterator[str]:
@@ -139,6 +168,100 @@ def _iso(timestamp: float) -> str:
     except (OverflowError, OSError, ValueError):
         moment = datetime.fromtimestamp(0, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# outbound calls ----------------------------------------------------------------------------
+
+def _started_at(exchange: Exchange, call: OutboundCall) -> float:
+    return exchange.started_at + call.t_start / 1e9
+
+
+def call_entry(exchange: Exchange, call: OutboundCall) -> dict[str, Any]:
+    """One HAR entry for an outbound call ``exchange``'s app made, as recorded (redaction
+    happens before, with the exchange's)."""
+    timings = _call_timings(call)
+    initiator = {"type": "other"}  # Chrome's field: what made the request
+    if _in_har(exchange):
+        initiator["url"] = http.url_of(exchange)
+    entry: dict[str, Any] = {
+        "startedDateTime": _iso(_started_at(exchange, call)),
+        "time": round(sum(v for v in timings.values() if v > 0), 3),
+        "request": _call_request(call),
+        "response": _call_response(call),
+        "cache": {},
+        "timings": timings,
+        "_resourceType": "fetch",
+        "_initiator": initiator,
+        "_asgiInspect": {"madeBy": exchange.id, "library": call.library,
+                         "location": call.location},
+    }
+    if call.mocked:
+        entry["_asgiInspect"]["mocked"] = True
+    if call.error is not None:
+        entry["_error"] = call.error
+    return entry
+
+
+def _call_request(call: OutboundCall) -> dict[str, Any]:
+    headers = header_pairs(call.request_headers)
+    request: dict[str, Any] = {
+        "method": call.method,
+        "url": call.url,
+        "httpVersion": call.http_version,
+        "cookies": _request_cookies(http.header(headers, b"cookie")),
+        "headers": _headers(headers),
+        "queryString": _name_values(urlsplit(call.url).query.encode("latin-1", "replace")),
+        "headersSize": -1,
+        "bodySize": 0,
+    }
+    body, size = _call_body(call.request_body, call.request_size)
+    request["bodySize"] = size
+    if size:
+        request["postData"] = _post_data(body, size, http.header(headers, b"content-type"))
+    return request
+
+
+def _call_response(call: OutboundCall) -> dict[str, Any]:
+    if call.status is None:
+        return {"status": 0, "statusText": "", "httpVersion": "", "cookies": [], "headers": [],
+                "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "",
+                "headersSize": -1, "bodySize": -1}
+    headers = header_pairs(call.response_headers)
+    body, size = _call_body(call.response_body, call.response_size)
+    mime = http.header(headers, b"content-type")
+    content: dict[str, Any] = {
+        "size": size, "mimeType": mime.decode("latin-1") if mime else "x-unknown"}
+    if body:
+        _put_text(content, body, "encoding")
+    if size > len(body):
+        content.update(_truncation(len(body), size, "response body"))
+    return {
+        "status": call.status,
+        "statusText": _reason(call.status),
+        "httpVersion": call.http_version,
+        "cookies": [c for v in headers if v[0].lower() == b"set-cookie"
+                    for c in _set_cookie(v[1])],
+        "headers": _headers(headers),
+        "content": content,
+        "redirectURL": (http.header(headers, b"location") or b"").decode("latin-1"),
+        "headersSize": -1,
+        "bodySize": size,
+    }
+
+
+def _call_body(body: Snapshot, size: int | None) -> tuple[bytes, int]:
+    """A call's kept body bytes and its whole size (the kept length when not said)."""
+    data = body if isinstance(body, bytes) else b""
+    return data, max(size or 0, len(data))
+
+
+def _call_timings(call: OutboundCall) -> dict[str, float]:
+    """``wait`` from the start to the first byte, ``receive`` from there to the end (all of
+    it ``wait`` when no first byte was seen)."""
+    end = call.t_end if call.t_end is not None else call.t_start
+    first = call.t_first_byte if call.t_first_byte is not None else end
+    return {"blocked": -1, "dns": -1, "connect": -1, "ssl": -1, "send": 0,
+            "wait": _ms(first - call.t_start), "receive": _ms(end - first)}
 
 
 # request -----------------------------------------------------------------------------------

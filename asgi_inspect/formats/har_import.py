@@ -14,6 +14,10 @@ fields, base64 bodies (``content.encoding``, our ``postData._encoding``, HAR 1.3
 Response bodies in HAR are stored decoded; when the headers say gzip, deflate, br or zstd the
 body is compressed again (:func:`asgi_inspect.content.encoded`), as the app would have sent
 it. Other codings stay decoded, and a note on the exchange says so.
+
+An entry our export made of an outbound call (``--with-calls``: ``_asgiInspect.madeBy``)
+goes back into the ``inside`` of the exchange that made it; when that exchange is not in the
+file, the call is an exchange of its own, as any entry is.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeGuard, get_args
+from typing import Any, TypeGuard, TypeVar, TypeVarTuple, get_args
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import msgspec
@@ -31,7 +36,15 @@ from asgi_inspect import http
 from asgi_inspect.content import encoded
 from asgi_inspect.formats import parts
 from asgi_inspect.formats.codec import TraceError, new_trace
-from asgi_inspect.model import Counters, Event, ExceptionInfo, Exchange, Outcome, Trace
+from asgi_inspect.model import (
+    Counters,
+    Event,
+    ExceptionInfo,
+    Exchange,
+    OutboundCall,
+    Outcome,
+    Trace,
+)
 
 Headers = list[list[bytes]]
 
@@ -55,16 +68,48 @@ def from_har(data: bytes | str) -> Trace:
     creator = log.get("creator")
     name = creator.get("name") if isinstance(creator, dict) else None
     source = f"har:{name if isinstance(name, str) else 'unknown'}"
-    exchanges = []
-    for number, entry in enumerate(log["entries"], 1):
-        try:
-            exchanges.append(_exchange(_obj(entry, "entry"), number, source))
-        except ValueError as exc:
-            raise TraceError(f"HAR entry {number}: {exc}") from None
-        except RecursionError:  # a value turned into text (str() recurses once a level)
-            raise TraceError(f"HAR entry {number}: a value is nested too deeply") from None
+    exchanges: list[Exchange] = []
+    calls: list[tuple[int, dict[str, Any]]] = []  # entries of outbound calls, for later
+    for number, item in enumerate(log["entries"], 1):
+        entry = _named(number, _obj, item, "entry")
+        if isinstance(entry.get("_asgiInspect"), dict) and "madeBy" in entry["_asgiInspect"]:
+            calls.append((number, entry))
+        else:
+            exchanges.append(_named(number, _exchange, entry, number, source))
+    _attach_calls(exchanges, calls, source)
     exchanges.sort(key=lambda e: e.started_at)
     return new_trace(exchanges)
+
+
+_T = TypeVar("_T")
+_Args = TypeVarTuple("_Args")
+
+
+def _named(number: int, read: Callable[[*_Args], _T], *args: *_Args) -> _T:
+    """``read(*args)``, its bad field a one-line TraceError naming the entry."""
+    try:
+        return read(*args)
+    except ValueError as exc:
+        raise TraceError(f"HAR entry {number}: {exc}") from None
+    except RecursionError:  # a value turned into text (str() recurses once a level)
+        raise TraceError(f"HAR entry {number}: a value is nested too deeply") from None
+
+
+def _attach_calls(exchanges: list[Exchange], calls: list[tuple[int, dict[str, Any]]],
+                  source: str) -> None:
+    """Each call's entry back into the exchange that made it, in start order; an entry
+    whose exchange is not in the file stays an exchange (nothing in the file is dropped)."""
+    makers = {exchange.id: exchange for exchange in exchanges}
+    made: dict[str, Exchange] = {}
+    for number, entry in calls:
+        maker = makers.get(str(entry["_asgiInspect"]["madeBy"]))
+        if maker is None:
+            exchanges.append(_named(number, _exchange, entry, number, source))
+        else:
+            maker.inside.append(_named(number, _call, entry, maker))
+            made[maker.id] = maker
+    for maker in made.values():
+        maker.inside.sort(key=lambda item: item.t_start)
 
 
 def _parse(data: bytes | str) -> Any:
@@ -254,6 +299,50 @@ class _Clock:
         self.request_end = self.request + int(ms["send"] * 1e6)
         self.response = self.request_end + int(ms["wait"] * 1e6)
         self.end = self.response + int(ms["receive"] * 1e6)
+
+
+# outbound calls ----------------------------------------------------------------------------
+
+def _call(entry: dict[str, Any], maker: Exchange) -> OutboundCall:
+    """An outbound call from the entry our HAR export made of it (see formats/har.py)."""
+    request = _obj(entry.get("request"), "request")
+    response = _obj(entry.get("response") or {}, "response")
+    ours = entry["_asgiInspect"]
+    timings = _obj(entry.get("timings") or {}, "timings")
+    start = max(int((_started(entry.get("startedDateTime")) - maker.started_at) * 1e9), 0)
+    first = start + int(_num(timings.get("wait")) * 1e6)
+    status = response.get("status")
+    answered = isinstance(status, int) and not isinstance(status, bool) and status > 0
+    request_body, request_size = _request_body(request)
+    response_body, response_size = _content_bytes(response)
+    return OutboundCall(
+        library=_text(ours.get("library")), location=_text(ours.get("location")),
+        mocked=ours.get("mocked") is True,
+        method=_str(request.get("method"), "request.method", "GET"),
+        url=_str(request.get("url"), "request.url"), t_start=start,
+        t_first_byte=first if answered else None,
+        t_end=first + int(_num(timings.get("receive")) * 1e6),
+        status=status if answered else None,
+        http_version=_text(response.get("httpVersion")) or _text(request.get("httpVersion")),
+        request_headers=_headers(request.get("headers") or [], "request.headers") or None,
+        response_headers=_headers(response.get("headers") or [], "response.headers") or None,
+        request_body=request_body or None,
+        request_size=max(request_size, len(request_body)) or None,
+        response_body=response_body or None, response_size=response_size or None,
+        error=entry["_error"] if isinstance(entry.get("_error"), str) else None)
+
+
+def _content_bytes(response: dict[str, Any]) -> tuple[bytes, int]:
+    """A response's content as stored (base64 or text) and its whole size."""
+    content = _obj(response.get("content") or {}, "response.content")
+    text = content.get("text")
+    if not isinstance(text, str):
+        return b"", int(_num(content.get("size")))
+    if content.get("encoding") == "base64":
+        body = _b64(text, "response.content.text")
+    else:
+        body = text.encode("utf-8", "surrogatepass")
+    return body, max(len(body), int(_num(content.get("size"))))
 
 
 # HTTP --------------------------------------------------------------------------------------

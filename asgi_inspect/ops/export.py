@@ -95,35 +95,41 @@ _SIDES: Final[dict[Direction, str]] = {"receive": "request", "send": "response"}
 
 
 def export(exchanges: Iterable[Exchange], fmt: Format, *, redact: bool | Redactor = True,
-           base_url: str | None = None, header: Trace | None = None) -> str:
+           base_url: str | None = None, header: Trace | None = None,
+           with_calls: bool = False) -> str:
     """The exchanges as ``fmt`` text.
 
     ``redact``: True for the default rules, a :class:`Redactor` for others, False to keep
     secrets. ``base_url`` (curl, HTTPie): send the commands to this origin instead of the
     recorded host. ``header`` (JSON, JSONL): the trace's header fields (created_at, caps,
-    dropped...); a new header when omitted. Raises :class:`ExportError` for a selection the
-    format cannot express (curl of nothing but WebSockets).
+    dropped...); a new header when omitted. ``with_calls`` (HAR): the outbound HTTP calls
+    the app made are entries of their own (JSON and JSONL always carry them). Raises
+    :class:`ExportError` for a selection the format cannot express (curl of nothing but
+    WebSockets) or an option it does not take.
     """
     return "".join(export_pieces(exchanges, fmt, redact=redact, base_url=base_url,
-                                 header=header))
+                                 header=header, with_calls=with_calls))
 
 
 def export_pieces(exchanges: Iterable[Exchange], fmt: Format, *,
                   redact: bool | Redactor = True, base_url: str | None = None,
-                  header: Trace | None = None) -> Iterator[str]:
+                  header: Trace | None = None, with_calls: bool = False) -> Iterator[str]:
     """:func:`export`'s text in pieces, in order: each exchange is redacted and rendered when
     its turn comes, so writing the pieces out as they come keeps memory to about one
     exchange beyond the trace (a big body is escaped a chunk at a time). Raises
     :class:`ExportError` here, before the first piece, never halfway through."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    if with_calls and fmt != "har":
+        raise ExportError(f"outbound calls as entries of their own are a HAR option (not "
+                          f"{fmt}; JSON and JSONL carry them in each exchange's inside)")
     selected = list(exchanges)
     if fmt in ("curl", "httpie") and not any(e.type == "http" for e in selected):
         raise ExportError(f"none of these exchanges is an HTTP request {fmt} can re-send")
     redactor = redact if isinstance(redact, Redactor) else Redactor() if redact else None
     ready = selected if redactor is None else (redact_exchange(e, redactor) for e in selected)
     if fmt == "har":
-        return itertools.chain(har_text(ready), "\n")
+        return itertools.chain(har_text(ready, with_calls=with_calls), "\n")
     if fmt == "json":
         return _json_pieces(ready, header)
     if fmt == "jsonl":
@@ -135,14 +141,14 @@ def export_pieces(exchanges: Iterable[Exchange], fmt: Format, *,
 
 def export_to(path: Path, exchanges: Iterable[Exchange], fmt: Format | None = None, *,
               redact: bool | Redactor = True, base_url: str | None = None,
-              header: Trace | None = None) -> int:
+              header: Trace | None = None, with_calls: bool = False) -> int:
     """Write :func:`export`'s text to ``path`` (the format from its suffix when not given) as
     it is made, in a file only its owner may read (it may hold secrets: ``redact=False``, or
     what no rule recognises); how many exchanges were selected. Raises :class:`ExportError`
     or ``OSError``."""
     selected = list(exchanges)
     write_pieces(path, export_pieces(selected, fmt or format_for(path), redact=redact,
-                                     base_url=base_url, header=header))
+                                     base_url=base_url, header=header, with_calls=with_calls))
     return len(selected)
 
 

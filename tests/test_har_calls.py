@@ -1,0 +1,189 @@
+"""HAR export with the outbound calls (``--with-calls``): entries of their own among the
+exchanges' in start order, linked to the exchange that made them, redacted, schema-valid, read
+back into that exchange's ``inside`` by our import; without the option nothing changes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from time import perf_counter_ns
+from typing import Any
+
+import jsonschema
+import pytest
+
+from asgi_inspect import inside as facts
+from asgi_inspect.cli.main import main
+from asgi_inspect.formats import codec
+from asgi_inspect.formats.har import har_text, to_har
+from asgi_inspect.formats.har_import import from_har
+from asgi_inspect.model import Exchange, OutboundCall
+from asgi_inspect.ops.export import ExportError, export
+from asgi_inspect.record import inside
+from tests import apps
+
+SCHEMA = json.loads((Path(__file__).parent / "har-1.2.schema.json").read_text())
+VALIDATOR = jsonschema.Draft202012Validator(
+    SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+MS = 1_000_000
+SECRET = "tok-s3cr3t-value"
+
+
+async def record(path: str, calls: list[OutboundCall], started_at: float) -> Exchange:
+    """One exchange whose app made ``calls`` (times relative to now, in ns), recorded through
+    the Inspector; its id (each Inspector counts from 1) and ``started_at`` are set
+    afterwards, so the test names them and controls the clock."""
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        tag = inside.current()
+        assert tag is not None
+        now = perf_counter_ns()
+        for call in calls:
+            shifted = {name: getattr(call, name) + now
+                       for name in ("t_start", "t_first_byte", "t_end")
+                       if getattr(call, name) is not None}
+            inside.emit(tag, OutboundCall(**{**_fields(call), **shifted}))
+        await apps.respond(send, b"ok")
+
+    _, exchange = await apps.record(app, apps.http_scope(path, headers=[(b"host", b"shop")]),
+                                    [{"type": "http.request", "body": b""}],
+                                    capture_calls=True)
+    exchange.started_at = started_at
+    exchange.id = path.strip("/")
+    return exchange
+
+
+def _fields(call: OutboundCall) -> dict[str, Any]:
+    return {name: getattr(call, name) for name in call.__struct_fields__}
+
+
+def call(method: str, url: str, start_ms: float, **fields: Any) -> OutboundCall:
+    start = int(start_ms * MS)
+    times = {"t_first_byte": start + 2 * MS, "t_end": start + 3 * MS}
+    return OutboundCall(library="httpx", method=method, url=url, t_start=start,
+                        http_version="HTTP/1.1", location="shop/views.py:12",
+                        **{**times, **fields})
+
+
+@pytest.fixture
+async def exchanges() -> list[Exchange]:
+    """``/orders`` (at 100.000 s) makes a call at +1 ms and one that fails at +50 ms;
+    ``/stock`` (at 100.010 s) one at +5 ms: in start order, /orders, its first call,
+    /stock, its call, then /orders' failed call."""
+    orders = await record("/orders", [
+        call("POST", f"https://pay.example/charge?token={SECRET}&amount=5", 1,
+             status=201, request_headers=[[b"authorization", f"Bearer {SECRET}".encode()],
+                                          [b"content-type", b"application/json"]],
+             request_body=b'{"amount": 5}',
+             response_headers=[[b"content-type", b"application/octet-stream"]],
+             response_body=b"\x89PNG\x00", response_size=4000),
+        call("GET", "http://stock.internal/levels", 50, status=None, t_first_byte=None,
+             error="ConnectError: [Errno 111] Connection refused"),
+    ], started_at=100.0)
+    stock = await record("/stock", [call("GET", "http://stock.internal/x?a=1&b=2", 5,
+                                         status=200)], started_at=100.010)
+    return [orders, stock]
+
+
+def entries(har: dict[str, Any]) -> list[str]:
+    """Each entry as ``made-by URL`` for a call, the URL for an exchange."""
+    return [f"{e['_asgiInspect']['madeBy']} {e['request']['url']}" if "_asgiInspect" in e
+            else e["request"]["url"] for e in har["log"]["entries"]]
+
+
+def test_calls_are_entries_of_their_own_in_start_order(exchanges: list[Exchange]) -> None:
+    orders, stock = exchanges
+    har = to_har(exchanges, with_calls=True)
+    VALIDATOR.validate(har)
+    assert entries(har) == [
+        "http://shop/orders",
+        f"{orders.id} https://pay.example/charge?token={SECRET}&amount=5",
+        "http://shop/stock",
+        f"{stock.id} http://stock.internal/x?a=1&b=2",
+        f"{orders.id} http://stock.internal/levels",
+    ]
+    starts = [e["startedDateTime"] for e in har["log"]["entries"]]
+    assert starts == sorted(starts)
+    assert "".join(har_text(exchanges, with_calls=True)) == json.dumps(
+        har, indent=2, ensure_ascii=False)
+
+
+def test_a_call_entry_names_its_maker_and_keeps_what_was_recorded(
+        exchanges: list[Exchange]) -> None:
+    orders, _ = exchanges
+    pay, refused = (e for e in to_har(exchanges, with_calls=True)["log"]["entries"]
+                    if e.get("_asgiInspect", {}).get("madeBy") == orders.id)
+    assert pay["_initiator"] == {"type": "other", "url": "http://shop/orders"}
+    assert pay["_resourceType"] == "fetch"
+    assert pay["_asgiInspect"] == {"madeBy": orders.id, "library": "httpx",
+                                   "location": "shop/views.py:12"}
+    assert pay["startedDateTime"] == "1970-01-01T00:01:40.001Z"
+    assert pay["timings"]["wait"] == 2.0 and pay["timings"]["receive"] == 1.0
+    assert pay["time"] == 3.0
+    request, response = pay["request"], pay["response"]
+    assert request["method"] == "POST"
+    assert {"name": "amount", "value": "5"} in request["queryString"]
+    assert request["postData"] == {"mimeType": "application/json", "text": '{"amount": 5}'}
+    assert response["status"] == 201 and response["statusText"] == "Created"
+    content = response["content"]
+    assert content["encoding"] == "base64" and base64.b64decode(content["text"]) == b"\x89PNG\x00"
+    assert content["_truncated"] is True and content["size"] == 4000
+
+    assert refused["response"]["status"] == 0
+    assert refused["_error"] == "ConnectError: [Errno 111] Connection refused"
+    assert refused["timings"]["wait"] == 3.0 and refused["timings"]["receive"] == 0
+
+
+def test_calls_are_redacted_with_their_exchange(exchanges: list[Exchange]) -> None:
+    text = export(exchanges, "har", with_calls=True)
+    assert SECRET not in text
+    har = json.loads(text)
+    VALIDATOR.validate(har)
+    pay = har["log"]["entries"][1]
+    assert "token=" in pay["request"]["url"] and "amount=5" in pay["request"]["url"]
+    assert SECRET in export(exchanges, "har", with_calls=True, redact=False)
+
+
+def test_without_the_option_nothing_changes(exchanges: list[Exchange]) -> None:
+    plain = [Exchange(**{**{f: getattr(e, f) for f in e.__struct_fields__}, "inside": []})
+             for e in exchanges]
+    assert export(exchanges, "har") == export(plain, "har")
+    assert export(exchanges, "curl") == export(plain, "curl")
+    with pytest.raises(ExportError, match="a HAR option"):
+        export(exchanges, "json", with_calls=True)
+
+
+def test_our_import_puts_calls_back_into_their_exchange(exchanges: list[Exchange]) -> None:
+    back = from_har(export(exchanges, "har", with_calls=True, redact=False)).exchanges
+    assert [e.path for e in back] == ["/orders", "/stock"]
+    for original, read in zip(exchanges, back, strict=True):
+        assert [(c.method, c.url, c.status, c.error) for c in facts.calls(read)] == [
+            (c.method, c.url, c.status, c.error) for c in facts.calls(original)]
+    pay = facts.calls(back[0])[0]
+    assert pay.response_body == b"\x89PNG\x00" and pay.response_size == 4000
+    assert pay.request_body == b'{"amount": 5}' and pay.location == "shop/views.py:12"
+    assert pay.t_start == 1 * MS and pay.t_first_byte == 3 * MS and pay.t_end == 4 * MS
+    assert [b"authorization", f"Bearer {SECRET}".encode()] in pay.request_headers
+
+
+def test_a_call_whose_exchange_is_not_in_the_file_is_kept_as_an_entry(
+        exchanges: list[Exchange]) -> None:
+    har = to_har(exchanges, with_calls=True)
+    har["log"]["entries"] = har["log"]["entries"][1:]  # /orders itself left out
+    back = from_har(json.dumps(har)).exchanges
+    assert sorted(e.scope["path"] for e in back) == ["/charge", "/levels", "/stock"]
+    assert not any(facts.calls(e) for e in back if e.path != "/stock")
+
+
+def test_the_cli_option(exchanges: list[Exchange], tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    trace = tmp_path / "t.jsonl"
+    codec.write(codec.new_trace(exchanges), trace)
+    assert main(["export", str(trace), "-f", "har", "--with-calls"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)["log"]["entries"]) == 5 and SECRET not in out
+    assert "2 exchanges" in err and "3 outbound calls" in err
+
+    assert main(["export", str(trace), "-f", "jsonl", "--with-calls"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and "a HAR option" in err
