@@ -1,8 +1,10 @@
-"""The bundled demo app: a raw ASGI 3 app, standard library only.
+"""The bundled demo app: a raw ASGI 3 app, standard library only (and httpx, a dependency of
+asgi-inspect, for its one outbound call).
 
 ``asgi-inspect run`` with no app serves ``asgi_inspect.demo:app`` so a new user sees real traffic
-at once: its home page fires JSON, Server-Sent Events and WebSocket traffic on load, and has a
-button for every other route. Each route is a short handler registered in ``ROUTES`` by
+at once: its home page fires JSON, Server-Sent Events and WebSocket traffic on load, and calls
+the two routes that work inside (an outbound HTTP call and sqlite queries, and an N+1), and has
+a button for every other route. Each route is a short handler registered in ``ROUTES`` by
 ``(method, path template)``; handlers take a ``Request`` and return a ``Response``, and bad input
 raises ``HTTPError``, which becomes a JSON error (400 for a bad parameter). Routes:
 
@@ -15,6 +17,10 @@ raises ``HTTPError``, which becomes a JSON error (400 for a bad parameter). Rout
     GET  /events?count=5&interval=0.5   Server-Sent Events: ticks, then "done"; the stream ends
     GET  /chat?prompt=hi            an LLM-style stream: `data: {...}` chunks, then `data: [DONE]`
     GET  /api/catalog               a larger JSON list, gzip-compressed when the client accepts it
+    GET  /api/dashboard             calls this app's own /api/items over loopback (httpx), then
+                                    runs a few queries on the demo's sqlite database
+    GET  /api/reviews               each product with its reviews: one query for the products,
+                                    then one per product (an N+1 the inspector flags)
     POST /rpc                       JSON-RPC 2.0 (items.list, items.get, items.add; batches);
                                     with `Accept: text/event-stream` only, answered over SSE
                                     with a progress notification first, as MCP servers do
@@ -35,6 +41,7 @@ import itertools
 import json
 import logging
 import math
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,6 +52,8 @@ from functools import cached_property
 from http import HTTPStatus
 from typing import Any, TypedDict, TypeVar
 from urllib.parse import parse_qsl
+
+import httpx
 
 from asgi_inspect.types import RawHeaders, Receive, Scope, Send
 
@@ -58,6 +67,17 @@ PATTERN = bytes(range(256)) * (CHUNK // 256)
 NO_BODY_STATUSES = frozenset({204, 205, 304})
 REASONS = {status.value: status.phrase for status in HTTPStatus}
 SEED_ITEMS = (("Keyboard", 49.0), ("Mouse", 19.5), ("Monitor", 189.99))
+OUTBOUND_TIMEOUT = 5.0  # seconds the dashboard waits for its own /api/items
+SHOP_SCHEMA = """
+CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL NOT NULL);
+CREATE TABLE reviews (id INTEGER PRIMARY KEY, product_id INTEGER NOT NULL REFERENCES products,
+                      stars INTEGER NOT NULL, body TEXT NOT NULL);
+"""
+SHOP_PRODUCTS = (("Keyboard", 49.0), ("Mouse", 19.5), ("Monitor", 189.99), ("Desk lamp", 24.5),
+                 ("Webcam", 59.0), ("Headset", 79.9))
+SHOP_REVIEWS = ((1, 5, "Clicky and solid"), (1, 4, "Loud at night"), (2, 3, "Fine"),
+                (3, 5, "Sharp and bright"), (4, 4, "Warm light"), (5, 2, "Grainy in dim rooms"),
+                (5, 3, "Does the job"), (6, 5, "Comfortable all day"))
 
 
 class HTTPError(Exception):
@@ -99,6 +119,30 @@ class ItemStore:
         return item
 
 
+class Shop:
+    """The demo's sqlite database (in memory): products and their reviews.
+
+    Made when first needed, at lifespan startup or else by the first request that asks (a
+    server without lifespan, httpx's ASGITransport), never at import: a recorder that hooks
+    sqlite3 as the app starts (``asgi-inspect run``, ``Inspector(capture_calls=True)``) sees
+    the connection made after it, so it sees every query."""
+
+    def __init__(self) -> None:
+        self._db: sqlite3.Connection | None = None
+
+    def database(self) -> sqlite3.Connection:
+        """The connection, and the tables filled, the first time."""
+        if self._db is None:
+            # One connection on the event loop's thread; sync handlers may run elsewhere.
+            db = sqlite3.connect(":memory:", check_same_thread=False)
+            db.executescript(SHOP_SCHEMA)
+            db.executemany("INSERT INTO products (name, price) VALUES (?, ?)", SHOP_PRODUCTS)
+            db.executemany("INSERT INTO reviews (product_id, stars, body) VALUES (?, ?, ?)",
+                           SHOP_REVIEWS)
+            self._db = db
+        return self._db
+
+
 @dataclass
 class Request:
     """What a handler sees: the scope, the body on demand, query and path parameters."""
@@ -106,6 +150,7 @@ class Request:
     scope: Scope
     receive: Receive
     items: ItemStore
+    shop: Shop
     params: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -379,6 +424,66 @@ async def catalog(request: Request) -> Response:
                          headers=[(b"content-encoding", b"gzip"), (b"vary", b"accept-encoding")])
 
 
+@route("GET", "/api/dashboard")
+async def dashboard(request: Request) -> Response:
+    """What a backend-for-frontend does: fetch a list from an API (this app's own
+    /api/items, over loopback, so it works offline) and add figures from the database."""
+    items = await fetch_own(request.scope, "/api/items")
+    db = request.shop.database()
+    products, average_price = db.execute("SELECT count(*), avg(price) FROM products").fetchone()
+    (average_stars,) = db.execute("SELECT avg(stars) FROM reviews").fetchone()
+    top = db.execute("SELECT p.name, avg(r.stars) AS stars FROM products p "
+                     "JOIN reviews r ON r.product_id = p.id "
+                     "GROUP BY p.id ORDER BY stars DESC, p.name LIMIT 3").fetchall()
+    return json_response({"items": len(items), "products": products,
+                          "average_price": round(average_price, 2),
+                          "average_stars": round(average_stars, 2),
+                          "top_rated": [name for name, _stars in top]})
+
+
+async def fetch_own(scope: Scope, path: str) -> Any:
+    """GET one of this app's own JSON routes over HTTP; 502 when that fails."""
+    url = own_url(scope, path)
+    # verify=False: a TLS certificate names the app's host, not the loopback address.
+    async with httpx.AsyncClient(timeout=OUTBOUND_TIMEOUT, verify=False) as client:
+        try:
+            response = await client.get(url)
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise HTTPError(502, f"GET {url} failed: {type(exc).__name__}: {exc}") from None
+
+
+def own_url(scope: Scope, path: str) -> str:
+    """The URL of ``path`` on this app, from the address the server says it listens on (a
+    wildcard address is reached over loopback); 503 when it listens on a Unix socket."""
+    server = scope.get("server")
+    if not server or server[1] is None:
+        raise HTTPError(503, "the server listens on no TCP port: the demo cannot call itself")
+    host, port = str(server[0]), int(server[1])
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if scope.get("scheme") == "https" else "http"
+    return f"{scheme}://{host}:{port}{scope.get('root_path', '')}{path}"
+
+
+@route("GET", "/api/reviews")
+async def reviews(request: Request) -> Response:
+    """Each product with its reviews, fetched the naive way: one query for the products, then
+    one more per product. The same statement run once per row is an N+1, which the inspector
+    flags (one JOIN would do)."""
+    db = request.shop.database()
+    products = db.execute("SELECT id, name FROM products ORDER BY id").fetchall()
+    result = []
+    for product_id, name in products:
+        rows = db.execute("SELECT stars, body FROM reviews WHERE product_id = ? ORDER BY id",
+                          (product_id,)).fetchall()
+        result.append({"id": product_id, "name": name,
+                       "reviews": [{"stars": stars, "body": body} for stars, body in rows]})
+    return json_response(result)
+
+
 RPC_ERRORS = {-32700: "Parse error", -32600: "Invalid Request", -32601: "Method not found",
               -32602: "Invalid params"}
 
@@ -600,6 +705,7 @@ class DemoApp:
 
     def __init__(self) -> None:
         self.items = ItemStore()
+        self.shop = Shop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch on the scope type; unknown types raise, as the ASGI spec asks."""
@@ -614,7 +720,7 @@ class DemoApp:
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route, run the handler, and turn HTTPError into its JSON answer."""
-        request = Request(scope, receive, self.items)
+        request = Request(scope, receive, self.items, self.shop)
         try:
             handler, params = resolve(request.method, request.path)
             request.params = params
@@ -634,7 +740,8 @@ class DemoApp:
         await handler(scope, receive, send)
 
     async def lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Complete startup and shutdown; publish the store and start time as lifespan state.
+        """Complete startup and shutdown; publish the store and start time as lifespan state,
+        and make the database at startup.
 
         Handlers use ``self.items`` so the app also works where there is no lifespan (httpx's
         ASGITransport); the state is there for the inspector to show.
@@ -642,6 +749,7 @@ class DemoApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.shop.database()  # made now, not by the first request
                 if "state" in scope:
                     scope["state"].update(items=self.items, started_at=time.time())
                 await send({"type": "lifespan.startup.complete"})
@@ -667,10 +775,14 @@ HOME_PAGE = """<!doctype html>
 <h1>asgi-inspect demo</h1>
 <p>Each button sends a request to this app: watch it arrive in asgi-inspect.
    JSON calls (one gzip-compressed), JSON-RPC calls (one answered over SSE), a form upload, two
-   event streams and a WebSocket session start as soon as the page loads.</p>
+   event streams and a WebSocket session start as soon as the page loads, and so do two calls
+   that show what an endpoint did inside: an outbound HTTP call and sqlite queries, and an
+   N+1 query pattern.</p>
 <h2>HTTP</h2>
 <button onclick="call('GET', 'api/items')">GET /api/items</button>
 <button onclick="call('GET', 'api/items/1')">GET /api/items/1</button>
+<button onclick="call('GET', 'api/dashboard')">GET /api/dashboard (calls + queries)</button>
+<button onclick="call('GET', 'api/reviews')">GET /api/reviews (N+1)</button>
 <button onclick="call('POST', 'api/items', JSON.stringify({name: 'Lamp', price: 24.5}),
                       'application/json')">POST /api/items</button>
 <button onclick="call('POST', 'api/items', '{oops', 'application/json')">
@@ -758,6 +870,8 @@ function chat() {
 
 call("GET", "api/items");
 call("GET", "api/catalog");
+call("GET", "api/dashboard");
+call("GET", "api/reviews");
 rpc("items.list", {});
 rpc("items.get", {id: 99});
 rpc("items.add", {name: "Pen", price: 2.5}, true);

@@ -14,7 +14,21 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 
-from asgi_inspect.demo import CHUNK, MAX_REQUEST_BODY, PATTERN, ROUTES, WEBSOCKET_ROUTES, DemoApp
+from asgi_inspect import inside
+from asgi_inspect.demo import (
+    CHUNK,
+    MAX_REQUEST_BODY,
+    PATTERN,
+    ROUTES,
+    SHOP_PRODUCTS,
+    WEBSOCKET_ROUTES,
+    DemoApp,
+    HTTPError,
+    own_url,
+)
+from asgi_inspect.model import OutboundCall
+from asgi_inspect.record.middleware import Inspector
+from asgi_inspect.record.sinks import MemorySink
 from tests.servers import uvicorn_server
 
 Message = dict[str, Any]
@@ -70,6 +84,7 @@ async def test_home_page_has_a_button_for_every_route(client: httpx.AsyncClient)
         relative_url = path.strip("/").split("{")[0]  # the page calls "api/items/1", "ws/echo"
         assert re.search(f"[\"']{re.escape(relative_url)}", page), path
     for started_on_load in ('call("GET", "api/items")', 'call("GET", "api/catalog")',
+                            'call("GET", "api/dashboard")', 'call("GET", "api/reviews")',
                             'rpc("items.list", {});', "uploadFile();", "events();", "chat();",
                             "echo();"):
         assert started_on_load in page
@@ -223,6 +238,32 @@ async def test_catalog_is_gzip_when_accepted(client: httpx.AsyncClient) -> None:
     assert int(zipped.headers["content-length"]) < len(zipped.content) / 4
     plain = await client.get("/api/catalog", headers={"accept-encoding": "identity"})
     assert "content-encoding" not in plain.headers and plain.json() == zipped.json()
+
+
+async def test_reviews_lists_every_product_with_its_reviews(client: httpx.AsyncClient) -> None:
+    products = (await client.get("/api/reviews")).json()
+    assert [p["name"] for p in products] == [name for name, _price in SHOP_PRODUCTS]
+    assert products[0]["reviews"] == [{"stars": 5, "body": "Clicky and solid"},
+                                      {"stars": 4, "body": "Loud at night"}]
+
+
+@pytest.mark.parametrize(("server", "scheme", "root_path", "url"), [
+    (("127.0.0.1", 8000), "http", "", "http://127.0.0.1:8000/api/items"),
+    (("0.0.0.0", 8000), "http", "", "http://127.0.0.1:8000/api/items"),
+    (("::", 8443), "https", "/shop", "https://[::1]:8443/shop/api/items"),
+    (("fe80::1", 80), "http", "", "http://[fe80::1]:80/api/items"),
+])
+def test_the_dashboard_calls_the_address_the_server_listens_on(
+        server: tuple[str, int], scheme: str, root_path: str, url: str) -> None:
+    scope = {"server": server, "scheme": scheme, "root_path": root_path}
+    assert own_url(scope, "/api/items") == url
+
+
+@pytest.mark.parametrize("server", [None, ("/tmp/app.sock", None)])
+def test_the_dashboard_cannot_call_itself_without_a_tcp_port(server: Any) -> None:
+    with pytest.raises(HTTPError) as info:
+        own_url({"server": server}, "/api/items")
+    assert info.value.status == 503
 
 
 def rpc_call(method: str, params: Any = None, call_id: Any = 1) -> dict[str, Any]:
@@ -464,3 +505,42 @@ async def test_websocket_to_an_unknown_path_is_refused(served: tuple[str, Spy]) 
         async with connect(base_url.replace("http", "ws") + "/ws/nowhere"):
             pass
     assert info.value.response.status_code == 403
+
+
+async def test_dashboard_calls_the_api_and_queries_the_database(
+        served: tuple[str, Spy]) -> None:
+    base_url, _spy = served
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        items = (await http.get("/api/items")).json()
+        dashboard = (await http.get("/api/dashboard")).json()
+    assert dashboard == {"items": len(items), "products": len(SHOP_PRODUCTS),
+                         "average_price": 70.31, "average_stars": 3.88,
+                         "top_rated": ["Headset", "Monitor", "Keyboard"]}
+
+
+# --- what the demo does inside, recorded -----------------------------------------------------
+
+def test_the_first_screen_shows_calls_queries_and_an_n_plus_one() -> None:
+    """What the home page fires on load, under the recorder as ``asgi-inspect run`` has it."""
+    sink = MemorySink()
+    inspector = Inspector(DemoApp(), sink, capture_calls=True)  # hooks before the database
+    with uvicorn_server(inspector, lifespan="on") as base_url:
+        for path in ("/api/dashboard", "/api/reviews"):
+            assert httpx.get(base_url + path).status_code == 200
+    inspector.close()
+    by_path = {exchange.path: exchange for exchange in sink.exchanges}
+    assert len(inside.queries(by_path[""])) >= 3  # the lifespan made the tables
+
+    dashboard = by_path["/api/dashboard"]
+    (call,) = inside.calls(dashboard)
+    assert isinstance(call, OutboundCall)
+    assert (call.method, call.url, call.status) == ("GET", base_url + "/api/items", 200)
+    assert "demo.py:" in call.location  # the demo's own line: it is the app here
+    assert len(inside.queries(dashboard)) == 3
+    assert not inside.repeated(dashboard)
+    assert by_path["/api/items"].inside == []  # the call it answered is the dashboard's
+
+    (repeat,) = inside.repeated(by_path["/api/reviews"])
+    assert repeat.count == len(SHOP_PRODUCTS)
+    assert repeat.shape == "select stars, body from reviews where product_id = ? order by id"
+    assert "demo.py:" in repeat.location
