@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from asgi_inspect.model import DEFAULT_MAX_BODY, DEFAULT_MAX_EXCHANGES, DEFAULT_MAX_MEMORY, Trace
+from asgi_inspect.model import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_MAX_EXCHANGES,
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_OTLP_BODY,
+    Trace,
+)
 from asgi_inspect.text import printable
 from asgi_inspect.units import parse_size
 
@@ -72,6 +78,29 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--filter", default="", metavar="EXPR",
                        help="show (and record) only exchanges matching EXPR")
     add_ignore_header(group)
+    add_otlp_options(parser, live=True)
+
+
+def add_otlp_options(parser: argparse.ArgumentParser, *, live: bool) -> None:
+    """--otlp and its settings (``live``: run, proxy, listen; else export), and --trace-url
+    (live): exchanges as OpenTelemetry traces (asgi_inspect/otel, docs/otel.md)."""
+    group = parser.add_argument_group("OpenTelemetry")
+    group.add_argument("--otlp", nargs="?", const="", metavar="ENDPOINT",
+                       help="send every exchange as an OTLP trace to ENDPOINT, a base URL "
+                            "(http://collector:4318); alone: $OTEL_EXPORTER_OTLP_ENDPOINT, "
+                            "else localhost")
+    group.add_argument("--otlp-protocol", metavar="PROTOCOL",
+                       help="http/protobuf or grpc (default: $OTEL_EXPORTER_OTLP_PROTOCOL, "
+                            "else http/protobuf)")
+    if not live:
+        return
+    group.add_argument("--otlp-body", type=size, default=DEFAULT_OTLP_BODY, metavar="SIZE",
+                       help="body bytes a span carries per direction, redacted; 0: none "
+                            f"(default {DEFAULT_OTLP_BODY // 1024}KiB)")
+    group.add_argument("--trace-url", metavar="TEMPLATE",
+                       help="link each exchange to its trace: a URL with {trace_id} in it "
+                            "(http://jaeger:16686/trace/{trace_id})")
+
 
 
 def add_store_bounds(parser: Any) -> None:
