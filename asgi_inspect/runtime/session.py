@@ -12,6 +12,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -25,6 +26,9 @@ from asgi_inspect.runtime.runner import ServerProcess
 from asgi_inspect.store.collector import Collector
 from asgi_inspect.store.store import Store
 from asgi_inspect.store.view import View
+
+if TYPE_CHECKING:
+    from asgi_inspect.otel.exporter import SpanExport
 
 MAX_LOG_LINES = 5000
 # How long the batches an exited server had already sent may take to be read, before what
@@ -63,6 +67,8 @@ class Session:
     loaded: Trace | None = None  # the file's header, for a session opened from one
     skipped: int = 0  # damaged lines and invalid exchanges left out when the file was read
     waiting_hint: str = ""  # what the empty list says (listen: how to connect)
+    otlp: SpanExport | None = None  # --otlp: every closed exchange sent as a trace
+    trace_url: str | None = None  # views show each exchange's trace: this link, or ("") its id
     view: View = field(init=False)
     # Processes that exited: the recorders they held, the note for the requests they left
     # open and the one for their lifespan.
@@ -89,10 +95,12 @@ class Session:
     @property
     def dropped(self) -> int:
         """Records lost on the way, with the recorders' errors, as a view counts them: those
-        the file recorded for a session opened from one, else the live recorders'."""
+        the file recorded for a session opened from one, else the live recorders' (and the
+        spans --otlp could not send)."""
         if self.loaded is not None:
             return self.loaded.dropped + self.loaded.recorder_errors
-        return self.collector.dropped + self.collector.recorder_errors
+        exported = self.otlp.dropped if self.otlp is not None else 0  # spans not sent
+        return self.collector.dropped + self.collector.recorder_errors + exported
 
     @property
     def store(self) -> Store:
