@@ -18,6 +18,7 @@ from typing import IO
 from asgi_inspect import lenses
 from asgi_inspect.formats import codec
 from asgi_inspect.model import Exchange
+from asgi_inspect.otel.context import trace_label
 from asgi_inspect.record.files import LineFile
 from asgi_inspect.store.collector import Collector
 from asgi_inspect.text import printable
@@ -74,6 +75,7 @@ class HeadlessRecorder:
         self.out = out or sys.stdout
         self.warn = warn or _to_stderr
         self.count = 0
+        self.trace_url: str | None = None  # --otlp: lines end with the trace (a link or id)
         self.unwritten = 0  # exchanges the file could not take
         self.record = record
         self._file = LineFile(record, codec.header_line()) if record else None
@@ -85,7 +87,10 @@ class HeadlessRecorder:
             return
         self.count += 1
         if self.echo:
-            self._print(format_line(exchange))
+            line = format_line(exchange)
+            if self.trace_url is not None:
+                line += " " + printable(trace_label(exchange, self.trace_url))
+            self._print(line)
         if self._file and not self._file.write(codec.exchange_line(exchange)):
             self.unwritten += 1
             if self.unwritten == 1:
