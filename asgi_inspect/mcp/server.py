@@ -29,12 +29,12 @@ from typing import Any, Final
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from asgi_inspect import lenses
+from asgi_inspect import inside, lenses
 from asgi_inspect.content import body_of
 from asgi_inspect.formats.codec import TraceError
 from asgi_inspect.http import VOLATILE_HEADERS, url_of
 from asgi_inspect.mcp.source import Source
-from asgi_inspect.model import Direction, Exchange
+from asgi_inspect.model import Direction, Exchange, Inside, OutboundCall, Query, header_pairs
 from asgi_inspect.ops.export import FORMATS, Format, export, export_to, redact_exchange
 from asgi_inspect.ops.replay import replay, replay_request
 from asgi_inspect.record.redact import Redactor
@@ -61,13 +61,17 @@ MAX_HEADERS: Final = 100  # header lines per direction
 MAX_OUTPUT_LINES: Final = 50  # lines the app printed or logged
 MAX_CHANGES: Final = 50  # changes listed in a diff
 MAX_TEXT: Final = 4096  # characters of a traceback or one header value
+MAX_INSIDE: Final = 50  # calls, queries and spans listed in one exchange
+INSIDE_BODY_LIMIT: Final = 1024  # body bytes shown per outbound call
 RESULT_LIMIT: Final = 96 * 1024  # characters of any one result
 
 INSTRUCTIONS = """\
 asgi-inspect serves recorded ASGI traffic (HTTP requests, WebSockets) of {where}.
 Start with list_exchanges (filter language: ~m POST, ~c 500, ~u /api, ~b text, ~e for
-failures, ~op name for GraphQL/JSON-RPC operations, ! & | and parentheses), then
-get_exchange on an id. replay_exchange re-sends a request (optionally edited) and diffs the
+failures, ~op name for GraphQL/JSON-RPC operations, ~sql/~call REGEX for a query's statement
+or an outbound call's URL, ~nq >5 or ~nc 0 to count them, ~n1 for an N+1, ~ie for a failed
+call or query, ! & | and parentheses), then get_exchange on an id (its queries and outbound
+calls included). replay_exchange re-sends a request (optionally edited) and diffs the
 answer; diff_exchanges compares two recorded exchanges; export_exchanges writes HAR, curl,
 JSON... Results are bounded: {rows} rows a page, bodies cut at {body} bytes. Secrets are
 {redaction}."""
@@ -118,8 +122,10 @@ class Tools:
     async def list_exchanges(self, filter: str = "", offset: int = 0,
                              limit: int = MAX_ROWS) -> str:
         """List recorded exchanges, one compact line each: id, time, client, method, path,
-        operation, status, duration, size, errors. `filter` uses asgi-inspect's filter
-        language (e.g. "~m POST & ~c 500", "~u /api", "~b needle", "~e"). Pages: at most
+        operation, status, duration, size, what the app did inside ("6q 1c": queries and
+        outbound calls; "N+1"), errors. `filter` uses asgi-inspect's filter language (e.g.
+        "~m POST & ~c 500", "~u /api", "~b needle", "~e", "~nq >10", "~n1",
+        "~call stripe"). Pages: at most
         `limit` rows (max 200) from `offset`; the last line gives the next offset."""
         limit = max(1, min(limit, MAX_ROWS_ASKED))
         offset = max(0, offset)
@@ -139,7 +145,10 @@ class Tools:
         """One exchange as JSON: overview (URL, status, outcome, timing, sizes, protocol
         operation), request and response headers, bodies with their Content-Encoding undone
         (cut at `body_limit` bytes, max 65536, saying how many more), the receive()/send()
-        messages, the exception with its traceback, and what the app printed or logged."""
+        messages, the exception with its traceback, what the app printed or logged, and what
+        it did inside: totals of its database queries and outbound HTTP calls, the N+1
+        statement shapes, and each call, query and span in start order (the first 50; a
+        call's bodies cut at 1024 bytes)."""
         limit = max(0, min(body_limit, BODY_LIMIT_ASKED))
         exchange = self._shown(await self._one(id), self._redactor())
         return bounded(as_json(describe(exchange, limit)))
@@ -200,11 +209,12 @@ class Tools:
         return bounded(safe_lines([f"#{a} → #{b}", *diff_lines(diff)]))
 
     async def export_exchanges(self, filter: str = "", format: str = "har",
-                               path: str = "") -> str:
+                               path: str = "", with_calls: bool = False) -> str:
         """Export the exchanges `filter` matches as `format` (har, json, jsonl, curl,
-        httpie), redacted as every result here. Without `path` the text is returned (cut at
-        about 96 KiB: give a `path` for more); with `path` it is written to that file
-        (created readable by its owner only) and the result says what was written."""
+        httpie), redacted as every result here. `with_calls` (har only): the outbound HTTP
+        calls the app made are entries of their own. Without `path` the text is returned
+        (cut at about 96 KiB: give a `path` for more); with `path` it is written to that
+        file (created readable by its owner only) and the result says what was written."""
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; one of {', '.join(FORMATS)}")
         fmt: Format = format
@@ -212,10 +222,10 @@ class Tools:
         redact = self.settings.redact
         if path:
             count = export_to(Path(path), selection.exchanges, fmt, redact=redact,
-                              header=selection.header)
+                              header=selection.header, with_calls=with_calls)
             return f"wrote {count} exchange{'s' if count != 1 else ''} ({fmt}) to {path}"
-        return bounded(export(selection.exchanges, fmt, redact=redact, header=selection.header),
-                       hint="give a path to write it whole")
+        return bounded(export(selection.exchanges, fmt, redact=redact, header=selection.header,
+                              with_calls=with_calls), hint="give a path to write it whole")
 
     # helpers ------------------------------------------------------------------------------
 
@@ -276,7 +286,53 @@ def describe(exchange: Exchange, body_limit: int) -> dict[str, Any]:
         lines = [f"{line.stream}: {cut(line.text)}" for line in
                  exchange.output[:MAX_OUTPUT_LINES]]
         info["output"] = counted(lines, len(exchange.output))
+    if exchange.inside:
+        info["inside"] = inside_json(exchange)
     return info
+
+
+def inside_json(exchange: Exchange) -> dict[str, Any]:
+    """What the app did inside the exchange: totals, N+1 shapes, then each item, bounded."""
+    found = inside.totals(exchange)
+    totals = {"queries": found.queries, "query_time": format_duration(found.query_ns),
+              "calls": found.calls, "call_time": format_duration(found.call_ns),
+              "spans": found.spans, "errors": found.errors}
+    shown: dict[str, Any] = {"totals": totals}
+    repeats = inside.repeated(exchange)
+    if repeats:
+        shown["n_plus_one"] = [{"statement": cut(r.shape), "count": r.count,
+                                "time": format_duration(r.total_ns), "location": r.location}
+                               for r in repeats]
+    items: list[Any] = [item_json(item) for item in exchange.inside[:MAX_INSIDE]]
+    shown["items"] = counted(items, len(exchange.inside))
+    return shown
+
+
+def item_json(item: Inside) -> dict[str, Any]:
+    """One call, query or span: when it started and how long it took, then its own fields
+    (empty ones left out); a call's headers and bodies bounded."""
+    shown: dict[str, Any] = {"kind": type(item).__name__, "at": format_duration(item.t_start),
+                             "duration": format_duration(inside.duration_ns(item))}
+    if isinstance(item, OutboundCall):
+        shown.update(method=item.method, url=cut(item.url), status=item.status,
+                     request_headers=header_lines(header_pairs(item.request_headers)),
+                     response_headers=header_lines(header_pairs(item.response_headers)))
+        for name, data in (("request_body", item.request_body),
+                           ("response_body", item.response_body)):
+            if isinstance(data, bytes) and data:
+                shown[name] = bytes_json(data, INSIDE_BODY_LIMIT)
+    elif isinstance(item, Query):
+        shown.update(statement=cut(item.statement), rows=item.rows, many=item.many,
+                     database=item.database)
+        if item.parameters is not None:
+            shown["parameters"] = cut(value_text(item.parameters))
+    else:
+        shown.update(name=item.name, span_kind=item.span_kind, status=item.status)
+        if item.attributes:
+            shown["attributes"] = cut(value_text(item.attributes))
+    shown.update(library=item.library, error=item.error and cut(item.error),
+                 location=getattr(item, "location", ""))
+    return {key: value for key, value in shown.items() if value not in (None, "", [])}
 
 
 def header_lines(headers: list[tuple[bytes, bytes]]) -> list[str]:
@@ -288,14 +344,19 @@ def header_lines(headers: list[tuple[bytes, bytes]]) -> list[str]:
 def body_json(exchange: Exchange, direction: Direction, limit: int) -> dict[str, Any]:
     """A body as text (UTF-8) or base64, decoded, cut at ``limit`` bytes with how many more."""
     body = body_of(exchange, direction)
-    data = body.data
-    shown: dict[str, Any] = {"size": len(data)}
+    shown = bytes_json(body.data, limit)
     if body.encoding:
         shown["content_encoding"] = body.encoding
     if body.note:
         shown["note"] = body.note
     if not body.complete:
         shown["complete"] = False
+    return shown
+
+
+def bytes_json(data: bytes, limit: int) -> dict[str, Any]:
+    """Bytes as text (UTF-8) or base64, cut at ``limit`` bytes with how many more."""
+    shown: dict[str, Any] = {"size": len(data)}
     part = data[:limit]
     try:
         shown["text"] = part.decode("utf-8")
