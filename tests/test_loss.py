@@ -41,6 +41,8 @@ from asgi_inspect.store import collector as collector_module
 from asgi_inspect.store.collector import Collector
 from tests.servers import free_port, wait_for_port
 
+pytestmark = pytest.mark.usefixtures("hotpath")  # each test on the Python and the compiled path
+
 ROOT = Path(__file__).parent.parent
 CLI = [sys.executable, "-m", "asgi_inspect"]
 SECOND = 10**9

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from asgi_inspect import Inspector, MemorySink
@@ -20,6 +21,8 @@ from asgi_inspect.store import collector as collector_module
 from asgi_inspect.store.store import Store, memory_estimate
 from tests import apps
 from tests.apps import Receive, Scope, Send
+
+pytestmark = pytest.mark.usefixtures("hotpath")  # each test on the Python and the compiled path
 
 CHUNK = bytes(range(256)) * 256  # 64 KiB, one object sent again and again
 CHUNKS = 20_000  # about 1.25 GiB per direction

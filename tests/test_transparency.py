@@ -217,8 +217,11 @@ class Servers:
     log: Captured
 
 
+pytestmark = pytest.mark.usefixtures("hotpath")  # each test on the Python and the compiled path
+
+
 @pytest.fixture(scope="module")
-def servers() -> Iterator[Servers]:
+def servers(hotpath: str) -> Iterator[Servers]:
     bare = Witness(apps.router(apps.ROUTES, apps.lifespan_state))
     inner = Witness(apps.router(apps.ROUTES, apps.lifespan_state))
     sink = MemorySink()

@@ -8,6 +8,7 @@ import sys
 
 from asgi_inspect import __version__
 from asgi_inspect.cli.options import CliError
+from asgi_inspect.record.hotpath import describe
 from asgi_inspect.text import printable
 
 COMMANDS = ("run", "listen", "view", "replay", "export", "proxy", "mcp", "diff", "gen_test")
@@ -18,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="asgi-inspect",
         description="Record every ASGI scope, receive() and send() of an app and inspect them "
                     "live in a terminal UI; replay, diff and export them.")
-    parser.add_argument("--version", action="version", version=f"asgi-inspect {__version__}")
+    parser.add_argument("--version", action="version",
+                        version=f"asgi-inspect {__version__} (recorder hot path: {describe()})")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"asgi_inspect.cli.{name}").add_parser(sub)

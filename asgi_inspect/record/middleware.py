@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import inspect
 import itertools
 import os
@@ -20,8 +21,8 @@ from types import TracebackType
 from typing import Any
 
 from asgi_inspect.model import DEFAULT_MAX_BODY, DEFAULT_MAX_EVENTS
-from asgi_inspect.record import context
-from asgi_inspect.record.batch import Batcher
+from asgi_inspect.record import context, hotpath
+from asgi_inspect.record.batch import MAX_BUFFER, Batcher
 from asgi_inspect.record.sinks import MemorySink, Sink, resolve_sink
 from asgi_inspect.record.wire import (
     CANCELLED,
@@ -111,6 +112,7 @@ class Inspector:
         if isinstance(self.sink, MemorySink):
             self.sink.pending = self.batcher.flush
         self._ids = itertools.count(1)
+        self._compiled = _compiled_recorder(self)
         self._closed = False
         atexit.register(self.close)
 
@@ -122,7 +124,9 @@ class Inspector:
         # counters so far (seq: next event number, left: events still kept, budgets: body
         # bytes still kept each way), which records the rest of it. The two closures spell out
         # the same keep-whole step rather than share a helper: a call per event measured
-        # +0.4 µs per request in-process, twice that under uvicorn.
+        # +0.4 µs per request in-process, twice that under uvicorn. Where the C extension is
+        # built (hotpath.py), an Exchange of its own takes the closures' place, step for step,
+        # its counters and tap inside it (flow.tap, flow.taken()).
         batch = self.batcher
         try:
             if batch._timer is not None:  # one attribute read per exchange
@@ -141,70 +145,76 @@ class Inspector:
                               redactor=self._calls_redactor) \
                 if self.capture_output or self.capture_calls else None
             token = None if tag is None else context.CURRENT.set(tag)
+            compiled = self._compiled if tap is None else None
+            flow = None if compiled is None else compiled.exchange(xid, receive, send)
         except Exception as exc:
             batch.error(exc)
             return await self.app(scope, receive, send)
-        add = batch.add
+        if flow is not None:
+            tapped_receive, tapped_send = flow.receive, flow.send
+        else:
+            add = batch.add
 
-        async def tapped_receive() -> Message:
-            nonlocal tap, seq, left, budget_in
-            t = perf_counter_ns()
-            try:
-                message = await receive()
-            except BaseException as exc:
-                tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
-                tap.failed(RECEIVED, IN, t, None, exc)
-                raise
-            t_return = perf_counter_ns()
-            try:
-                n = len(message.get("body") or b"") if message.get("type") == _REQUEST else -1
-                if tap is None and 0 <= n <= budget_in and left > 0:
-                    budget_in -= n
-                    left -= 1
-                    add((RECEIVED, xid, seq, t, t_return, message))
-                    seq += 1
-                else:
+            async def tapped_receive() -> Message:
+                nonlocal tap, seq, left, budget_in
+                t = perf_counter_ns()
+                try:
+                    message = await receive()
+                except BaseException as exc:
                     tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
-                    tap.record(RECEIVED, IN, t, t_return, message, OK, None)
-            except Exception as exc:
-                batch.error(exc)
-            return message
+                    tap.failed(RECEIVED, IN, t, None, exc)
+                    raise
+                t_return = perf_counter_ns()
+                try:
+                    n = len(message.get("body") or b"") if message.get("type") == _REQUEST else -1
+                    if tap is None and 0 <= n <= budget_in and left > 0:
+                        budget_in -= n
+                        left -= 1
+                        add((RECEIVED, xid, seq, t, t_return, message))
+                        seq += 1
+                    else:
+                        tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
+                        tap.record(RECEIVED, IN, t, t_return, message, OK, None)
+                except Exception as exc:
+                    batch.error(exc)
+                return message
 
-        async def tapped_send(message: Message) -> None:
-            nonlocal tap, seq, left, budget_out
-            t = perf_counter_ns()
-            try:
-                kind = message.get("type")
-                if kind in _HEADED and not isinstance(message.get("headers"), _LISTS):
-                    message = _headers_listed(batch, xid, message)  # before the server reads
-            except Exception as exc:  # not a mapping: the server will say so, not us
-                kind = None
-                batch.error(exc)
-            try:
-                await send(message)
-            except BaseException as exc:
-                tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
-                tap.failed(SENT, OUT, t, message, exc)
-                raise
-            t_return = perf_counter_ns()
-            try:  # recorded once returned: the message is what the server was given
-                n = (len(message.get("body") or b"") if kind == _BODY
-                     else 0 if kind == _START else -1)
-                if tap is None and 0 <= n <= budget_out and left > 0:
-                    budget_out -= n
-                    left -= 1
-                    add((SENT, xid, seq, t, t_return, message))
-                    seq += 1
-                else:
+            async def tapped_send(message: Message) -> None:
+                nonlocal tap, seq, left, budget_out
+                t = perf_counter_ns()
+                try:
+                    kind = message.get("type")
+                    if kind in _HEADED and not isinstance(message.get("headers"), _LISTS):
+                        message = _headers_listed(batch, xid, message)  # before the server reads
+                except Exception as exc:  # not a mapping: the server will say so, not us
+                    kind = None
+                    batch.error(exc)
+                try:
+                    await send(message)
+                except BaseException as exc:
                     tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
-                    tap.record(SENT, OUT, t, t_return, message, OK, None)
-            except Exception as exc:
-                batch.error(exc)
+                    tap.failed(SENT, OUT, t, message, exc)
+                    raise
+                t_return = perf_counter_ns()
+                try:  # recorded once returned: the message is what the server was given
+                    n = (len(message.get("body") or b"") if kind == _BODY
+                         else 0 if kind == _START else -1)
+                    if tap is None and 0 <= n <= budget_out and left > 0:
+                        budget_out -= n
+                        left -= 1
+                        add((SENT, xid, seq, t, t_return, message))
+                        seq += 1
+                    else:
+                        tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
+                        tap.record(SENT, OUT, t, t_return, message, OK, None)
+                except Exception as exc:
+                    batch.error(exc)
 
         try:
             result = await self.app(scope, tapped_receive, tapped_send)
         except BaseException as exc:
-            tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
+            tap = (flow.taken() if flow is not None
+                   else tap or _Tap(self, xid, seq, left, budget_in, budget_out))
             tap.close(exc, None, _scope_added(scope, keys))
             raise
         finally:
@@ -212,10 +222,12 @@ class Inspector:
                 context.CURRENT.reset(token)  # type: ignore[arg-type]
                 if tag.skipped:
                     _note_skipped(tag)
-        if tap is None and result is None and len(scope) == keys:
-            add((CLOSED, xid, perf_counter_ns(), OK))
+        if (tap if flow is None else flow.tap) is None and result is None \
+                and len(scope) == keys:
+            batch.add((CLOSED, xid, perf_counter_ns(), OK))
         else:
-            tap = tap or _Tap(self, xid, seq, left, budget_in, budget_out)
+            tap = (flow.taken() if flow is not None
+                   else tap or _Tap(self, xid, seq, left, budget_in, budget_out))
             tap.close(None, result, _scope_added(scope, keys))
         return result
 
@@ -446,6 +458,7 @@ _HEADED = frozenset({"http.response.start", "http.response.trailers", "websocket
                      "websocket.http.response.start"})
 _LISTS = (list, tuple)
 _REQUEST, _START, _BODY = "http.request", "http.response.start", "http.response.body"
+_C_SIZE_LIMIT = 2**62  # caps from here on are kept by the Python path (C counts in 64 bits)
 
 
 def _headers_listed(batch: Batcher, xid: int, message: Message) -> Message:
@@ -505,6 +518,25 @@ def _described(value: Any) -> Any:
         name = getattr(value, "__qualname__", None) or getattr(value, "__name__", "?")
         return opaque(kind, f"{getattr(value, '__module__', '?')}.{name}")
     return value
+
+
+def _compiled_recorder(inspector: Inspector) -> Any:
+    """The C extension's recorder of this inspector's common path, or None for the Python
+    path (hotpath.py chooses; caps beyond what C's sizes hold stay in Python)."""
+    module = hotpath.compiled()
+    batch = inspector.batcher
+    if module is None or max(batch.max_body, batch.max_events) >= _C_SIZE_LIMIT:
+        return None
+    _configure(module)
+    return module.Recorder(inspector, batch)
+
+
+@functools.cache
+def _configure(module: Any) -> None:
+    """Give the extension the Python path's constants and helpers, once: one source."""
+    module.configure(tap=_Tap, headers_listed=_headers_listed, headed=_HEADED,
+                     received=RECEIVED, sent=SENT, way_in=IN, way_out=OUT, ok=OK,
+                     request=_REQUEST, start=_START, body=_BODY, max_buffer=MAX_BUFFER)
 
 
 def _redactor(redact: bool | Callable[[Any], Any]) -> Callable[[Any], Any] | None:
