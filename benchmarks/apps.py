@@ -156,6 +156,19 @@ def recorded() -> ASGIApp:
     return _recorded(hello)
 
 
+def recorded_hooked() -> ASGIApp:
+    """``recorded`` with calls and queries recorded (``capture_calls``: the hooks installed,
+    httpx and sqlite3 hooked) in an app that makes none: the per-request cost of the option."""
+    from asgi_inspect import Inspector
+
+    inspector = Inspector(hello, capture_calls=True)
+    import sqlite3  # noqa: F401  # hooked as an app's imports would be
+
+    import httpx  # noqa: F401
+
+    return inspector
+
+
 def recorder_only() -> ASGIApp:
     return _recorded(hello, NullSink())
 

@@ -8,6 +8,8 @@ CPU-normalised throughput ratio, (bare CPU/req) / (variant CPU/req), and req/s r
 
 The ``recorded`` variant is ``Inspector(app)`` streaming every exchange over the live channel
 to a collector in another process; the collector's counts are checked against wrk's at the end.
+``recorded-hooked`` is the same with ``capture_calls=True`` (httpx and sqlite3 hooked) in an
+app that makes no call or query: what recording calls costs a request that makes none.
 
     python benchmarks/recorder_overhead.py [--rounds 5] [--duration 5] [--variants ...]
 """
@@ -43,6 +45,7 @@ class Variant:
 VARIANTS = {
     "bare": Variant("bare"),
     "recorded": Variant("recorded", collector=True),
+    "recorded-hooked": Variant("recorded_hooked", collector=True),
     "recorder-only": Variant("recorder_only"),
     "wrapper": Variant("wrapper"),
     "floor": Variant("floor"),
@@ -184,8 +187,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds per variant")
     parser.add_argument("--connections", type=int, default=50, help="wrk -c (default 50)")
     parser.add_argument("--variants", type=_variants, default=["recorded", "wrapper"],
-                        help="comma-separated, besides bare: recorded, recorder-only (a sink "
-                             "that discards), wrapper (does nothing), trace (uvicorn "
+                        help="comma-separated, besides bare: recorded, recorded-hooked "
+                             "(recorded with capture_calls, no call made), recorder-only (a "
+                             "sink that discards), wrapper (does nothing), trace (uvicorn "
                              "--log-level trace); default recorded,wrapper")
     args = parser.parse_args()
     if min(args.rounds, args.duration, args.warmup, args.connections) < 1:
