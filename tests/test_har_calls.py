@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from time import perf_counter_ns
 from typing import Any
 
 import jsonschema
@@ -20,41 +19,13 @@ from asgi_inspect.formats.har import har_text, to_har
 from asgi_inspect.formats.har_import import from_har
 from asgi_inspect.model import Exchange, OutboundCall
 from asgi_inspect.ops.export import ExportError, export
-from asgi_inspect.record import inside
-from tests import apps
+from tests.recorded_inside import record_inside
 
 SCHEMA = json.loads((Path(__file__).parent / "har-1.2.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(
     SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 MS = 1_000_000
 SECRET = "tok-s3cr3t-value"
-
-
-async def record(path: str, calls: list[OutboundCall], started_at: float) -> Exchange:
-    """One exchange whose app made ``calls`` (times relative to now, in ns), recorded through
-    the Inspector; its id (each Inspector counts from 1) and ``started_at`` are set
-    afterwards, so the test names them and controls the clock."""
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        tag = inside.current()
-        assert tag is not None
-        now = perf_counter_ns()
-        for call in calls:
-            shifted = {name: getattr(call, name) + now
-                       for name in ("t_start", "t_first_byte", "t_end")
-                       if getattr(call, name) is not None}
-            inside.emit(tag, OutboundCall(**{**_fields(call), **shifted}))
-        await apps.respond(send, b"ok")
-
-    _, exchange = await apps.record(app, apps.http_scope(path, headers=[(b"host", b"shop")]),
-                                    [{"type": "http.request", "body": b""}],
-                                    capture_calls=True)
-    exchange.started_at = started_at
-    exchange.id = path.strip("/")
-    return exchange
-
-
-def _fields(call: OutboundCall) -> dict[str, Any]:
-    return {name: getattr(call, name) for name in call.__struct_fields__}
 
 
 def call(method: str, url: str, start_ms: float, **fields: Any) -> OutboundCall:
@@ -70,7 +41,7 @@ async def exchanges() -> list[Exchange]:
     """``/orders`` (at 100.000 s) makes a call at +1 ms and one that fails at +50 ms;
     ``/stock`` (at 100.010 s) one at +5 ms: in start order, /orders, its first call,
     /stock, its call, then /orders' failed call."""
-    orders = await record("/orders", [
+    orders = await record_inside("/orders", [
         call("POST", f"https://pay.example/charge?token={SECRET}&amount=5", 1,
              status=201, request_headers=[[b"authorization", f"Bearer {SECRET}".encode()],
                                           [b"content-type", b"application/json"]],
@@ -80,8 +51,8 @@ async def exchanges() -> list[Exchange]:
         call("GET", "http://stock.internal/levels", 50, status=None, t_first_byte=None,
              error="ConnectError: [Errno 111] Connection refused"),
     ], started_at=100.0)
-    stock = await record("/stock", [call("GET", "http://stock.internal/x?a=1&b=2", 5,
-                                         status=200)], started_at=100.010)
+    stock = await record_inside("/stock", [call("GET", "http://stock.internal/x?a=1&b=2", 5,
+                                                status=200)], started_at=100.010)
     return [orders, stock]
 
 

@@ -7,39 +7,18 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from time import perf_counter_ns
 from typing import Any
 
 import pytest
 
 from asgi_inspect.formats import codec
 from asgi_inspect.mcp.server import INSIDE_BODY_LIMIT, MAX_INSIDE
-from asgi_inspect.model import Exchange, Inside, OutboundCall, Query
-from asgi_inspect.record import inside
-from tests import apps
+from asgi_inspect.model import Exchange, OutboundCall, Query
+from tests.recorded_inside import record_inside
 from tests.test_mcp_server import call, failure, stdio
 
 SECRET = "s3cret-token"
 MS = 1_000_000
-
-
-async def record(path: str, items: list[Inside]) -> Exchange:
-    """One exchange whose app made ``items`` (times relative to its start), recorded through
-    the Inspector with calls captured; its id is its path."""
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        tag = inside.current()
-        assert tag is not None
-        now = perf_counter_ns()
-        for item in items:
-            times = {name: getattr(item, name) + now for name in ("t_start", "t_end")}
-            inside.emit(tag, type(item)(**{**{f: getattr(item, f)
-                                              for f in item.__struct_fields__}, **times}))
-        await apps.respond(send, b"ok")
-
-    _, exchange = await apps.record(app, apps.http_scope(path),
-                                    [{"type": "http.request", "body": b""}], capture_calls=True)
-    exchange.id = path.strip("/")
-    return exchange
 
 
 def query(statement: str, at_ms: int, **fields: Any) -> Query:
@@ -54,7 +33,7 @@ def trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ``health``: nothing inside; ``pay``: one refused call, and more items than a result
     lists."""
     async def traffic() -> list[Exchange]:
-        users = await record("/users", [
+        users = await record_inside("/users", [
             query("SELECT id FROM users", 1),
             *(query("SELECT * FROM teams WHERE user_id = ?", 2 + n, parameters=[n])
               for n in range(6)),
@@ -64,8 +43,8 @@ def trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
                          request_headers=[[b"authorization", f"Bearer {SECRET}".encode()]],
                          response_body=b"a" * 3000),
         ])
-        health = await record("/health", [])
-        pay = await record("/pay", [
+        health = await record_inside("/health", [])
+        pay = await record_inside("/pay", [
             OutboundCall(library="httpx", method="POST", url="http://pay.internal/charge",
                          t_start=MS, t_end=2 * MS, error="ConnectError: refused"),
             *(query(f"select * from t{n}", 3 + n) for n in range(MAX_INSIDE + 5)),
