@@ -6,7 +6,9 @@ when a response differs beyond the ignored parts (headers, ``--ignore-field`` JS
 request body capped at capture: a warning on stderr, and exit 1 unless ``--allow-truncated``),
 so a recording can serve as a regression test. What the app prints, logs or raises while it
 runs in this process goes to a log file, not into the report (one line per exchange says how
-much). The loop is :func:`asgi_inspect.ops.replay.replay`, as in the TUI.
+much). The loop is :func:`asgi_inspect.ops.replay.replay`, as in the TUI. With
+``--mock-outbound`` the app's outbound HTTP calls get the recorded responses (offline); a call
+with no recording is named under its exchange.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def add_parser(sub: Any) -> None:
                              ".log, written only when the app prints)")
     add_ignore_header(parser)
     add_ignore_body(parser)
+    add_mock_outbound(parser)
     parser.add_argument("--allow-truncated", action="store_true",
                         help="a replay that sent less than the client did (a request body "
                              "capped at capture) does not make the exit status 1; it is still "
@@ -78,6 +81,22 @@ def add_ignore_body(parser: Any) -> None:
                              "'took [0-9.]+ms' (repeatable)")
 
 
+def add_mock_outbound(parser: Any) -> None:
+    """--mock-outbound: replays in-process answer the app's outbound calls from the trace."""
+    parser.add_argument("--mock-outbound", action="store_true",
+                        help="with --app: answer the app's outbound HTTP calls (httpx, "
+                             "requests, urllib3, aiohttp) with the responses recorded in the "
+                             "trace, never the network; a call with none fails and is named")
+
+
+def mock_outbound(args: argparse.Namespace) -> bool:
+    """Whether replays mock outbound calls; a one-line :class:`CliError` without --app."""
+    if args.mock_outbound and not args.app:
+        raise CliError("--mock-outbound needs --app: only an app replayed in this process "
+                       "can have its outbound calls answered")
+    return bool(args.mock_outbound)
+
+
 def ignore_body(args: argparse.Namespace) -> BodyIgnore:
     """The --ignore-field and --ignore-text rules, or a one-line :class:`CliError`."""
     try:
@@ -88,6 +107,7 @@ def ignore_body(args: argparse.Namespace) -> BodyIgnore:
 
 def handle(args: argparse.Namespace) -> int:
     rules = ignore_body(args)  # bad rules fail before the trace is read
+    mocked = mock_outbound(args)
     session = Session.offline(read_trace(args.trace, strict=args.strict), title=str(args.trace))
     session.view.set_filter(check_filter(args.filter))
     chosen = replayable(session.view.select("shown"))
@@ -100,7 +120,8 @@ def handle(args: argparse.Namespace) -> int:
     ignored = (*VOLATILE_HEADERS, *args.ignore_header)
     try:
         outcomes = asyncio.run(_replay_all(target, chosen, args.timeout, log,
-                                           ignore_headers=ignored, ignore_body=rules))
+                                           ignore_headers=ignored, ignore_body=rules,
+                                           mock_outbound=mocked))
     finally:
         log.close()
     codec.write(codec.new_trace(o.replay for o in outcomes if o.replay is not None), output,
@@ -117,11 +138,11 @@ def handle(args: argparse.Namespace) -> int:
 
 async def _replay_all(target: tuple[Any, str], exchanges: list[Exchange], timeout: float,
                       log: OutputLog, *, ignore_headers: tuple[str, ...],
-                      ignore_body: BodyIgnore) -> list[ReplayOutcome]:
+                      ignore_body: BodyIgnore, mock_outbound: bool) -> list[ReplayOutcome]:
     """Replay in order, reporting each as it ends; the app's output goes to ``log``."""
     from asgi_inspect.replay.driver import InProcessReplayer
 
-    replayer = InProcessReplayer(*target, timeout=timeout)
+    replayer = InProcessReplayer(*target, timeout=timeout, mock_outbound=mock_outbound)
     outcomes = []
     try:
         with log.capture("the app's startup"):
@@ -156,6 +177,8 @@ def _app_output(outcome: ReplayOutcome, lines: int, log: OutputLog) -> str:
 
 def _report(outcome: ReplayOutcome, app_output: str) -> None:
     """The outcome's lines: stdout for the report, stderr for what the replay could not send."""
+    from asgi_inspect.replay.driver import unanswered  # loaded with the replayer
+
     a = outcome.original
     for warning in outcome.warnings:
         print(printable(f"asgi-inspect: warning: #{a.id}: {warning}"), file=sys.stderr)
@@ -169,6 +192,8 @@ def _report(outcome: ReplayOutcome, app_output: str) -> None:
                         f"{diff.summary()}{mark}"))
         for line in change_lines(diff, SHOWN_CHANGES):
             print(printable(f"        {line}"))
+        for note in unanswered(b):
+            print(printable(f"        {note}"))
     if app_output:
         print(printable(f"        {app_output}"))
 

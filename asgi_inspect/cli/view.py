@@ -17,7 +17,7 @@ from asgi_inspect.cli.options import (
     read_trace,
     replay_target,
 )
-from asgi_inspect.cli.replay import add_ignore_body, ignore_body
+from asgi_inspect.cli.replay import add_ignore_body, add_mock_outbound, ignore_body, mock_outbound
 from asgi_inspect.ops.session_diff import PAIRINGS, SessionDiff, diff_sessions
 from asgi_inspect.runtime.session import Session
 from asgi_inspect.store.untracked import freeze_for_exit, settle_heap
@@ -35,6 +35,7 @@ def add_parser(sub: Any) -> None:
     add_replay_target(parser, required=False)
     add_ignore_header(parser)
     add_ignore_body(parser)
+    add_mock_outbound(parser)
     add_strict_option(parser)
     add_store_bounds(parser)
     parser.add_argument("--compare", type=Path, metavar="B",
@@ -48,13 +49,14 @@ def add_parser(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     check_filter(args.filter)  # a bad expression fails here, before the screen opens
     ignore_body(args)  # and so does a bad --ignore-field or --ignore-text
+    mocked = mock_outbound(args)  # and --mock-outbound without --app
     target = replay_target(args)
     session = open_session(args)
     compared = _compared(args, session) if args.compare is not None else None
     if target is not None:
         from asgi_inspect.replay.driver import InProcessReplayer
 
-        session.replayer = InProcessReplayer(*target)
+        session.replayer = InProcessReplayer(*target, mock_outbound=mocked)
     asyncio.run(_view(session, compared))
     return 0
 

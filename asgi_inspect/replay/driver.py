@@ -5,7 +5,11 @@ message is released once the app has sent as many messages as it had by then in 
 and records what the app sends with the same recorder as live traffic. Streaming responses and
 SSE work, since nothing waits for the app to return (``httpx.ASGITransport`` buffers the
 response and hangs on SSE); WebSocket sessions replay their client frames in order. The app's
-lifespan runs around the session, so ``scope["state"]`` is real.
+lifespan runs around the session, so ``scope["state"]`` is real. With ``mock_outbound`` the
+app's outbound HTTP calls (httpx, requests/urllib3, aiohttp) are answered with the responses
+its original exchange recorded, never the network, and recorded as ``mocked``
+(``record/inside/calls.Answers`` says how calls are matched); one with no recording fails in
+the library's own way and is named in a note of the replay (:func:`unanswered`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import asyncio
 import contextlib
 from typing import Any
 
+from asgi_inspect.inside import calls
 from asgi_inspect.model import DEFAULT_MAX_BODY, Exchange
+from asgi_inspect.record.inside.calls import ANSWERS, MOCK_PREFIX, Answers
 from asgi_inspect.record.middleware import Inspector
 from asgi_inspect.record.sinks import MemorySink
 from asgi_inspect.replay.request import ReplayError, ReplayRequest
@@ -25,9 +31,11 @@ class Driver:
     """Runs an ASGI app in-process like a server, for replays; records them as live traffic."""
 
     def __init__(self, app: Any, *, timeout: float = 30.0,
-                 max_body: int = DEFAULT_MAX_BODY) -> None:
+                 max_body: int = DEFAULT_MAX_BODY, mock_outbound: bool = False) -> None:
         self.sink = MemorySink(max_exchanges=None)
-        self.inspector = Inspector(app, self.sink, max_body=max_body)
+        self.inspector = Inspector(app, self.sink, max_body=max_body,
+                                   capture_calls=mock_outbound)
+        self.mock_outbound = mock_outbound
         self.timeout = timeout
         self._state: dict[str, Any] | None = None
         self._lifespan: _Lifespan | None = None
@@ -42,14 +50,22 @@ class Driver:
             await self._lifespan.shutdown(self.timeout)
         self.inspector.close()
 
-    async def replay(self, request: ReplayRequest, original_id: str | None = None) -> Exchange:
-        """Run one request through the app; the recorded exchange, linked to its original."""
+    async def replay(self, request: ReplayRequest, original_id: str | None = None,
+                     original: Exchange | None = None) -> Exchange:
+        """Run one request through the app; the recorded exchange, linked to its original
+        (whose outbound calls answer the app's with ``mock_outbound``)."""
         store = self.sink.collector.store
         known = set(store.exchanges)
         conversation = _Conversation(request.receives, request.type, request.stop_after)
         scope = request.build_scope(self._state)
-        task = asyncio.ensure_future(self.inspector(scope, conversation.receive,
-                                                    conversation.send))
+        answers = Answers(calls(original) if original is not None else ()) \
+            if self.mock_outbound else None
+        token = ANSWERS.set(answers)  # the app's task takes a copy of this context
+        try:
+            task = asyncio.ensure_future(self.inspector(scope, conversation.receive,
+                                                        conversation.send))
+        finally:
+            ANSWERS.reset(token)
         enough = asyncio.ensure_future(conversation.enough.wait())
         await asyncio.wait({task, enough}, timeout=self.timeout,
                            return_when=asyncio.FIRST_COMPLETED)
@@ -66,6 +82,8 @@ class Driver:
         exchange = new[-1]
         exchange.replay_of = original_id
         exchange.notes.extend(f"replay: {warning}" for warning in request.warnings)
+        if answers is not None:
+            exchange.notes.extend(answers.missing)
         store.remove([exchange])
         return exchange
 
@@ -153,12 +171,19 @@ class _Lifespan:
         return None
 
 
-class InProcessReplayer:
-    """Replays against an app in this process (``view --app``), with its lifespan."""
+def unanswered(exchange: Exchange) -> list[str]:
+    """The notes of a ``mock_outbound`` replay naming the calls it had no recording for."""
+    return [note for note in exchange.notes if note.startswith(MOCK_PREFIX)]
 
-    def __init__(self, app: Any, where: str, timeout: float = 30.0) -> None:
+
+class InProcessReplayer:
+    """Replays against an app in this process (``view --app``), with its lifespan; with
+    ``mock_outbound``, the app's outbound calls get the original's recorded responses."""
+
+    def __init__(self, app: Any, where: str, timeout: float = 30.0, *,
+                 mock_outbound: bool = False) -> None:
         self.where = where
-        self._driver = Driver(app, timeout=timeout)
+        self._driver = Driver(app, timeout=timeout, mock_outbound=mock_outbound)
         self._started = False
 
     async def start(self) -> None:
@@ -170,7 +195,7 @@ class InProcessReplayer:
 
     async def replay(self, original: Exchange, request: ReplayRequest) -> Exchange | None:
         await self.start()
-        return await self._driver.replay(request, original.id)
+        return await self._driver.replay(request, original.id, original)
 
     async def close(self) -> None:
         if self._started:

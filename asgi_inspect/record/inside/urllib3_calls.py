@@ -38,7 +38,8 @@ from asgi_inspect.record.inside.calls import (
 )
 
 _CALL = "_asgi_inspect_call"  # the call a response's body belongs to, on the response
-_READING: ContextVar[Call | None] = ContextVar("asgi_inspect_urllib3_call", default=None)
+_READING = "_asgi_inspect_reading"  # set while a read runs: an end inside it waits for it
+_MAKING: ContextVar[Call | None] = ContextVar("asgi_inspect_urllib3_call", default=None)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -61,7 +62,7 @@ def _make_request(original: Callable[..., Any]) -> Callable[..., Any]:
         answers = ANSWERS.get()
         full_url = _full_url(self, url)
         call = _start(tag, method, full_url, kwargs, mocked=answers is not None)
-        token = _READING.set(call)  # a preloaded body is read before the response is ours
+        token = _MAKING.set(call)  # a preloaded body is read before the response is ours
         try:
             if answers is None:
                 response = original(self, conn, method, url, *args, **kwargs)
@@ -72,7 +73,7 @@ def _make_request(original: Callable[..., Any]) -> Callable[..., Any]:
                 call.finish(_reason(exc))
             raise
         finally:
-            _READING.reset(token)
+            _MAKING.reset(token)
         if call is not None:
             _follow(call, response)
         return response
@@ -116,36 +117,48 @@ def _follow(call: Call, response: Any) -> None:
     original = getattr(response, "_original_response", None)
     headers = original.msg.items() if original is not None else response.headers.items()
     call.respond(response.status, getattr(response, "version_string", "HTTP/1.1"), headers)
-    if call.body or response.closed or getattr(response, "_body", None) is not None:
-        call.finish()  # read already (preload_content)
+    if call.body or response.closed or getattr(response, "_body", None) is not None or \
+            response.length_remaining == 0:
+        call.finish()  # read already (preload_content), or nothing to read
     else:
         setattr(response, _CALL, call)
 
 
 def _reader(original: Callable[..., bytes]) -> Callable[..., bytes]:
-    """``_raw_read``/``_handle_chunk``: the raw bytes they return go to the response's call."""
+    """``_raw_read``/``_handle_chunk``: the raw bytes they return go to the response's call.
+    The call ends with the read that reaches the body's length, or one that released the
+    connection on the way (the last read of a socket does, before it returns)."""
     def read(self: Any, *args: Any, **kwargs: Any) -> bytes:
-        call = self.__dict__.get(_CALL) or _READING.get()
+        attached = self.__dict__.get(_CALL)  # else a body read at once, in _make_request
+        call = attached or _MAKING.get()
         if call is None:
             return original(self, *args, **kwargs)
+        self.__dict__[_READING] = False
         try:
             data = original(self, *args, **kwargs)
         except Exception as exc:
             call.finish(_reason(exc))
             raise
+        finally:
+            ended = self.__dict__.pop(_READING, False)
         if data:
             call.received(data)
+        if attached is not None and (ended or self.length_remaining == 0):
+            call.finish()
         return data
 
     return read
 
 
 def _ender(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``release_conn``/``close``: the response's call ends."""
+    """``release_conn``/``close``: the response's call ends (once a read under way is in)."""
     def end(self: Any, *args: Any, **kwargs: Any) -> Any:
         call = self.__dict__.get(_CALL)
         if call is not None:
-            call.finish()
+            if _READING in self.__dict__:
+                self.__dict__[_READING] = True
+            else:
+                call.finish()
         return original(self, *args, **kwargs)
 
     return end
