@@ -6,6 +6,13 @@ that exchange, not one missing and one added); ``order`` pairs the nth exchange 
 the nth of B whatever they are. What only A has is *missing*, what only B has is *added*, and
 each pair is *same* or *changed* by :func:`~asgi_inspect.replay.diff.diff_exchanges` with the
 same ignore rules as ``replay``. The CLI's ``diff`` and the TUI's comparison call this.
+
+When both sessions recorded what their apps did inside (any exchange of each has a call,
+query or span), each pair also compares that: a changed number of queries or outbound calls,
+an N+1 that B has and A had not, and more or fewer failed calls and queries make the pair
+*changed* (the regressions CI should stop); their summed times and an N+1 gone are reported
+without. A session recorded without them (version 1, or without ``capture_calls``) would make
+every pair look changed, so then nothing inside is compared.
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from asgi_inspect import inside
 from asgi_inspect.http import VOLATILE_HEADERS, status_text
 from asgi_inspect.model import Exchange
-from asgi_inspect.replay.diff import Diff, diff_exchanges
+from asgi_inspect.replay.diff import Change, Diff, diff_exchanges
 from asgi_inspect.replay.ignore import NOTHING, BodyIgnore
 from asgi_inspect.store.view import by_start
+from asgi_inspect.units import format_duration
 
 Pairing = Literal["method-path", "path", "order"]
 PAIRINGS: tuple[Pairing, ...] = get_args(Pairing)
@@ -93,18 +102,56 @@ class SessionDiff:
 def diff_sessions(a: Iterable[Exchange], b: Iterable[Exchange], *,
                   pairing: Pairing = "method-path",
                   ignore_headers: Sequence[str] = VOLATILE_HEADERS,
-                  ignore_body: BodyIgnore = NOTHING) -> SessionDiff:
+                  ignore_body: BodyIgnore = NOTHING,
+                  n_plus_one: int = inside.DEFAULT_N_PLUS_ONE) -> SessionDiff:
     """Pair the HTTP and WebSocket exchanges of ``a`` and ``b`` (each in the order they
     started) and diff each pair, leaving out ``ignore_headers`` and the body parts
-    ``ignore_body`` names."""
+    ``ignore_body`` names; and what the apps did inside, when both sessions recorded it
+    (``n_plus_one``: the runs of one statement that make an N+1)."""
+    first_side, second_side = _compared(a), _compared(b)
+    compare_inside = _recorded_inside(first_side) and _recorded_inside(second_side)
     pairs = []
-    for first, second in pair_exchanges(_compared(a), _compared(b), pairing):
+    for first, second in pair_exchanges(first_side, second_side, pairing):
         diff = None
         if first is not None and second is not None:
             diff = diff_exchanges(first, second, ignore_headers=ignore_headers,
                                   ignore_body=ignore_body)
+            if compare_inside:
+                diff.changes += inside_changes(first, second, n_plus_one)
         pairs.append(Pair(first, second, diff))
     return SessionDiff(pairs)
+
+
+def _recorded_inside(exchanges: Sequence[Exchange]) -> bool:
+    return any(exchange.inside for exchange in exchanges)
+
+
+def inside_changes(a: Exchange, b: Exchange,
+                   n_plus_one: int = inside.DEFAULT_N_PLUS_ONE) -> list[Change]:
+    """What changed inside from ``a`` to ``b``: the counts of queries and calls, new N+1
+    shapes and failures (significant); their times and N+1 shapes gone (informative)."""
+    before, after = inside.totals(a), inside.totals(b)
+    changes = [Change(section, f"{section} {old} → {new}")
+               for section, old, new in (("queries", before.queries, after.queries),
+                                         ("calls", before.calls, after.calls),
+                                         ("inside errors", before.errors, after.errors))
+               if old != new]
+    old_shapes = {r.shape: r for r in inside.repeated(a, n_plus_one)}
+    new_shapes = {r.shape: r for r in inside.repeated(b, n_plus_one)}
+    changes += [Change("N+1", f"new N+1: {r.count}× {_short(shape)} (at {r.location})")
+                for shape, r in new_shapes.items() if shape not in old_shapes]
+    changes += [Change("N+1", f"N+1 gone: {r.count}× {_short(shape)}", significant=False)
+                for shape, r in old_shapes.items() if shape not in new_shapes]
+    changes += [Change(section, f"{section} time {format_duration(old)} → "
+                                f"{format_duration(new)}", significant=False)
+                for section, old, new in (("queries", before.query_ns, after.query_ns),
+                                          ("calls", before.call_ns, after.call_ns))
+                if old != new]
+    return changes
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _compared(exchanges: Iterable[Exchange]) -> list[Exchange]:
