@@ -56,6 +56,16 @@ async def with_aiohttp() -> dict[str, object]:
         return {"status": response.status, "upstream": await response.json()}
 
 
+@app.get("/compressed")
+async def compressed() -> dict[str, object]:
+    """The same gzip-encoded answer through httpx (kept as sent) and aiohttp (decoded)."""
+    async with httpx.AsyncClient() as client:
+        first = (await client.get(upstream("/gzip"))).text
+    async with aiohttp.ClientSession() as session, session.get(upstream("/gzip")) as response:
+        second = await response.text()
+    return {"same": first == second}
+
+
 @app.get("/fail")
 async def fail(url: str, timeout: float = 5.0) -> dict[str, object]:
     """Calls ``url`` with httpx and says how it failed (refused, timed out, TLS)."""

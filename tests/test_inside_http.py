@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,13 +46,17 @@ async def big(request: Request) -> Response:
     return Response(b"x" * BIG, media_type="application/octet-stream")
 
 
+async def gzipped(request: Request) -> Response:
+    return Response(gzip.compress(b"z" * 500), headers={"content-encoding": "gzip"})
+
+
 async def slow(request: Request) -> Response:
     await asyncio.sleep(2)
     return Response(b"late")
 
 
 UPSTREAM = Starlette(routes=[Route("/echo", echo, methods=["GET", "POST"]),
-                             Route("/big", big), Route("/slow", slow)])
+                             Route("/big", big), Route("/gzip", gzipped), Route("/slow", slow)])
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +179,17 @@ def test_aiohttp_through_its_trace_config(app: tuple[str, MemorySink], upstream:
     assert b'"body":"from aiohttp"' in call.response_body
     assert call.location.startswith("tests/outbound_app.py:")
     assert_timed(call, exchange)
+
+
+def test_bodies_as_on_the_wire_or_as_aiohttp_decoded_them(app: tuple[str, MemorySink]) -> None:
+    url, sink = app
+    assert httpx.get(f"{url}/compressed").json() == {"same": True}
+    by_httpx, by_aiohttp = inside.calls(recorded(sink, "/compressed"))
+    assert header(by_httpx.response_headers, b"content-encoding") == b"gzip"
+    assert gzip.decompress(by_httpx.response_body) == b"z" * 500  # as sent: a view decodes it
+    assert by_httpx.response_size == len(by_httpx.response_body) < 500
+    assert header(by_aiohttp.response_headers, b"content-encoding") is None  # undone already
+    assert by_aiohttp.response_body == b"z" * 500
 
 
 def test_refused_and_timed_out_calls(app: tuple[str, MemorySink], upstream: str) -> None:

@@ -5,9 +5,11 @@ Hook: aiohttp's own tracing API, a ``TraceConfig`` (``on_request_start``,
 head, ``on_response_chunk_received`` for its body, ``on_request_exception``). A session takes
 its trace configs when it is made, so ``ClientSession.__init__`` is wrapped to append one to
 every session. aiohttp reports the body only when the app reads it whole (``read()``,
-``text()``, ``json()``), decompressed as the app gets it; a body the app streams through
-``response.content`` is counted out, and the call ends when the response is released or
-closed (``ClientResponse.release``/``close`` are wrapped for that).
+``text()``, ``json()``), decompressed as the app gets it (the call's headers then leave out
+the ``Content-Encoding`` aiohttp undid, so no view decodes it twice); of a body the app
+streams through ``response.content`` aiohttp says nothing (the call keeps its head only), and
+the call ends when the response is released or closed (``ClientResponse.release``/``close``
+are wrapped for that).
 
 Under ``--mock-outbound`` ``TCPConnector._create_connection`` hands aiohttp a connection that
 never touches the network: the recorded response, as HTTP/1.1 bytes (``Connection: close``),
@@ -113,8 +115,18 @@ async def _chunk_received(session: Any, context: SimpleNamespace,
                           params: aiohttp.TraceResponseChunkReceivedParams) -> None:
     call = _call(context)
     if call is not None:  # read() reports the whole body at once
+        if getattr(session, "auto_decompress", False):
+            _decoded(call)
         call.received(params.chunk)
         call.finish()
+
+
+def _decoded(call: Call) -> None:
+    """The body aiohttp hands over is decoded already: its coding is not the body's now."""
+    headers = call.item.response_headers
+    if isinstance(headers, list):
+        call.item.response_headers = [pair for pair in headers
+                                      if pair[0].lower() != b"content-encoding"]
 
 
 async def _request_exception(session: Any, context: SimpleNamespace,
