@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from asgi_inspect import inside
-from asgi_inspect.cli.options import CliError, add_strict_option, check_filter, read_trace
+from asgi_inspect.cli.options import (
+    CliError,
+    add_otlp_options,
+    add_strict_option,
+    check_filter,
+    read_trace,
+)
+from asgi_inspect.cli.otlp import send_trace
 from asgi_inspect.model import Exchange
 from asgi_inspect.ops.export import (
     FORMATS,
@@ -32,7 +39,7 @@ from asgi_inspect.text import printable
 from asgi_inspect.units import format_size
 
 FORMAT_NAMES: dict[Format, str] = {"json": "JSON", "jsonl": "JSONL", "har": "HAR",
-                                   "curl": "curl", "httpie": "HTTPie"}
+                                   "curl": "curl", "httpie": "HTTPie", "otlp-json": "OTLP JSON"}
 
 
 def add_parser(sub: Any) -> None:
@@ -44,8 +51,9 @@ def add_parser(sub: Any) -> None:
                     "signature or cookie, and those values wherever exceptions and printed "
                     "lines repeat them. -o files are created readable by you alone (0600).")
     parser.add_argument("trace", type=Path, metavar="TRACE", help="a .json, .jsonl or .har file")
-    parser.add_argument("-f", "--format", choices=FORMATS,
-                        help="output format (default: from the -o suffix, else json)")
+    parser.add_argument("-f", "--format", choices=(*FORMATS, "otlp"),
+                        help="output format (default: from the -o suffix, else json); otlp "
+                             "sends the exchanges as traces to --otlp's endpoint")
     parser.add_argument("--filter", default="", metavar="EXPR",
                         help="export only the exchanges this filter expression matches")
     parser.add_argument("--marked", action="store_true",
@@ -59,6 +67,7 @@ def add_parser(sub: Any) -> None:
                         help="curl/httpie: send to this origin (http://host:port) instead")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="write here instead of standard output")
+    add_otlp_options(parser, live=False)
     add_strict_option(parser)
     parser.set_defaults(handler=run)
 
@@ -72,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
     session = Session.offline(read_trace(args.trace, strict=args.strict), title=str(args.trace))
     session.view.set_filter(check_filter(args.filter))
     session.view.marked_only = args.marked
-    fmt = args.format or format_for(args.output)
     selected = session.view.select("shown")
+    if args.format == "otlp" or (args.format is None and args.otlp is not None):
+        return send_trace(selected, args)  # sent, not written
+    fmt = args.format or format_for(args.output)
     try:
         pieces = export_pieces(selected, fmt, redact=args.redact, base_url=args.base_url,
                                header=session.trace_header(), with_calls=args.with_calls)

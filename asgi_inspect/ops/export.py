@@ -10,10 +10,11 @@ rendered.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Final, Literal, get_args
+from typing import TYPE_CHECKING, Final, Literal, get_args
 
 import msgspec
 
@@ -28,10 +29,15 @@ from asgi_inspect.record.files import open_private
 from asgi_inspect.record.redact import Redactor
 from asgi_inspect.text import printable
 
-Format = Literal["json", "jsonl", "har", "curl", "httpie"]
+if TYPE_CHECKING:
+    from asgi_inspect.otel.exporter import OtlpSettings
+
+Format = Literal["json", "jsonl", "har", "curl", "httpie", "otlp-json"]
 FORMATS: Final[tuple[Format, ...]] = get_args(Format)
 SUFFIXES: Final[dict[Format, str]] = {"json": ".json", "jsonl": ".jsonl", "har": ".har",
-                                      "curl": ".sh", "httpie": ".sh"}
+                                      "curl": ".sh", "httpie": ".sh",
+                                      "otlp-json": ".otlp.jsonl"}
+NEEDS_OTEL = "OTLP needs the OpenTelemetry exporters: pip install 'asgi-inspect[otel]'"
 _BY_SUFFIX: Final[dict[str, Format]] = {".json": "json", ".jsonl": "jsonl", ".har": "har",
                                         ".sh": "curl"}
 
@@ -130,6 +136,8 @@ def export_pieces(exchanges: Iterable[Exchange], fmt: Format, *,
     ready = selected if redactor is None else (redact_exchange(e, redactor) for e in selected)
     if fmt == "har":
         return itertools.chain(har_text(ready, with_calls=with_calls), "\n")
+    if fmt == "otlp-json":
+        return _otlp_json_pieces(ready)
     if fmt == "json":
         return _json_pieces(ready, header)
     if fmt == "jsonl":
@@ -188,6 +196,43 @@ def _json_pieces(exchanges: Iterable[Exchange], header: Trace | None) -> Iterato
         yield (f",{item_indent}" if started else f'{head}"exchanges": [{item_indent}') + text
         started = True
     yield f"{key_indent}]{tail}\n" if started else f"{empty}\n"
+
+
+def _otlp_json_pieces(exchanges: Iterable[Exchange]) -> Iterator[str]:
+    """OTLP JSON, one ``ExportTraceServiceRequest`` line per exchange (what the OTel
+    Collector's file exporter writes and its ``otlpjsonfile`` receiver reads); raises
+    :class:`ExportError` at once when the OpenTelemetry packages are missing."""
+    try:
+        from asgi_inspect.otel.exporter import service_resource
+        from asgi_inspect.otel.json import request_line
+        from asgi_inspect.otel.spans import to_spans
+    except ImportError:
+        raise ExportError(NEEDS_OTEL) from None
+    resource = service_resource()
+    return (request_line(spans).decode("utf-8") for exchange in exchanges
+            if (spans := to_spans(exchange, resource)))
+
+
+def send_otlp(exchanges: Iterable[Exchange], config: OtlpSettings, *,
+              redact: bool | Redactor = True,
+              warn: Callable[[str], None] | None = None) -> tuple[int, int]:
+    """Send exchanges to an OTLP endpoint as traces with their recorded timestamps (redacted
+    as every export is); how many spans were sent and how many lost. Raises
+    :class:`ExportError` when the OpenTelemetry packages are missing."""
+    try:
+        from asgi_inspect.otel.exporter import SpanSender
+    except ImportError:
+        raise ExportError(NEEDS_OTEL) from None
+    redactor = redact if isinstance(redact, Redactor) else Redactor() if redact else None
+    sender = SpanSender(config, _identity if redactor is None
+                        else functools.partial(redact_exchange, redactor=redactor), warn=warn)
+    sender.send(exchanges)
+    sender.shutdown()
+    return sender.sent, sender.dropped
+
+
+def _identity(exchange: Exchange) -> Exchange:
+    return exchange
 
 
 def _commands(exchanges: Iterable[Exchange],
