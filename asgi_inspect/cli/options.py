@@ -92,11 +92,11 @@ def add_otlp_options(parser: argparse.ArgumentParser, *, live: bool) -> None:
     group.add_argument("--otlp-protocol", metavar="PROTOCOL",
                        help="http/protobuf or grpc (default: $OTEL_EXPORTER_OTLP_PROTOCOL, "
                             "else http/protobuf)")
-    if not live:
-        return
     group.add_argument("--otlp-body", type=size, default=DEFAULT_OTLP_BODY, metavar="SIZE",
                        help="body bytes a span carries per direction, redacted; 0: none "
                             f"(default {DEFAULT_OTLP_BODY // 1024}KiB)")
+    if not live:
+        return
     group.add_argument("--trace-url", metavar="TEMPLATE",
                        help="link each exchange to its trace: a URL with {trace_id} in it "
                             "(http://jaeger:16686/trace/{trace_id})")
