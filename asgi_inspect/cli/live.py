@@ -13,6 +13,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 
 from asgi_inspect.cli.options import CliError, check_filter
+from asgi_inspect.cli.otlp import start_export
 from asgi_inspect.record.channel import Address
 from asgi_inspect.replay.http import HttpReplayer
 from asgi_inspect.runtime.runner import ServerProcess, ServerSpec, bind_problem
@@ -65,6 +66,7 @@ async def inspect_session(session: Session, args: argparse.Namespace,
     from asgi_inspect.store.view import View
 
     session.view.set_filter(args.filter)
+    export = start_export(session, args)  # --otlp: every closed exchange as a trace
     recorded = View(session.store, filter_text=args.filter)  # --record keeps to --filter
     try:  # headless, losses are said on stderr; in the TUI, in its Logs pane
         recorder = HeadlessRecorder(args.record, recorded.matches, echo=args.headless,
@@ -73,6 +75,7 @@ async def inspect_session(session: Session, args: argparse.Namespace,
     except OSError as exc:
         raise CliError(f"cannot write {args.record}: {exc.strerror or exc}") from None
     session.on_close.append(recorder)
+    recorder.trace_url = session.trace_url
     session.ignored_headers += tuple(args.ignore_header)
     stop = asyncio.Event()  # a stop signal came (while starting, or headless)
     control = ControlServer(session)  # where asgi-inspect mcp --attach reads this session
@@ -95,6 +98,8 @@ async def inspect_session(session: Session, args: argparse.Namespace,
         await control.close()
         await session.close()
         recorder.finish(session.collector)
+        if export is not None:
+            export.close()  # what is queued is sent, for a few seconds at most
         freeze_for_exit()
     return 0
 
