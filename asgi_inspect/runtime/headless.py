@@ -88,8 +88,9 @@ class HeadlessRecorder:
         self.count += 1
         if self.echo:
             line = format_line(exchange)
-            if self.trace_url is not None:
-                line += " " + printable(trace_label(exchange, self.trace_url))
+            label = "" if self.trace_url is None else trace_label(exchange, self.trace_url)
+            if label:
+                line += " " + printable(label)
             self._print(line)
         if self._file and not self._file.write(codec.exchange_line(exchange)):
             self.unwritten += 1
