@@ -86,8 +86,11 @@ def test_the_import_graph_has_no_cycles() -> None:
 
 # MemorySink and JsonlSink assemble exchanges in the app's process because the user asked for
 # exchanges there (a test, a file): they load the collector when they are made, lazily.
+# Inspector(app, otlp=...) asked for the OpenTelemetry export in its process: its sink loads
+# the export (a collector and the converter, in a thread) when it is made, lazily.
 IN_PROCESS_COLLECTORS = {"asgi_inspect.record.sinks": {
-    "asgi_inspect.store.collector", "asgi_inspect.formats", "asgi_inspect.formats.codec"}}
+    "asgi_inspect.store.collector", "asgi_inspect.formats", "asgi_inspect.formats.codec"},
+    "asgi_inspect.record.middleware": {"asgi_inspect.otel.sink"}}
 
 
 def test_the_recorders_side_imports_nothing_of_the_inspectors() -> None:

@@ -89,12 +89,16 @@ class Inspector:
     ``capture_calls=True`` records what the app does inside each exchange: its outbound HTTP
     calls, database queries and OpenTelemetry spans (it hooks the libraries,
     :func:`asgi_inspect.record.inside.install`); they are redacted along with the rest.
+    ``otlp=ENDPOINT`` also sends every exchange as an OpenTelemetry trace ("": the
+    ``OTEL_EXPORTER_OTLP_ENDPOINT``), assembled and converted in a thread of its own
+    (:mod:`asgi_inspect.otel.sink`; needs the ``otel`` extra).
     """
 
     def __init__(self, app: Any, sink: Sink | str | os.PathLike[str] | None = None, *,
                  max_body: int = DEFAULT_MAX_BODY, max_events: int = DEFAULT_MAX_EVENTS,
                  redact: bool | Callable[[Any], Any] = False, capture_output: bool = False,
-                 capture_calls: bool = False, flush_interval: float = 0.02) -> None:
+                 capture_calls: bool = False, flush_interval: float = 0.02,
+                 otlp: str | None = None) -> None:
         if max_body < 0 or max_events < 1:
             raise ValueError("max_body must be >= 0 and max_events >= 1")
         self.app: WrappedApp = as_asgi3(app)
@@ -106,7 +110,12 @@ class Inspector:
             from asgi_inspect.record import inside
 
             inside.install()
-        self.sink = resolve_sink(sink)
+        if otlp is None:
+            self.sink = resolve_sink(sink)
+        else:  # the inspector's side, in this process: loaded only when asked for
+            from asgi_inspect.otel.sink import otlp_sink
+
+            self.sink = otlp_sink(sink, otlp)
         self.batcher = Batcher(self.sink, max_body=max_body, max_events=max_events,
                                flush_interval=flush_interval)
         if isinstance(self.sink, MemorySink):
