@@ -16,6 +16,16 @@ from tests import apps
 _TIMES = ("t_start", "t_first_byte", "t_end")
 
 
+async def answer(scope: Any, receive: Any, send: Any) -> None:
+    """The app as it answers when nothing records it: ``ok`` to any request (a generated
+    test's app: ``tests.recorded_inside:answer``), and a lifespan that completes."""
+    if scope["type"] == "lifespan":
+        await apps.serve_lifespan(receive, send)
+        return
+    await apps.read_body(receive)
+    await apps.respond(send, b"ok")
+
+
 async def record_inside(path: str, items: list[Inside], *, started_at: float | None = None,
                         status: int = 200, body: bytes = b"ok") -> Exchange:
     """One ``GET path`` whose app made ``items`` (their times in ns from when it ran) and

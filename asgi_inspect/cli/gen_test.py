@@ -64,6 +64,9 @@ def handle(args: argparse.Namespace) -> int:
         raise CliError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     for exchange, why in generated.skipped:
         _warn(f"#{exchange.id} {exchange.method} {exchange.path} left out: {why}")
+    if generated.calling:
+        _warn(f"{generated.calling} of the tests let the app make the outbound HTTP calls it "
+              "made when recorded, for real (named in comments in them)")
     secrets = _secret_headers(generated.sent_headers)
     if secrets:
         _warn(f"{args.output} holds recorded {', '.join(secrets)} headers: review it before "

@@ -11,6 +11,13 @@ text as text (``--ignore-text`` masked on both sides), anything else, or any tex
 by one and sent by a later one, an id from one response in a later path) become one test that
 sends them in order with one client, its cookie jar carrying the cookies and the id read from
 the new response.
+
+A recorded exchange whose app made outbound HTTP calls gets comment lines naming them (method,
+URL with secret query values redacted, status or error) at the top of its test: the test lets
+the app make them for real. ``replay --app --mock-outbound`` answers them from the recording,
+but that takes asgi-inspect's hooks in the app's process, and the module must keep working
+without asgi-inspect; a skip would hide the test whenever the upstream is down. The CLI says
+how many tests make such calls.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
-from asgi_inspect import jsontext
+from asgi_inspect import inside, jsontext
 from asgi_inspect.content import body_of
 from asgi_inspect.http import (
     CONNECTION_HEADERS,
@@ -37,12 +44,14 @@ from asgi_inspect.http import (
     target_of,
 )
 from asgi_inspect.model import REPLAY_HEADER, Exchange
+from asgi_inspect.record.redact import Redactor
 from asgi_inspect.replay.ignore import MASK, NOTHING, BodyIgnore
 from asgi_inspect.replay.request import replay_limits
 from asgi_inspect.store.view import by_start
 from asgi_inspect.text import printable
 
 INLINE_TEXT = 4096  # text bodies longer than this are compared by size and hash
+CALLS_NAMED = 10  # outbound calls named in one test's comment; more are counted
 ALIGN_CELLS = 250_000  # past this many (original × kept list items), align in one pass
 _NOT_SENT = CONNECTION_HEADERS | FRAMING_HEADERS | {b"cookie", REPLAY_HEADER}
 _ID_KEY = re.compile(r"(?:^|_)id$|Id$")
@@ -57,6 +66,7 @@ class Generated:
     tests: int
     skipped: list[tuple[Exchange, str]] = field(default_factory=list)
     sent_headers: set[str] = field(default_factory=set)  # request header names it sends
+    calling: int = 0  # tests whose requests made outbound calls when recorded
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,8 @@ def generate(exchanges: Iterable[Exchange], *, app: str, source: str = "",
                             app=_in_docstring(app), module=module, attr=attr,
                             base_url=_base_url(chosen), ignored_headers=_literal(ignored, 18),
                             ignored_text=_literal([p.pattern for p in ignore_body.texts], 15))
-    return Generated(header + "".join(tests), len(tests), skipped, writer.sent_headers)
+    return Generated(header + "".join(tests), len(tests), skipped, writer.sent_headers,
+                     writer.calling)
 
 
 def _unusable(exchange: Exchange) -> str:
@@ -206,13 +217,14 @@ class _Writer:
         self.ignore_body = ignore_body
         self.names: set[str] = set()
         self.sent_headers: set[str] = set()
+        self.calling = 0
 
     def test(self, group: list[int]) -> str:
         first = self.exchanges[group[0]]
         name = self._name(first, len(group))
         titles = "; ".join(self._title(i) for i in group)
         lines = [f"async def {name}(client: httpx.AsyncClient) -> None:",
-                 f'    """{_in_docstring(titles)}"""']
+                 f'    """{_in_docstring(titles)}"""', *self._outbound(group)]
         jar = self._seeded_cookies(group)
         if jar:
             self.sent_headers.add("cookie")
@@ -224,6 +236,26 @@ class _Writer:
                 lines.append(f"    {_body_name(self.exchanges[index])} = response.json()")
             lines += self._check(index)
         return "\n\n" + "\n".join(lines) + "\n"
+
+    def _outbound(self, group: list[int]) -> list[str]:
+        """Comment lines naming the outbound calls the group's requests made when recorded
+        (the module's docstring says why the test makes them for real)."""
+        made = [call for index in group for call in inside.calls(self.exchanges[index])]
+        if not made:
+            return []
+        self.calling += 1
+        redactor = Redactor()
+        lines = [f"    # Recorded, the app made {len(made)} outbound call"
+                 f"{'' if len(made) == 1 else 's'} here; this test lets it make them for real",
+                 "    # (asgi-inspect replay --app ... --mock-outbound answers them from the "
+                 "recording):"]
+        for call in made[:CALLS_NAMED]:
+            answer = call.error or (call.status if call.status is not None else "no answer")
+            text = f"{call.method} {redactor.url(call.url)} → {answer}"
+            lines.append(f"    #   {_cut(printable(text), 90)}")
+        if len(made) > CALLS_NAMED:
+            lines.append(f"    #   … {len(made) - CALLS_NAMED} more")
+        return lines
 
     def _name(self, exchange: Exchange, count: int) -> str:
         path = exchange.scope.get("path") if isinstance(exchange.scope, dict) else ""
@@ -454,6 +486,10 @@ def _literal(value: Any, column: int) -> str:
     """A Python literal of ``value`` that starts at ``column``, wrapped to 100 columns."""
     text = pprint.pformat(value, width=max(40, 99 - column), sort_dicts=False)
     return textwrap.indent(text, " " * column).lstrip()
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _in_docstring(text: str) -> str:
