@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -60,13 +60,31 @@ def _init(original: Callable[..., None]) -> Callable[..., None]:
 def _trace_config() -> aiohttp.TraceConfig:
     """Our trace config, one per session (a session freezes the configs it is given)."""
     config = aiohttp.TraceConfig()
-    config.on_request_start.append(_request_start)
-    config.on_request_headers_sent.append(_headers_sent)
-    config.on_request_chunk_sent.append(_chunk_sent)
-    config.on_request_end.append(_request_end)
-    config.on_response_chunk_received.append(_chunk_received)
-    config.on_request_exception.append(_request_exception)
+    config.on_request_start.append(_contained(_request_start))
+    config.on_request_headers_sent.append(_contained(_headers_sent))
+    config.on_request_chunk_sent.append(_contained(_chunk_sent))
+    config.on_request_end.append(_contained(_request_end))
+    config.on_response_chunk_received.append(_contained(_chunk_received))
+    config.on_request_exception.append(_contained(_request_exception))
     return config
+
+
+Callback = Callable[[Any, SimpleNamespace, Any], Awaitable[None]]
+
+
+def _contained(callback: Callback) -> Callback:
+    """A trace callback that never raises into aiohttp's request: a failure of ours is the
+    recorder's error."""
+    async def run(session: Any, context: SimpleNamespace, params: Any) -> None:
+        try:
+            await callback(session, context, params)
+        except Exception as exc:
+            call = _call(context)
+            tag = call.tag if call is not None else current()
+            if tag is not None:
+                tag.batch.error(exc)
+
+    return run
 
 
 def _call(context: SimpleNamespace) -> Call | None:

@@ -100,6 +100,15 @@ class Call:
         emit(self.tag, item)
 
 
+def contained(tag: Tag, step: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:
+    """``step(...)``, a hook's own work, or None when it failed (counted, never raised)."""
+    try:
+        return step(*args, **kwargs)
+    except Exception as exc:
+        tag.batch.error(exc)
+        return None
+
+
 def start(tag: Tag, library: str, method: str, url: str, headers: HeaderItems,
           body: bytes | str | None, *, mocked: bool = False) -> Call | None:
     """A call begun now for ``tag``'s exchange; None when ours failed (counted)."""
@@ -120,7 +129,8 @@ def start(tag: Tag, library: str, method: str, url: str, headers: HeaderItems,
 
 def header_pairs(headers: HeaderItems) -> list[list[bytes]]:
     """Headers as the trace keeps them: [name, value] byte pairs, in order."""
-    return [[_latin1(name), _latin1(value)] for name, value in headers]
+    return [[name, value] if isinstance(name, bytes) and isinstance(value, bytes)
+            else [_latin1(name), _latin1(value)] for name, value in headers]
 
 
 def describe(error: BaseException) -> str:

@@ -24,6 +24,7 @@ from asgi_inspect.record.inside.calls import (
     ANSWERS,
     Answers,
     Call,
+    contained,
     recorded_response,
     start,
     wrap,
@@ -44,7 +45,7 @@ def _sync(original: Send) -> Send:
         if tag is None:
             return original(self, request)
         answers = ANSWERS.get()
-        call = _start(tag, request, mocked=answers is not None)
+        call = contained(tag, _start, tag, request, answers is not None)
         try:
             response = original(self, request) if answers is None else _answer(answers, request)
         except BaseException as exc:
@@ -52,7 +53,7 @@ def _sync(original: Send) -> Send:
                 call.finish(exc)
             raise
         if call is not None:
-            _follow(call, response, _SyncBody(response.stream, call))
+            contained(tag, _follow, call, response, _SyncBody(response.stream, call))
         return response
 
     return handle_request
@@ -64,7 +65,7 @@ def _async(original: AsyncSend) -> AsyncSend:
         if tag is None:
             return await original(self, request)
         answers = ANSWERS.get()
-        call = _start(tag, request, mocked=answers is not None)
+        call = contained(tag, _start, tag, request, answers is not None)
         try:
             response = await original(self, request) if answers is None \
                 else _answer(answers, request)
@@ -73,13 +74,13 @@ def _async(original: AsyncSend) -> AsyncSend:
                 call.finish(exc)
             raise
         if call is not None:
-            _follow(call, response, _AsyncBody(response.stream, call))
+            contained(tag, _follow, call, response, _AsyncBody(response.stream, call))
         return response
 
     return handle_async_request
 
 
-def _start(tag: Tag, request: httpx.Request, *, mocked: bool) -> Call | None:
+def _start(tag: Tag, request: httpx.Request, mocked: bool) -> Call | None:
     try:
         body: bytes | None = request.content
     except httpx.RequestNotRead:  # a streamed upload: its size only if it says so

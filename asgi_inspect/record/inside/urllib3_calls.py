@@ -32,6 +32,7 @@ from asgi_inspect.record.inside.calls import (
     ANSWERS,
     Answers,
     Call,
+    contained,
     recorded_response,
     start,
     wrap,
@@ -60,14 +61,13 @@ def _make_request(original: Callable[..., Any]) -> Callable[..., Any]:
         if tag is None:
             return original(self, conn, method, url, *args, **kwargs)
         answers = ANSWERS.get()
-        full_url = _full_url(self, url)
-        call = _start(tag, method, full_url, kwargs, mocked=answers is not None)
+        call = contained(tag, _start, tag, self, method, url, kwargs, answers is not None)
         token = _MAKING.set(call)  # a preloaded body is read before the response is ours
         try:
             if answers is None:
                 response = original(self, conn, method, url, *args, **kwargs)
             else:
-                response = _answer(answers, self, conn, method, full_url, kwargs)
+                response = _answer(answers, self, conn, method, _full_url(self, url), kwargs)
         except BaseException as exc:
             if call is not None:
                 call.finish(_reason(exc))
@@ -75,24 +75,25 @@ def _make_request(original: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             _MAKING.reset(token)
         if call is not None:
-            _follow(call, response)
+            contained(tag, _follow, call, response)
         return response
 
     return make_request
 
 
-def _start(tag: Tag, method: str, url: str, kwargs: dict[str, Any], *,
+def _start(tag: Tag, pool: Any, method: str, target: str, kwargs: dict[str, Any],
            mocked: bool) -> Call | None:
     headers = kwargs.get("headers") or {}
     body = kwargs.get("body")
-    return start(tag, "requests" if _from_requests() else "urllib3", method, url,
+    return start(tag, "requests" if _from_requests() else "urllib3", method,
+                 _full_url(pool, target),
                  headers.items(), body if isinstance(body, (bytes, str)) else None,
                  mocked=mocked)
 
 
 def _from_requests() -> bool:
     """Whether requests' adapter is on the stack, a few frames up (urlopen, maybe retries)."""
-    frame = sys._getframe(3)
+    frame = sys._getframe(4)  # _start, contained, make_request, urlopen
     for _ in range(8):
         if frame is None:
             return False
