@@ -43,6 +43,13 @@ def with_requests() -> dict[str, object]:
     return {"status": response.status_code, "size": len(response.content)}
 
 
+@app.get("/redirected")
+def redirected() -> dict[str, object]:
+    """requests follows the upstream's redirect itself: two network requests."""
+    response = requests.get(upstream("/redirect"), timeout=5)
+    return {"status": response.status_code, "hops": len(response.history)}
+
+
 @app.get("/urllib3")
 def with_urllib3() -> dict[str, object]:
     response = urllib3.request("GET", upstream("/echo?n=u"))

@@ -17,7 +17,7 @@ import pytest
 import trustme
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from asgi_inspect import inside
@@ -50,13 +50,18 @@ async def gzipped(request: Request) -> Response:
     return Response(gzip.compress(b"z" * 500), headers={"content-encoding": "gzip"})
 
 
+async def redirect(request: Request) -> Response:
+    return RedirectResponse("/echo?n=r", status_code=302)
+
+
 async def slow(request: Request) -> Response:
     await asyncio.sleep(2)
     return Response(b"late")
 
 
 UPSTREAM = Starlette(routes=[Route("/echo", echo, methods=["GET", "POST"]),
-                             Route("/big", big), Route("/gzip", gzipped), Route("/slow", slow)])
+                             Route("/big", big), Route("/gzip", gzipped), Route("/slow", slow),
+                             Route("/redirect", redirect)])
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +159,16 @@ def test_requests_body_capped_with_its_whole_size(app: tuple[str, MemorySink],
         "requests", "GET", f"{upstream}/big", 200)
     assert call.response_body == b"x" * MAX_BODY and call.response_size == BIG
     assert (header(call.request_headers, b"user-agent") or b"").startswith(b"python-requests/")
+
+
+def test_each_network_request_is_one_call(app: tuple[str, MemorySink], upstream: str) -> None:
+    url, sink = app
+    assert httpx.get(f"{url}/redirected").json() == {"status": 200, "hops": 1}
+    hop, landed = inside.calls(recorded(sink, "/redirected"))
+    assert (hop.url, hop.status) == (f"{upstream}/redirect", 302)
+    assert (landed.url, landed.status) == (f"{upstream}/echo?n=r", 200)
+    assert hop.library == landed.library == "requests"
+    assert hop.t_end is not None and hop.t_end <= landed.t_start
 
 
 def test_urllib3_on_its_own(app: tuple[str, MemorySink], upstream: str) -> None:

@@ -126,6 +126,17 @@ def test_repeated_calls_are_answered_in_order() -> None:
         "asgi-inspect --mock-outbound: no recorded response for POST http://up/x"]
 
 
+def test_a_recorded_failure_fails_again() -> None:
+    failed = OutboundCall(library="httpx", method="GET", url="http://up/x", t_start=0,
+                          error="ReadTimeout: timed out")
+    answers = Answers([failed])
+    taken = answers.take("GET", "http://up/x")
+    assert taken is failed and not answers.missing
+    assert Answers.refusal("GET", "http://up/x", taken) == (
+        "asgi-inspect --mock-outbound: the recorded GET http://up/x failed: "
+        "ReadTimeout: timed out")
+
+
 def test_each_replay_gets_its_own_answers(session: tuple[Path, str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Every replay of an exchange is answered from its original's calls afresh (aiohttp's
