@@ -81,6 +81,13 @@ def totals(exchange: Exchange) -> Totals:
     return result
 
 
+def counts(found: Totals) -> str:
+    """``3q 1c 2s``: queries, outbound calls and spans, the kinds with none left out (the
+    list's inside column, headless lines)."""
+    return " ".join(f"{count}{unit}" for count, unit in
+                    ((found.queries, "q"), (found.calls, "c"), (found.spans, "s")) if count)
+
+
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _NUMBER = re.compile(r"(?<![\w$])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w])", re.IGNORECASE)
