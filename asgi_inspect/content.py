@@ -68,6 +68,19 @@ def body_of(exchange: Exchange, direction: Direction) -> Body:
     return _described(decoded, raw, ", ".join(codings), sent)
 
 
+def decoded_body(raw: bytes, headers: Iterable[tuple[bytes, bytes]], sent: int | None = None
+                 ) -> Body:
+    """A body that is no exchange's own (an outbound call's): ``raw`` with the Content-Encoding
+    its ``headers`` name undone, described as :func:`body_of` describes one; ``sent`` is the
+    whole body's size when ``raw`` is a capped prefix of it. Not cached: a view asks once."""
+    whole = max(sent or 0, len(raw))
+    codings = parse_codings(value for name, value in headers
+                            if name.lower() == b"content-encoding")
+    if not codings or not raw:
+        return Body(raw, raw, "", whole == len(raw), "")
+    return _described(_decode(raw, codings), raw, ", ".join(codings), whole)
+
+
 def data_of(exchange: Exchange, direction: Direction) -> bytes:
     """Only :func:`body_of`'s ``data``: what a search reads, without building the description
     (the filters call this on every exchange; on uncompressed traffic it costs a dict lookup)."""
