@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from asgi_inspect.inside import DEFAULT_N_PLUS_ONE
 from asgi_inspect.model import (
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_EXCHANGES,
@@ -44,6 +45,19 @@ def port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"{number} is not a port (0 to 65535)")
+    return number
+
+
+def repeat_threshold(text: str) -> int:
+    """An argparse type: how many runs of one statement in an exchange make an N+1 (2 or
+    more)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 2:
+        raise argparse.ArgumentTypeError(f"{number} is too few: a statement is repeated from "
+                                         "2 runs on")
     return number
 
 
@@ -102,10 +116,13 @@ def add_otlp_options(parser: argparse.ArgumentParser, *, live: bool) -> None:
                             "(http://jaeger:16686/trace/{trace_id})")
 
 
-
 def add_store_bounds(parser: Any) -> None:
-    """--max-exchanges and --max-memory: what a session keeps in memory (run, proxy, listen,
-    view)."""
+    """--max-exchanges and --max-memory: what a session keeps in memory; and --n-plus-one,
+    how it reads what the app did inside (run, proxy, listen, view)."""
+    parser.add_argument("--n-plus-one", type=repeat_threshold, default=DEFAULT_N_PLUS_ONE,
+                        metavar="N",
+                        help="flag a statement run N times or more in one exchange as an N+1 "
+                             f"(default {DEFAULT_N_PLUS_ONE})")
     parser.add_argument("--max-exchanges", type=int, default=DEFAULT_MAX_EXCHANGES,
                         help="exchanges kept in memory; the oldest go first "
                              f"(default {DEFAULT_MAX_EXCHANGES})")
