@@ -83,6 +83,7 @@ def open_session(args: argparse.Namespace) -> Session:
     session.view.set_filter(args.filter)
     session.ignored_headers += tuple(args.ignore_header)
     session.ignored_body = ignore_body(args)
+    session.n_plus_one = args.n_plus_one
     return session
 
 
