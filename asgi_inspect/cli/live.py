@@ -77,6 +77,7 @@ async def inspect_session(session: Session, args: argparse.Namespace,
     session.on_close.append(recorder)
     recorder.trace_url = session.trace_url
     session.ignored_headers += tuple(args.ignore_header)
+    session.n_plus_one = recorder.n_plus_one = args.n_plus_one
     stop = asyncio.Event()  # a stop signal came (while starting, or headless)
     control = ControlServer(session)  # where asgi-inspect mcp --attach reads this session
     try:
