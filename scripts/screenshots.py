@@ -2,8 +2,9 @@
 
 Run from the repository root: ``.venv/bin/python -m scripts.screenshots [--theme NAME]``
 
-The traces are tests/tui/factory.py's ``showcase()`` (fixed times, shown in UTC) and, for the
-protocol lenses, real traffic recorded once (tests/tui/lens_showcase.jsonl); the screens are
+The traces are tests/tui/factory.py's ``showcase()`` (fixed times, shown in UTC), its
+``inside_showcase()`` for the Inside tab (calls, queries, an N+1) and, for the protocol
+lenses, real traffic recorded once (tests/tui/lens_showcase.jsonl); the screens are
 tests/tui/scenes.py's and lens_scenes.py's (the same ones the snapshot tests check), so the
 pictures change only when the UI does. PNGs come from cairosvg (PyPI; needs the system
 libcairo) or, failing that, a headless Chromium; Rich's SVG asks for the Fira Code web font,
@@ -63,15 +64,19 @@ def to_png(svg_path: Path) -> str:
 
 async def shoot(name: str, theme: str | None) -> Path:
     from tests.tui.conftest import make_app
+    from tests.tui.factory import inside_showcase
     from tests.tui.lens_scenes import LENS_SCENES, lens_app
-    from tests.tui.scenes import SCENES, SIZE
+    from tests.tui.scenes import INSIDE_SCENES, SCENES, SIZE
 
-    app = lens_app() if name in LENS_SCENES else make_app()
+    if name in LENS_SCENES:
+        app = lens_app()
+    else:
+        app = make_app(inside_showcase() if name in INSIDE_SCENES else None)
     if theme:
         app.theme = theme
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        await {**SCENES, **LENS_SCENES}[name](pilot)
+        await {**SCENES, **LENS_SCENES, **INSIDE_SCENES}[name](pilot)
         await pilot.pause()
         path = app.save_screenshot(f"{name}.svg", path=str(OUT))
     return Path(path)
@@ -79,9 +84,9 @@ async def shoot(name: str, theme: str | None) -> Path:
 
 def main() -> None:
     from tests.tui.lens_scenes import LENS_SCENES
-    from tests.tui.scenes import SCENES
+    from tests.tui.scenes import INSIDE_SCENES, SCENES
 
-    scenes = [*SCENES, *LENS_SCENES]
+    scenes = [*SCENES, *LENS_SCENES, *INSIDE_SCENES]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--theme", help="a Textual theme (default: textual-dark)")
     parser.add_argument("names", nargs="*", choices=[*scenes, []], metavar="SCREEN",

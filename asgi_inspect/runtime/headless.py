@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from asgi_inspect import lenses
+from asgi_inspect import inside, lenses
 from asgi_inspect.formats import codec
 from asgi_inspect.model import Exchange
 from asgi_inspect.otel.context import trace_label
@@ -25,11 +25,12 @@ from asgi_inspect.text import printable
 from asgi_inspect.units import format_duration, format_size, plural
 
 
-def format_line(exchange: Exchange) -> str:
+def format_line(exchange: Exchange, n_plus_one: int = inside.DEFAULT_N_PLUS_ONE) -> str:
     """``12:00:01.123 127.0.0.1:5000 GET /items 200 1.2ms 35B`` (with the operation a protocol
-    lens named after the path: ``POST /graphql «query GetItems» 200``), then the protocol's
-    error, the outcome when not complete, the exception, and ``→ module.endpoint`` when a
-    framework routed it."""
+    lens named after the path: ``POST /graphql «query GetItems» 200``), then what the app did
+    inside (``3q 1c``, ``N+1`` when a statement ran ``n_plus_one`` times or more), the
+    protocol's error, the outcome when not complete, the exception, and ``→ module.endpoint``
+    when a framework routed it."""
     clock = time.strftime("%H:%M:%S", time.localtime(exchange.started_at))
     millis = int(exchange.started_at * 1000) % 1000
     client = exchange.scope.get("client") if isinstance(exchange.scope, dict) else None
@@ -41,6 +42,10 @@ def format_line(exchange: Exchange) -> str:
     operation, failure = lenses.operation(exchange), lenses.error(exchange)
     if operation:
         parts.insert(4, f"«{operation}»")
+    if exchange.inside:
+        parts.append(inside.counts(inside.totals(exchange)))
+        if inside.repeated(exchange, n_plus_one):
+            parts.append("N+1")
     if failure:
         parts.append(f"[{failure}]")
     if exchange.outcome != "complete":
@@ -76,6 +81,7 @@ class HeadlessRecorder:
         self.warn = warn or _to_stderr
         self.count = 0
         self.trace_url: str | None = None  # --otlp: lines end with the trace (a link or id)
+        self.n_plus_one = inside.DEFAULT_N_PLUS_ONE  # a statement run this often: an N+1
         self.unwritten = 0  # exchanges the file could not take
         self.record = record
         self._file = LineFile(record, codec.header_line()) if record else None
@@ -87,7 +93,7 @@ class HeadlessRecorder:
             return
         self.count += 1
         if self.echo:
-            line = format_line(exchange)
+            line = format_line(exchange, self.n_plus_one)
             label = "" if self.trace_url is None else trace_label(exchange, self.trace_url)
             if label:
                 line += " " + printable(label)

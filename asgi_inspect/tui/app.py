@@ -140,6 +140,7 @@ class InspectorApp(App[None]):
         if session.live:  # open exchanges' durations run (a file's stay as recorded)
             self.exchange_list.now = self.detail.now = time.time
         self.detail.ignored_body = session.ignored_body
+        self.exchange_list.n_plus_one = self.detail.n_plus_one = session.n_plus_one
         self.filter_bar = FilterBar(id="filter-bar")
         self.logs = LogsView(session, id="logs")
         self.main = Container(id="main")

@@ -7,6 +7,7 @@ and screenshots are byte-for-byte repeatable.
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 from typing import Any
@@ -17,8 +18,11 @@ from asgi_inspect.model import (
     ExceptionInfo,
     Exchange,
     Opaque,
+    OutboundCall,
     Outcome,
     OutputLine,
+    Query,
+    Span,
 )
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -232,4 +236,73 @@ def showcase(count: int = 40) -> list[Exchange]:
                          response_body=b"data: tick 1\n\ndata: tick 2\n\n", response_chunks=2,
                          outcome="streaming", duration_ms=1500)
     exchanges.append(live)
+    return exchanges
+
+
+_ORDERS = ("SELECT orders.id, orders.customer_id, orders.total FROM orders "
+           "WHERE orders.status = ? ORDER BY orders.created DESC LIMIT ? OFFSET ?")
+_CUSTOMER = "SELECT customers.id, customers.name FROM customers WHERE customers.id = ?"
+_QUOTES = json.dumps({"quotes": [{"id": i, "price": 9.5 + i} for i in range(1, 4)]}).encode()
+
+
+def orders_exchange(exchange_id: str, *, started_at: float = T0, orders: int = 10) -> Exchange:
+    """``GET /api/orders`` as an app with an N+1 makes it: one query for the orders, then one
+    per order for its customer, an outbound call to a pricing service (its answer gzipped) and
+    a Redis span, all before the response starts (at 16 ms of 48)."""
+    exchange = http_exchange(exchange_id, path="/api/orders", started_at=started_at,
+                             duration_ms=48.0, response_body=b'{"orders": []}')
+    items: list[OutboundCall | Query | Span] = [
+        Query(library="sqlalchemy", database="sqlite", statement=_ORDERS,
+              parameters=["open", orders, 0], rows=orders, t_start=1_100_000,
+              t_end=1_700_000, location="shop/api.py:41")]
+    for i in range(orders):
+        start = 2_000_000 + i * 600_000
+        items.append(Query(library="sqlalchemy", database="sqlite", statement=_CUSTOMER,
+                           parameters=[100 + i], rows=1, t_start=start, t_end=start + 400_000,
+                           location="shop/api.py:44"))
+    body = gzip.compress(_QUOTES, mtime=0)
+    items.append(OutboundCall(
+        library="httpx", method="GET", url="https://pricing.internal/v1/quotes?ids=1,2,3",
+        t_start=8_500_000, t_first_byte=13_800_000, t_end=14_200_000, status=200,
+        http_version="HTTP/1.1",
+        request_headers=[[b"host", b"pricing.internal"], [b"accept", b"application/json"]],
+        response_headers=[[b"content-type", b"application/json"],
+                          [b"content-encoding", b"gzip"],
+                          [b"content-length", str(len(body)).encode()]],
+        request_body=b"", response_body=body, response_size=len(body),
+        location="shop/pricing.py:18"))
+    items.append(Span(name="GET", library="opentelemetry.instrumentation.redis",
+                      span_kind="client", t_start=14_500_000, t_end=15_100_000,
+                      trace_id="4bf92f3577b34da6a3ce929d0e0e4736", span_id="00f067aa0ba902b7",
+                      attributes={"db.system": "redis", "db.statement": "GET cart:7"}))
+    exchange.inside = items
+    return exchange
+
+
+def checkout_exchange(exchange_id: str, *, started_at: float = T0) -> Exchange:
+    """``POST /api/checkout`` whose payment call is refused: an insert, then the failed call."""
+    exchange = http_exchange(exchange_id, method="POST", path="/api/checkout", status=502,
+                             started_at=started_at, duration_ms=9.0,
+                             request_body=b'{"cart": 7}', response_body=b'{"error": "payment"}')
+    exchange.inside = [
+        Query(library="sqlite3", database="sqlite",
+              statement="INSERT INTO payments (cart, amount) VALUES (?, ?)",
+              parameters=[7, 29.5], rows=1, t_start=400_000, t_end=600_000,
+              location="shop/checkout.py:12"),
+        OutboundCall(library="requests", method="POST", url="http://payments.local:9000/charge",
+                     t_start=700_000, t_end=1_900_000,
+                     request_headers=[[b"content-type", b"application/json"]],
+                     request_body=b'{"amount": 29.5}', request_size=16,
+                     error="ConnectError: [Errno 111] Connection refused",
+                     location="shop/checkout.py:15")]
+    return exchange
+
+
+def inside_showcase(count: int = 12) -> list[Exchange]:
+    """Ordinary traffic, then exchanges that made calls and queries (one with an N+1, one whose
+    outbound call failed)."""
+    exchanges = sample_exchanges(count, start=1, t0=T0)
+    n = count + 1
+    exchanges.append(checkout_exchange(str(n), started_at=T0 + n * 0.137))
+    exchanges.append(orders_exchange(str(n + 1), started_at=T0 + (n + 1) * 0.137))
     return exchanges

@@ -8,9 +8,11 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from asgi_inspect.model import OutboundCall
 from asgi_inspect.tui.app import InspectorApp
 from asgi_inspect.tui.widgets.exchange_list import PATH
 from asgi_inspect.tui.widgets.filter_bar import APPLY_AFTER
+from asgi_inspect.tui.widgets.inside import InsideTable
 
 Scene = Callable[[Pilot[Any]], Coroutine[Any, Any, None]]
 SIZE = (120, 36)
@@ -63,4 +65,25 @@ SCENES: dict[str, Scene] = {
     "filter": press("slash", *"~m POST | ~c 5xx", wait=APPLY_AFTER + 0.3),
     "filter-error": press("slash", *"~m POST & ~nope", wait=APPLY_AFTER + 0.3),
     "side-by-side": press("v", "g", "j", "j"),
+}
+
+
+async def inside_full_screen(pilot: Pilot[Any]) -> None:
+    """The Inside tab of the exchange with an N+1, full screen, on its outbound call."""
+    await select("/api/orders", "inside")(pilot)
+    app = pilot.app
+    assert isinstance(app, InspectorApp)
+    table = app.detail.query_one(InsideTable)
+    calls = [i for i, item in enumerate(table.items) if isinstance(item, OutboundCall)]
+    table.move_cursor(calls[0])
+    app.action_open_detail()
+    await pilot.pause()
+    still(pilot)
+
+
+# Over tests/tui/factory.py's inside_showcase(): exchanges that made calls and queries.
+INSIDE_SCENES: dict[str, Scene] = {
+    "inside": inside_full_screen,
+    "inside-overview": select("/api/orders", "overview"),
+    "inside-checkout": select("/api/checkout", "inside"),
 }

@@ -14,7 +14,7 @@ from asgi_inspect.tui.formatting import data_text
 from asgi_inspect.tui.screens.help import binding_rows
 from asgi_inspect.tui.widgets.body_view import MessageView
 from asgi_inspect.tui.widgets.detail import output_lines, overview
-from asgi_inspect.tui.widgets.exchange_list import ID, ExchangeList, read_lenses, summarize
+from asgi_inspect.tui.widgets.exchange_list import ID, ExchangeList, read_drawn, summarize
 from asgi_inspect.tui.widgets.lines import LineTable, fit, fit_columns
 from tests.tui.factory import http_exchange, sample_exchanges
 
@@ -149,7 +149,7 @@ def test_an_update_can_move_a_row_in_or_out_of_the_filter() -> None:
     live.events, live.outcome = done.events, "complete"
     store.changed.add("1")
     listing.sync(store.drain_changes())
-    assert listing.row_count == 1 and listing.row(0) == read_lenses(summarize(live), live)
+    assert listing.row_count == 1 and listing.row(0) == read_drawn(summarize(live), live)
 
 
 def test_the_key_table_in_the_docs_covers_every_binding() -> None:

@@ -170,7 +170,7 @@ def test_every_renderer_returns_printable_text_for_any_exchange(exchange: Exchan
         assert_printable(frame_preview(event))
         assert_printable(frame_kind(event))
         format_size(payload_size(event))
-        start, length = bar_span(event, span, 40)
+        start, length = bar_span(event.t_call, event.t_return, span, 40)
         assert 0 <= start < 40 and 1 <= length <= 40 - start
     row = summarize(exchange)
     assert_printable([row[METHOD], row[PATH], row[KIND], row[COMMENT]])

@@ -17,7 +17,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import TabbedContent, TabPane
 
-from asgi_inspect import lenses
+from asgi_inspect import inside, lenses
 from asgi_inspect.http import VOLATILE_HEADERS
 from asgi_inspect.model import Caps, Counters, Exchange, Opaque, running_ns
 from asgi_inspect.replay.diff import Diff, diff_exchanges
@@ -27,13 +27,14 @@ from asgi_inspect.tui.formatting import NO_TIME, clock, data_text, field_text, p
 from asgi_inspect.tui.sections import section_lines
 from asgi_inspect.tui.widgets.body_view import MessageView, start_line
 from asgi_inspect.tui.widgets.exchange_list import CLOCK_INTERVAL
+from asgi_inspect.tui.widgets.inside import InsideView, repeat_text
 from asgi_inspect.tui.widgets.lines import TextLines
 from asgi_inspect.tui.widgets.timeline import EventTimeline, FrameTable, RowsWithDetail
 from asgi_inspect.units import format_duration, format_size, plural
 from asgi_inspect.values import safe_repr, value_text
 
-TABS = ("overview", "protocol", "request", "response", "messages", "frames", "output", "exception",
-        "diff")
+TABS = ("overview", "protocol", "request", "response", "messages", "inside", "frames", "output",
+        "exception", "diff")
 _OUTPUT_STYLES = {"stderr": "red", "log": "yellow"}
 _SHOWN_SCOPE_KEYS = frozenset({"type", "method", "path", "query_string", "raw_path", "headers",
                                "client", "server", "scheme", "http_version", "root_path"})
@@ -102,9 +103,11 @@ BACKGROUND_MIN_NS = 1_000_000  # app time after the response worth a line of its
 
 
 def overview(exchange: Exchange, caps: Caps, now: float | None = None, *,
-             internals: bool = False) -> list[Text]:
+             internals: bool = False, n_plus_one: int = inside.DEFAULT_N_PLUS_ONE
+             ) -> list[Text]:
     """The facts of an exchange at a glance: one ``label  value`` line each (what a framework
-    added to the scope for its own use only with ``internals``).
+    added to the scope for its own use only with ``internals``; a statement run ``n_plus_one``
+    times or more is an N+1).
 
     ``now`` (unix seconds) runs the clock of an open exchange in a live session; without it
     an open exchange shows the time of its last event.
@@ -129,6 +132,8 @@ def overview(exchange: Exchange, caps: Caps, now: float | None = None, *,
         row("exception", data_text(f"{info.type}: {info.message}", "red"))
     if exchange.endpoint:  # what a framework's router chose (listed in full below)
         row("handled by", data_text(exchange.endpoint, "bold"))
+    for label, value, style in inside_rows(exchange, n_plus_one):
+        row(label, value, style)
     if exchange.type != "lifespan":
         row("client", _address(scope.get("client")))
         row("server", _address(scope.get("server")))
@@ -172,6 +177,24 @@ def overview(exchange: Exchange, caps: Caps, now: float | None = None, *,
     for note in exchange.notes:
         row("note", data_text(note, "yellow"))
     return _aligned(lines)
+
+
+def inside_rows(exchange: Exchange, n_plus_one: int) -> list[tuple[str, str, str]]:
+    """What the app did inside (queries, calls, spans and their summed times, failures), then
+    each N+1 found: (label, printable value, style); nothing when it did nothing inside."""
+    found = inside.totals(exchange)
+    if found.empty:
+        return []
+    rows = [(label, f"{count:,} in {format_duration(ns)}", "")
+            for label, count, ns in (("queries", found.queries, found.query_ns),
+                                     ("calls", found.calls, found.call_ns)) if count]
+    if found.spans:
+        rows.append(("spans", f"{found.spans:,}", ""))
+    if found.errors:
+        rows.append(("failed", f"{found.errors:,} (see the Inside tab)", "bold red"))
+    rows += [("N+1", repeat_text(repeat), "bold yellow")
+             for repeat in inside.repeated(exchange, n_plus_one)]
+    return rows
 
 
 def _times(exchange: Exchange, now: float | None) -> list[tuple[str, str]]:
@@ -261,8 +284,9 @@ def change_texts(diff: Diff) -> list[Text]:
 
 
 class DetailPane(Vertical):
-    """Tabs about one exchange: overview, request, response, messages, frames, what the app
-    printed and logged, exception, and for a replay the diff against its original."""
+    """Tabs about one exchange: overview, request, response, messages, what the app did inside
+    it (calls, queries, spans), frames, what the app printed and logged, exception, and for a
+    replay the diff against its original."""
 
     ALLOW_MAXIMIZE = True
 
@@ -291,6 +315,8 @@ class DetailPane(Vertical):
         self._response = MessageView("send")
         self._messages = RowsWithDetail(EventTimeline())
         self._frames = RowsWithDetail(FrameTable())
+        self._inside = InsideView()
+        self.n_plus_one = inside.DEFAULT_N_PLUS_ONE  # a statement run this often: an N+1
         self._overview_of: Exchange | None = None
         # The clock an open exchange's Overview runs on, as ExchangeList.now.
         self.now: Callable[[], float] | None = None
@@ -310,6 +336,8 @@ class DetailPane(Vertical):
                 yield self._response
             with TabPane("Messages", id="messages"):
                 yield self._messages
+            with TabPane("Inside", id="inside"):
+                yield self._inside
             with TabPane("Frames", id="frames"):
                 yield self._frames
             with TabPane("Output", id="output"):
@@ -363,6 +391,8 @@ class DetailPane(Vertical):
             hidden.add("diff")
         if exchange is None:
             hidden.add("messages")
+        if exchange is None or not exchange.inside:
+            hidden.add("inside")
         found = lenses.readings(exchange) if exchange is not None else ()
         if found:
             titles = " · ".join(lenses.lens_of(reading).title for reading in found)
@@ -383,8 +413,8 @@ class DetailPane(Vertical):
         exchange = self.exchange
         if tab == "overview":
             now = self.now() if self.now is not None else None
-            self._overview.set_lines(overview(exchange, self.caps, now,
-                                              internals=self.internals) if exchange else
+            self._overview.set_lines(overview(exchange, self.caps, now, internals=self.internals,
+                                              n_plus_one=self.n_plus_one) if exchange else
                                      [Text("Nothing yet: waiting for traffic.")],
                                      keep_scroll=exchange is self._overview_of)
             self._overview_of = exchange
@@ -394,6 +424,8 @@ class DetailPane(Vertical):
             self._response.show(exchange)
         elif tab == "messages":
             self._messages.show(exchange)
+        elif tab == "inside":
+            self._inside.show(exchange, self.n_plus_one)
         elif tab == "frames":
             self._frames.show(exchange)
         elif tab == "output":

@@ -4,9 +4,10 @@ Per exchange it keeps one compact summary tuple of atoms (the GC does not track 
 filter is a sorted list of row numbers, column widths are computed from the width alone, and
 rendered rows are cached by their summary. New exchanges arrive in one batch per poll
 (:meth:`ExchangeList.sync`); nothing here is per-exchange work on the UI thread beyond one tuple.
-What the protocol lenses read of an exchange (its operation, a failure its protocol reports) is
-added to its row when the row is first drawn: reading every arriving exchange took a tenth of
-the inspector's CPU in a flood, for rows nobody saw.
+What the protocol lenses read of an exchange (its operation, a failure its protocol reports),
+and what it did inside (``3q 1c``, an N+1), are added to its row when the row is first drawn:
+reading every arriving exchange took a tenth of the inspector's CPU in a flood, for rows
+nobody saw. The inside column shows once an exchange with something inside has arrived.
 """
 
 from __future__ import annotations
@@ -23,17 +24,18 @@ from textual import events
 from textual.reactive import var
 from textual.strip import Strip
 
-from asgi_inspect import lenses
+from asgi_inspect import inside, lenses
 from asgi_inspect.model import Exchange, running_ns
 from asgi_inspect.store.view import ORDER_KEYS, View
 from asgi_inspect.text import printable
 from asgi_inspect.tui.formatting import clock
-from asgi_inspect.tui.widgets.lines import Column, LineTable, cells, fit
+from asgi_inspect.tui.widgets.lines import Column, ColumnHeader, LineTable, cells, fit, fit_columns
 from asgi_inspect.units import format_duration, format_size
 
 # A row: (id, started_at, method, path, status, duration_ns, size, kind, flags, comment,
-# operation): the operation is what a protocol lens named (``query GetItems``).
-Row = tuple[str, float, str, str, int | None, int | None, int, str, int, str, str]
+# operation, inside): the operation is what a protocol lens named (``query GetItems``), inside
+# the counts of what the app did inside (``3q 1c``).
+Row = tuple[str, float, str, str, int | None, int | None, int, str, int, str, str, str]
 # Its fields' indices: Final, so the type checker knows each field's type at row[INDEX].
 ID: Final = 0
 STARTED: Final = 1
@@ -46,13 +48,16 @@ KIND: Final = 7
 FLAGS: Final = 8
 COMMENT: Final = 9
 OPERATION: Final = 10
+INSIDE: Final = 11
 # The bits of row[FLAGS].
 LIVE: Final = 1
 REPLAY: Final = 2
 MARKED: Final = 4
 FAILED: Final = 8
 NO_RESPONSE: Final = 16  # the app returned without starting a response
-READ: Final = 32  # the lenses' part (OPERATION, FAILED for a protocol's error) is filled in
+READ: Final = 32  # what is read when drawn (OPERATION, INSIDE and their flags) is filled in
+N_PLUS_ONE: Final = 64  # a statement ran the list's threshold times or more
+INSIDE_FAILED: Final = 128  # a call, query or span inside failed
 
 CLOCK_INTERVAL: Final = 1.0  # seconds between two ticks of the open rows' running clocks
 _KINDS = {"http": "http", "websocket": "ws", "lifespan": "lifespan"}
@@ -60,8 +65,8 @@ _FAILED_OUTCOMES = frozenset({"exception", "no_response", "incomplete", "cancell
 
 
 def summarize(exchange: Exchange) -> Row:
-    """The row of ``exchange``: everything the list shows, as atoms, but for what the lenses
-    read (:func:`read_lenses` adds it when the row is drawn)."""
+    """The row of ``exchange``: everything the list shows, as atoms, but for what is read when
+    the row is drawn (:func:`read_drawn` adds it)."""
     outcome = exchange.outcome
     flags = ((LIVE if outcome == "streaming" else 0) | (REPLAY if exchange.replay_of else 0)
              | (MARKED if exchange.marked else 0)
@@ -73,19 +78,32 @@ def summarize(exchange: Exchange) -> Row:
     return (exchange.id, exchange.started_at, printable(exchange.method), printable(exchange.label),
             exchange.status, exchange.duration_ns, size,
             _KINDS.get(exchange.type, printable(exchange.type)), flags,
-            printable(exchange.comment), "")
+            printable(exchange.comment), "", "")
 
 
-def read_lenses(row: Row, exchange: Exchange | None) -> Row:
-    """``row`` with what the protocol lenses read of ``exchange`` (None: it is gone from the
-    store, nothing to read): the operation, and FAILED when its protocol reports an error."""
-    ident, started, method, path, status, duration, size, kind, flags, comment, _ = row
-    operation = ""
+def read_drawn(row: Row, exchange: Exchange | None,
+               n_plus_one: int = inside.DEFAULT_N_PLUS_ONE) -> Row:
+    """``row`` with what is read of ``exchange`` when it is drawn (None: it is gone from the
+    store, nothing to read): the operation the protocol lenses name, FAILED when its protocol
+    reports an error, and the counts of what it did inside, flagged when a statement ran
+    ``n_plus_one`` times or more, or something inside failed."""
+    ident, started, method, path, status, duration, size, kind, flags, comment, _, _ = row
+    operation = counts = ""
     if exchange is not None:
         operation = printable(lenses.operation(exchange))
         flags |= FAILED if lenses.error(exchange) else 0
+        if exchange.inside:
+            found = inside.totals(exchange)
+            counts = inside.counts(found)
+            flags |= ((N_PLUS_ONE if inside.repeated(exchange, n_plus_one) else 0)
+                      | (INSIDE_FAILED if found.errors else 0))
     return (ident, started, method, path, status, duration, size, kind, flags | READ, comment,
-            operation)
+            operation, counts)
+
+
+def inside_text(row: Row) -> str:
+    """The inside column: ``3q 1c``, ``!12q 1c`` when a statement ran as an N+1."""
+    return ("!" if row[FLAGS] & N_PLUS_ONE else "") + row[INSIDE]
 
 
 def status_text(row: Row) -> str:
@@ -122,7 +140,7 @@ class ExchangeList(LineTable):
         "exchange-list--s3", "exchange-list--s4", "exchange-list--s5", "exchange-list--get",
         "exchange-list--post", "exchange-list--put", "exchange-list--delete",
         "exchange-list--ws", "exchange-list--live", "exchange-list--replay",
-        "exchange-list--marked", "exchange-list--op",
+        "exchange-list--marked", "exchange-list--op", "exchange-list--n-plus-one",
     }
     DEFAULT_CSS = """
     ExchangeList {
@@ -142,14 +160,18 @@ class ExchangeList(LineTable):
         & > .exchange-list--replay { color: $text-secondary; }
         & > .exchange-list--marked { color: $text-warning; text-style: bold; }
         & > .exchange-list--op { color: $text-accent; text-style: italic; }
+        & > .exchange-list--n-plus-one { color: $text-warning; text-style: bold; }
     }
     """
 
     COLUMNS: ClassVar[tuple[Column, ...]] = (
         ("flags", "", 3, False), ("time", "time", 12, False), ("method", "method", 7, False),
         ("status", "st", 4, True), ("path", "path", 0, False),
-        ("duration", "duration", 8, True), ("size", "size", 8, True), ("kind", "type", 8, False))
-    DROP_ORDER: ClassVar[tuple[str, ...]] = ("kind", "time", "size")
+        ("duration", "duration", 8, True), ("inside", "inside", 10, False),
+        ("size", "size", 8, True), ("kind", "type", 8, False))
+    # Without calls or queries recorded (listen, a trace of version 1) the column is not shown.
+    PLAIN_COLUMNS: ClassVar[tuple[Column, ...]] = tuple(c for c in COLUMNS if c[0] != "inside")
+    DROP_ORDER: ClassVar[tuple[str, ...]] = ("inside", "kind", "time", "size")
     MIN_FLEX: ClassVar[int] = 26  # the path: at 80 columns the type column gives way to it
 
     follow: var[bool] = var(True)
@@ -171,6 +193,8 @@ class ExchangeList(LineTable):
         # The clock open rows' durations run on (unix seconds); None for a trace that no
         # longer grows (a file), whose open rows show "…".
         self.now: Callable[[], float] | None = None
+        self.n_plus_one = inside.DEFAULT_N_PLUS_ONE  # a statement run this often: an N+1
+        self.has_inside = False  # an exchange with calls, queries or spans has arrived
 
     def on_mount(self) -> None:
         self.set_interval(CLOCK_INTERVAL, self.tick_clocks)
@@ -211,8 +235,22 @@ class ExchangeList(LineTable):
         at = self._shown[index] - self._base
         row = self._rows[at]
         if not row[FLAGS] & READ:
-            row = self._rows[at] = read_lenses(row, self.store.get(row[ID]))
+            row = self._rows[at] = read_drawn(row, self.store.get(row[ID]), self.n_plus_one)
         return row
+
+    def fitted_columns(self, width: int) -> tuple[Column, ...]:
+        columns = self.COLUMNS if self.has_inside else self.PLAIN_COLUMNS
+        return fit_columns(columns, self.DROP_ORDER, width, self.MIN_FLEX)
+
+    def _saw_inside(self, exchange: Exchange) -> None:
+        """Show the inside column (and its title) from the first exchange that has any."""
+        if self.has_inside or not exchange.inside:
+            return
+        self.has_inside = True
+        self._strips.clear()
+        if self.parent is not None:
+            for header in self.parent.query(ColumnHeader):
+                header.refresh()
 
     def row_key(self, index: int) -> Row | None:
         """Rows are cached by their summary, but a running clock changes without one."""
@@ -297,6 +335,7 @@ class ExchangeList(LineTable):
             exchange = exchanges[exchange_id]
             number = self._base + len(rows)
             rows.append(summarize(exchange))
+            self._saw_inside(exchange)
             self._number[exchange_id] = number
             if matches(exchange):
                 if ordered:
@@ -310,6 +349,7 @@ class ExchangeList(LineTable):
         """Refresh one row; True when it entered, left or moved within the shown rows."""
         number = self._number[exchange.id]
         self._rows[number - self._base] = summarize(exchange)
+        self._saw_inside(exchange)
         ordered = self._ordered
         if not self.view.filtered and not ordered:
             return False
@@ -445,7 +485,16 @@ class ExchangeList(LineTable):
             return self._duration(row), Style()
         if name == "size":
             return format_size(row[SIZE]), Style()
+        if name == "inside":
+            return inside_text(row), self._inside_style(row)
         return row[KIND], style("exchange-list--dim")
+
+    def _inside_style(self, row: Row) -> Style:
+        if row[FLAGS] & INSIDE_FAILED:
+            return self.component_style("exchange-list--err")
+        if row[FLAGS] & N_PLUS_ONE:
+            return self.component_style("exchange-list--n-plus-one")
+        return self.component_style("exchange-list--dim")
 
     def _duration(self, row: Row) -> str:
         """The response time; while the response is open, how long it has run so far."""

@@ -6,12 +6,15 @@ cursor row in full; both re-render only what is on screen when the exchange grow
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.widget import Widget
 
 from asgi_inspect import lenses
 from asgi_inspect.model import Event, Exchange
@@ -83,7 +86,23 @@ def _header_line(pair: Any) -> str:
     return printable(value_text(pair))
 
 
-class EventTable(LineTable):
+class DetailTable(LineTable):
+    """Rows about one exchange whose cursor row :class:`RowsWithDetail` shows in full below."""
+
+    def show(self, exchange: Exchange | None) -> None:
+        raise NotImplementedError
+
+    @property
+    def current(self) -> Any:
+        """What the cursor row is about (None when there are no rows)."""
+        raise NotImplementedError
+
+    def detail_lines(self, item: Any) -> Sequence[str | Text]:
+        """The cursor row in full, for the panel below the table (already printable)."""
+        raise NotImplementedError
+
+
+class EventTable(DetailTable):
     """A table over some of the events of one exchange."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -127,7 +146,6 @@ class EventTable(LineTable):
         return self.events[self.cursor][1] if 0 <= self.cursor < len(self.events) else None
 
     def detail_lines(self, event: Event) -> list[str]:
-        """The cursor row in full, for the panel below the table."""
         return message_lines(event)
 
     def cell(self, index: int, name: str) -> tuple[str, Style]:
@@ -183,26 +201,30 @@ class EventTimeline(EventTable):
         if name != "bar":
             return super().render_cell(index, name, width, right, base, selected)
         event = self.events[index][1]
-        start, length = bar_span(event, self.span_ns(), width)
+        start, length = bar_span(event.t_call, event.t_return, self.span_ns(), width)
         style = base + (self.status_style(event) if event.status != "ok"
                         else self.direction_cell(event)[1])
         return [Segment(" " * start, base), Segment("█" * length, style),
                 Segment(" " * (width - start - length), base)]
 
     def span_ns(self) -> int:
-        """The time the bars are scaled to: until the app returned, or its last event so far
-        (work after the response included)."""
-        exchange = self.exchange
-        if exchange is None:
-            return 1
-        return max(exchange.ended_ns or 0, exchange.last_event_ns, 1)
+        return time_axis(self.exchange) if self.exchange is not None else 1
 
 
-def bar_span(event: Event, span_ns: int, width: int) -> tuple[int, int]:
-    """Where an event's bar starts and how long it is, in cells (at least one)."""
-    end = event.t_return if event.t_return is not None else span_ns
+def time_axis(exchange: Exchange) -> int:
+    """The time the waterfall bars are scaled to, from the exchange's start (the Messages and
+    the Inside tabs share it): until the app returned, or the last thing recorded so far (work
+    after the response, a call still running when the app returned)."""
+    inside = max((item.t_end or item.t_start for item in exchange.inside), default=0)
+    return max(exchange.ended_ns or 0, exchange.last_event_ns, inside, 1)
+
+
+def bar_span(t_start: int, t_end: int | None, span_ns: int, width: int) -> tuple[int, int]:
+    """Where a bar from ``t_start`` to ``t_end`` (None: still running) starts and how long it
+    is, in cells (at least one)."""
+    end = t_end if t_end is not None else span_ns
     # within the span: a crafted trace's times may lie outside it, or past what a float holds
-    t_call, end = (min(max(t, 0), span_ns) for t in (event.t_call, end))
+    t_call, end = (min(max(t, 0), span_ns) for t in (t_start, end))
     start = min(int(t_call * width / span_ns), width - 1)
     stop = min(max(int(end * width / span_ns + 0.999), start + 1), width)
     return start, stop - start
@@ -295,22 +317,26 @@ def binary_preview(data: bytes) -> str:
 
 
 class RowsWithDetail(Vertical):
-    """A table of events over a panel showing the cursor row in full."""
+    """A table over a panel showing the cursor row in full (under a ``banner``, if any)."""
 
     DEFAULT_CSS = """
     RowsWithDetail {
-        & > EventTable { height: 2fr; scrollbar-gutter: stable; }
+        & > DetailTable { height: 2fr; scrollbar-gutter: stable; }
         & > TextLines { height: 1fr; border-top: solid $border-blurred; }
     }
     """
 
-    def __init__(self, table: EventTable, *, id: str | None = None) -> None:
+    def __init__(self, table: DetailTable, *, banner: Widget | None = None,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self.table = table
+        self.banner = banner
         self.panel = TextLines()
-        self._shown_event: Event | None = None
+        self._shown: object | None = None  # the row the panel shows
 
     def compose(self) -> ComposeResult:
+        if self.banner is not None:
+            yield self.banner
         yield ColumnHeader(self.table)
         yield self.table
         yield self.panel
@@ -324,7 +350,8 @@ class RowsWithDetail(Vertical):
         self.show_current()
 
     def show_current(self) -> None:
-        event = self.table.current
-        same = event is not None and event is self._shown_event
-        self._shown_event = event
-        self.panel.set_lines(self.table.detail_lines(event) if event else [], keep_scroll=same)
+        item = self.table.current
+        same = item is not None and item is self._shown
+        self._shown = item
+        self.panel.set_lines(self.table.detail_lines(item) if item is not None else [],
+                             keep_scroll=same)
