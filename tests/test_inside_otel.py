@@ -276,3 +276,21 @@ async def test_span_attributes_are_redacted_by_name_when_recording_with_redactio
     (span,) = facts.spans(exchange)
     assert span.attributes["user"] == "ada"  # type: ignore[index]
     assert "hunter2" not in repr(span.attributes)
+
+
+async def test_past_the_open_span_cap_the_oldest_is_let_go_and_counted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(otel_spans, "MAX_OPEN", 2)
+    inside.install()
+    tracer = TracerProvider().get_tracer("leaky")
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        spans = [tracer.start_span(f"open {n}") for n in range(3)]
+        for span in spans:
+            span.end()
+        await apps.respond(send, b"ok")  # type: ignore[arg-type]
+
+    _, exchange = await apps.record(app, apps.http_scope(), [{"type": "http.request"}],
+                                    capture_calls=True)
+    assert [span.name for span in facts.spans(exchange)] == ["open 1", "open 2"]
+    assert any(note.startswith("1 more call or query not kept") for note in exchange.notes)

@@ -34,7 +34,9 @@ from asgi_inspect.record.inside import current, emit
 
 log = logging.getLogger("asgi_inspect")
 
-MAX_OPEN = 10_000  # spans started and not yet ended that we remember: one never ended is let go
+# Spans started and not ended that we remember; past it the oldest is let go (an app that never
+# ends its spans must not grow our memory), counted as not kept on its exchange.
+MAX_OPEN = 10_000
 _STATUS = {"UNSET": "", "OK": "ok", "ERROR": "error"}
 
 
@@ -53,7 +55,7 @@ class InsideSpans:
         try:
             with self._lock:
                 if len(self._open) >= MAX_OPEN:
-                    self._open.popitem(last=False)
+                    self._open.popitem(last=False)[1].skipped += 1
                 self._open[span.context.span_id] = tag
         except Exception as exc:
             tag.batch.error(exc)
