@@ -230,6 +230,12 @@ def summarise(results: dict[str, Series], counts: dict[str, int]) -> None:
             print(f"    WARNING: the recorded runs made {s.operations} {kind} operations and "
                   f"recorded {s.items} items, not one each: the ratio is not the cost of "
                   f"recording one (see its hook in record/inside/)")
+    print("best runs (the least CPU each mode took: other load on the machine only adds):")
+    for kind, s in results.items():
+        bare, recorded, idle = (min(s.us[mode]) for mode in MODES)
+        print(f"  {kind:<11} bare {bare:8.2f}   recorded {recorded:8.2f}   "
+              f"added {recorded - bare:+7.2f} µs = {recorded / bare - 1:+.1%}   "
+              f"idle hooks {idle / bare - 1:+.1%}")
     print(f"  ({', '.join(f'{k} x{c}' for k, c in counts.items())} per run)")
 
 
