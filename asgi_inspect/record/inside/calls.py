@@ -47,14 +47,13 @@ def guarded(method: Callable[Concatenate[Call, P], None]) -> Callable[Concatenat
 class Call:
     """One outbound call in the making: the request as sent, then the response as read."""
 
-    __slots__ = ("body", "done", "item", "owner", "tag")
+    __slots__ = ("body", "done", "item", "tag")
 
     def __init__(self, tag: Tag, item: OutboundCall) -> None:
         self.tag = tag
         self.item = item
         self.body = bytearray()  # the response body's first max_body bytes
         self.done = False
-        self.owner: object = None  # the library's response object whose body this is
 
     @guarded
     def respond(self, status: int, http_version: str, headers: HeaderItems) -> None:
@@ -110,21 +109,17 @@ def contained(tag: Tag, step: Callable[P, R], *args: P.args, **kwargs: P.kwargs)
 
 
 def start(tag: Tag, library: str, method: str, url: str, headers: HeaderItems,
-          body: bytes | str | None, *, mocked: bool = False) -> Call | None:
-    """A call begun now for ``tag``'s exchange; None when ours failed (counted)."""
-    try:
-        if isinstance(body, str):
-            body = body.encode()
-        item = OutboundCall(library=library, method=method.upper(), url=url,
-                            t_start=perf_counter_ns(), request_headers=header_pairs(headers),
-                            location=location(), mocked=mocked)
-        if body is not None:
-            item.request_body = body[:tag.batch.max_body] if body else None
-            item.request_size = len(body)
-        return Call(tag, item)
-    except Exception as exc:
-        tag.batch.error(exc)
-        return None
+          body: bytes | str | None, *, mocked: bool = False) -> Call:
+    """A call begun now for ``tag``'s exchange (hooks call it :func:`contained`)."""
+    if isinstance(body, str):
+        body = body.encode()
+    item = OutboundCall(library=library, method=method.upper(), url=url,
+                        t_start=perf_counter_ns(), request_headers=header_pairs(headers),
+                        location=location(), mocked=mocked)
+    if body is not None:
+        item.request_body = body[:tag.batch.max_body] if body else None
+        item.request_size = len(body)
+    return Call(tag, item)
 
 
 def header_pairs(headers: HeaderItems) -> list[list[bytes]]:

@@ -80,10 +80,10 @@ def _async(original: AsyncSend) -> AsyncSend:
     return handle_async_request
 
 
-def _start(tag: Tag, request: httpx.Request, mocked: bool) -> Call | None:
+def _start(tag: Tag, request: httpx.Request, mocked: bool) -> Call:
     try:
         body: bytes | None = request.content
-    except httpx.RequestNotRead:  # a streamed upload: its size only if it says so
+    except httpx.RequestNotRead:  # a streamed upload: not kept (its headers may say the size)
         body = None
     return start(tag, "httpx", request.method, str(request.url), request.headers.raw, body,
                  mocked=mocked)

@@ -82,7 +82,7 @@ def _make_request(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _start(tag: Tag, pool: Any, method: str, target: str, kwargs: dict[str, Any],
-           mocked: bool) -> Call | None:
+           mocked: bool) -> Call:
     headers = kwargs.get("headers") or {}
     body = kwargs.get("body")
     return start(tag, "requests" if _from_requests() else "urllib3", method,
