@@ -45,6 +45,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def install(module: ModuleType) -> None:
+    if int(module.__version__.split(".")[0]) < 2:  # 1.x reads responses another way
+        raise RuntimeError(f"urllib3 {module.__version__} is too old: 2.0 or later is needed")
     from urllib3 import connectionpool
 
     wrap(connectionpool.HTTPConnectionPool, "_make_request", _make_request)
