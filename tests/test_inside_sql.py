@@ -27,7 +27,8 @@ from starlette.routing import Route
 
 from asgi_inspect import Inspector, MemorySink, read
 from asgi_inspect.inside import queries
-from asgi_inspect.model import Exchange
+from asgi_inspect.model import Exchange, Opaque
+from tests import apps
 from tests.postgres import postgres_dsn  # noqa: F401  # the fixture
 from tests.servers import uvicorn_server
 
@@ -128,6 +129,22 @@ def test_redacted_parameters_are_their_types(tmp_path: Path) -> None:
     assert "ann@example.com" not in str(by_path["/"].inside)
 
 
+async def test_values_longer_than_max_body_are_described_by_their_size(tmp_path: Path
+                                                                       ) -> None:
+    import sqlite3
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        db = sqlite3.connect(tmp_path / "blobs.db")
+        db.execute("CREATE TABLE blob (data BLOB, note TEXT)")
+        db.execute("INSERT INTO blob VALUES (?, ?)", (b"x" * 100, "short"))
+        await apps.respond(send, b"ok")
+
+    _, exchange = await apps.record(app, apps.http_scope(), [{"type": "http.request"}],
+                                    capture_calls=True, max_body=16)
+    assert queries(exchange)[1].parameters == [
+        Opaque(type="bytes", repr="100 bytes, more than max_body"), "short"]
+
+
 def test_nothing_is_recorded_outside_an_exchange_or_without_capture_calls(
         tmp_path: Path) -> None:
     import sqlite3
@@ -201,6 +218,9 @@ def test_sqlalchemy_sync_records_each_statement_once(tmp_path: Path) -> None:
     with engine.begin() as connection:  # outside any exchange: the dialect's first queries too
         connection.execute(sqlalchemy.text("CREATE TABLE orders (id INTEGER PRIMARY KEY, "
                                            "total INTEGER)"))
+    seen_by_the_app: list[str] = []  # the app's own listener on the event we listen to
+    sqlalchemy.event.listen(engine, "do_execute",
+                            lambda cursor, statement, *_: seen_by_the_app.append(statement))
     app = FastAPI()
 
     @app.get("/orders")
@@ -211,6 +231,8 @@ def test_sqlalchemy_sync_records_each_statement_once(tmp_path: Path) -> None:
             select = sqlalchemy.text("SELECT * FROM orders WHERE total > :least")
             rows = connection.execute(select, {"least": 6}).all()  # <- sa select
             deleted = connection.execute(sqlalchemy.text("DELETE FROM orders"))
+            with contextlib.suppress(sqlalchemy.exc.OperationalError):
+                connection.execute(sqlalchemy.text("SELECT missing FROM orders"))
             return len(rows) + deleted.rowcount
 
     with served(app) as (url, by_path):
@@ -219,8 +241,12 @@ def test_sqlalchemy_sync_records_each_statement_once(tmp_path: Path) -> None:
     assert summary(exchange) == [
         ("sqlalchemy", "INSERT INTO orders (total) VALUES (?)", [[5], [7]], 2, 2),
         ("sqlalchemy", "SELECT * FROM orders WHERE total > ?", [6], None, None),
-        ("sqlalchemy", "DELETE FROM orders", None, None, 2)]
+        ("sqlalchemy", "DELETE FROM orders", None, None, 2),
+        ("sqlalchemy", "SELECT missing FROM orders", None, None, None)]
     assert [q.location for q in queries(exchange)[:2]] == [line("sa many"), line("sa select")]
+    assert queries(exchange)[-1].error == "OperationalError: no such column: missing"
+    assert seen_by_the_app == ["SELECT * FROM orders WHERE total > ?", "DELETE FROM orders",
+                               "SELECT missing FROM orders"]
     assert {q.database for q in queries(exchange)} == {"sqlite"}
     assert well_timed(exchange)
 

@@ -73,10 +73,15 @@ class Running:
 
 def start(library: str, database: str, statement: Any, parameters: Any = None,
           many: bool = False) -> Running | None:
-    """A statement to time, or None when nothing is to be recorded: outside an exchange, or
-    under SQLAlchemy or Django, which record it themselves."""
+    """A statement to time, or None when nothing is to be recorded: outside an exchange,
+    under SQLAlchemy or Django, which record it themselves, or past the exchange's cap (only
+    counted then, as :func:`emit` counts, without building what it would not keep: an N+1
+    loop of thousands of statements pays little for those past the cap)."""
     tag = current()
     if tag is None or OUTER.get():
+        return None
+    if tag.inside_left <= 0:
+        tag.skipped += 1
         return None
     try:
         return Running(tag, library, database, statement, parameters, many)

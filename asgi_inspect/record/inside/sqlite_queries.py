@@ -79,7 +79,8 @@ class TimedConnection(sqlite3.Connection):
     own make a plain cursor in C, which no subclass could time)."""
 
     def cursor(self, factory: Any = sqlite3.Cursor) -> Any:
-        return super().cursor(_timed_cursor(factory))
+        return super().cursor(TimedCursor if factory is sqlite3.Cursor
+                              else _timed_cursor(factory))
 
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
         return self.cursor().execute(sql, parameters)
