@@ -330,16 +330,19 @@ def _failed(exchange: Exchange) -> bool:
             or bool(lenses.error(exchange)))
 
 
-def _statements(exchange: Exchange) -> Iterator[str]:
-    return (query.statement for query in inside.queries(exchange))
+def _statements(exchange: Exchange) -> Iterable[str]:
+    if not exchange.inside:  # most exchanges: nothing to look through
+        return ()
+    return [query.statement for query in inside.queries(exchange)]
 
 
-def _call_lines(exchange: Exchange) -> Iterator[str]:
+def _call_lines(exchange: Exchange) -> Iterable[str]:
     """Each outbound call's URL, then ``METHOD URL``: ``^https://`` anchors on the URL and
     ``'^POST '`` on the method."""
-    for call in inside.calls(exchange):
-        yield call.url
-        yield f"{call.method} {call.url}"
+    if not exchange.inside:
+        return ()
+    return [line for call in inside.calls(exchange)
+            for line in (call.url, f"{call.method} {call.url}")]
 
 
 def _failed_inside(exchange: Exchange) -> bool:
@@ -349,7 +352,10 @@ def _failed_inside(exchange: Exchange) -> bool:
 
 
 def _n_plus_one(exchange: Exchange) -> bool:
-    return bool(exchange.inside) and bool(inside.repeated(exchange))
+    """Statements are shaped (regexes) only where there are enough of them to repeat: the
+    counts are cached on the exchange, the shapes are not."""
+    return (bool(exchange.inside) and inside.totals(exchange).queries >= inside.DEFAULT_N_PLUS_ONE
+            and bool(inside.repeated(exchange)))
 
 
 def _count_of(kind: str) -> Callable[[Exchange], int]:

@@ -4,11 +4,13 @@ Run: ``.venv/bin/python benchmarks/bench_filters.py [--count N] [--rounds R]``
 
 The exchanges look like recorded ones: an HTTP scope with five headers and three events
 (request body, response start, response body), with a sprinkle of WebSocket sessions carrying
-frames, failures and marked exchanges. Each expression is timed ``rounds`` times through
-``Filter.select``; the table gives the median and the best run in ms and the median as a
-ratio to the baseline ``[e for e in xs if e.scope.get("method") == "POST"]``, timed in
-between the expressions so that a noisy machine shifts both alike. The target is 50 ms for
-simple expressions (method, status, URL, duration) at 100k exchanges.
+frames, failures and marked exchanges; one HTTP exchange in ten made a few database queries
+and an outbound call, one in a hundred an N+1 (the "inside" group). Each expression is
+timed ``rounds`` times through ``Filter.select``; the table gives the median and the best
+run in ms and the median as a ratio to the baseline
+``[e for e in xs if e.scope.get("method") == "POST"]``, timed in between the expressions so
+that a noisy machine shifts both alike. The target is 50 ms for simple expressions (method,
+status, URL, duration) at 100k exchanges.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from asgi_inspect.filters import compile_filter
-from asgi_inspect.model import Counters, Event, Exchange
+from asgi_inspect.model import Counters, Event, Exchange, Inside, OutboundCall, Query
 
 SIMPLE = ["~m POST", "~c 500", "~c 5xx", "~c >=400", "~u /items/12", "users", "~dur >200ms",
           "~size >1KB", "~http", "~e"]
@@ -28,6 +30,7 @@ COMPOUND = ["~m POST ~c 2xx", "~m GET & ~u items & !~c 404", "~m DELETE | ~c 5xx
             "!(~m GET | ~m POST) ~c 2xx", "~o exception | ~o no_response", "~marked | ~replay"]
 SLOW = ["~hq user-agent", "~h 'content-type: application/json'", "~t json", "~bq '\"id\": 4242'",
         "~b needle", "~ws ~b hello"]
+INSIDE = ["~nq >5", "~nq 0", "~nc >=1", "~ie", "~n1", "~sql 'from orders'", "~call stock"]
 
 _METHODS = ["GET", "GET", "GET", "GET", "POST", "POST", "PUT", "DELETE", "PATCH"]
 _STATUSES = [200, 200, 200, 200, 201, 204, 301, 304, 400, 404, 404, 422, 500, 503]
@@ -78,7 +81,21 @@ def _http(i: int, rnd: random.Random) -> Exchange:
         request=Counters(bytes=len(request), chunks=1, kept_bytes=len(request)),
         response=Counters(bytes=len(response), chunks=1, kept_bytes=len(response)),
         marked=i % 1000 == 0, replay_of=str(i - 1) if i % 500 == 1 else None,
+        inside=_inside(i) if i % 10 == 0 else [],
     )
+
+
+def _inside(i: int) -> list[Inside]:
+    """A list query, a lookup per item (six of them every hundredth: an N+1), a call."""
+    lookups = 6 if i % 100 == 0 else 2
+    items: list[Inside] = [Query(library="sqlite3", statement="SELECT id FROM orders LIMIT 20",
+                                 t_start=10_000, t_end=60_000)]
+    items += [Query(library="sqlite3", statement=f"SELECT * FROM items WHERE id = {n}",
+                    t_start=70_000 + n * 50_000, t_end=110_000 + n * 50_000)
+              for n in range(lookups)]
+    items.append(OutboundCall(library="httpx", method="GET", url=f"http://stock/levels/{i}",
+                              t_start=500_000, t_end=900_000, status=200 if i % 30 else 503))
+    return items
 
 
 def _websocket(i: int, rnd: random.Random) -> Exchange:
@@ -118,7 +135,8 @@ def main() -> None:
 
     base_times: list[float] = []
     print(f"{args.count} exchanges, {args.rounds} rounds; ms median (best), ratio to baseline")
-    for group, expressions in (("simple", SIMPLE), ("compound", COMPOUND), ("slower", SLOW)):
+    for group, expressions in (("simple", SIMPLE), ("compound", COMPOUND), ("slower", SLOW),
+                               ("inside", INSIDE)):
         print(f"-- {group}")
         for text in expressions:
             select = compile_filter(text).select
