@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from asgi_inspect.model import Exchange, Inside, OutboundCall, Query, Span
 
@@ -97,6 +98,7 @@ _OPERATOR = re.compile(r"\s*([=<>!]+|,)\s*")  # "id=?" and "id = ?" are one shap
 _SPACE = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=4096)  # an app runs the same few statements over and over
 def shape(statement: str) -> str:
     """A statement with its values taken out: literals and placeholders of every driver
     style become ``?``, lists of them one ``(?)``, comments and spacing go, case folds.
