@@ -138,19 +138,26 @@ class InsideTable(DetailTable):
     def show(self, exchange: Exchange | None) -> None:
         """Show ``exchange``'s items; the cursor stays put when it is the same exchange."""
         same = exchange is not None and exchange is self.exchange
+        grew = exchange is None or not same or len(self.items) != len(exchange.inside)
         self.exchange = exchange
         self.items = list(exchange.inside) if exchange is not None else []
-        self.repeats = inside.repeated(exchange, self.threshold) if exchange else []
-        shapes = {repeat.shape for repeat in self.repeats}
-        self._repeated = {i for i, item in enumerate(self.items)
-                          if shapes and isinstance(item, Query)
-                          and inside.shape(item.statement) in shapes}
+        if grew:  # the statements' shapes, read again only when there are new ones
+            self._find_repeats()
         self._axis = time_axis(exchange) if exchange is not None else 1
         self.update_size()
         if not same:
             self.cursor = 0
             self.scroll_to(0, 0, animate=False)
         self.refresh_rows()
+
+    def _find_repeats(self) -> None:
+        """The N+1 groups, and which rows belong to one."""
+        exchange = self.exchange
+        self.repeats = inside.repeated(exchange, self.threshold) if exchange else []
+        shapes = {repeat.shape for repeat in self.repeats}
+        self._repeated = {i for i, item in enumerate(self.items)
+                          if shapes and isinstance(item, Query)
+                          and inside.shape(item.statement) in shapes}
 
     @property
     def row_count(self) -> int:
