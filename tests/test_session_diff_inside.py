@@ -84,11 +84,20 @@ def test_an_n_plus_one_gone_is_said_but_fewer_queries_are_the_change() -> None:
     assert users.diff.summary() == "differs: queries"
 
 
-def test_the_threshold_is_the_callers() -> None:
+def test_the_threshold_is_the_callers(tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
     a, b = session(queries(2)), session(queries(3))
     changes = inside_changes(a[0], b[0], n_plus_one=3)
     assert [c.text for c in changes if c.section == "N+1"] == [
         f"new N+1: 3× {TEAMS.lower()} (at shop/views.py:20)"]
+    files = [write(tmp_path / "a.jsonl", a), write(tmp_path / "b.jsonl", b)]
+    assert main(["diff", *files, "--n-plus-one", "3"]) == 1
+    assert "new N+1: 3×" in capsys.readouterr().out
+    assert main(["diff", *files]) == 1  # 2 → 3 queries, no N+1 at the default 5
+    assert "N+1" not in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:  # argparse's own one-line error
+        main(["diff", *files, "--n-plus-one", "1"])
+    assert refused.value.code == 2 and "1 is too few" in capsys.readouterr().err
 
 
 def test_a_session_recorded_without_them_compares_as_before(

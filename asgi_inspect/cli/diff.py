@@ -19,10 +19,12 @@ from asgi_inspect.cli.options import (
     add_strict_option,
     check_filter,
     read_trace,
+    repeat_threshold,
 )
 from asgi_inspect.cli.replay import SHOWN_CHANGES, add_ignore_body, ignore_body
 from asgi_inspect.formats.ci import Case, change_lines
 from asgi_inspect.http import VOLATILE_HEADERS
+from asgi_inspect.inside import DEFAULT_N_PLUS_ONE
 from asgi_inspect.model import Exchange
 from asgi_inspect.ops.session_diff import PAIRINGS, Pair, diff_sessions
 from asgi_inspect.runtime.session import Session
@@ -44,6 +46,10 @@ def add_parser(sub: Any) -> None:
                         help="compare only the exchanges this matches, on both sides")
     parser.add_argument("--all", action="store_true",
                         help="list the same pairs too, not only the differences")
+    parser.add_argument("--n-plus-one", type=repeat_threshold, default=DEFAULT_N_PLUS_ONE,
+                        metavar="N",
+                        help="a statement run N times or more in one exchange is an N+1; a "
+                             f"new one is a change (default {DEFAULT_N_PLUS_ONE})")
     add_ignore_header(parser)
     add_ignore_body(parser)
     add_strict_option(parser)
@@ -57,7 +63,7 @@ def handle(args: argparse.Namespace) -> int:
     sides = [read_side(path, chosen, strict=args.strict) for path in (args.a, args.b)]
     result = diff_sessions(*sides, pairing=args.pair,
                            ignore_headers=(*VOLATILE_HEADERS, *args.ignore_header),
-                           ignore_body=rules)
+                           ignore_body=rules, n_plus_one=args.n_plus_one)
     for pair in result.pairs:
         if args.all or pair.kind != "same":
             for line in _report(pair):
