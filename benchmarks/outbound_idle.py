@@ -6,7 +6,12 @@ exchange (a startup task, a background thread, a test client) goes through them 
 pay next to nothing. This measures that path as it runs: the hook's wrapper around a function
 that returns at once, against that function alone (so the difference is the hook's own
 work), then a loopback ``httpx.Client.get`` to a hello-world uvicorn server in the same run,
-and prints the hook's cost as a share of that call. Runs alternate, and the medians count.
+and prints the hook's cost as a share of that call. aiohttp is hooked differently: every
+session carries our ``TraceConfig``, and aiohttp runs its tracing machinery for each request
+of a session that has any, so a loopback ``ClientSession.get`` is timed in a session without
+it and in one with it. The server is a process of its own on core 0 (``harness.Server``);
+this one runs on core 1 and reads its own CPU time per call. Runs alternate, and the medians
+count.
 
     python benchmarks/outbound_idle.py [--rounds 7] [--calls 200000] [--loopback 300]
 """
@@ -14,16 +19,19 @@ and prints the hook's cost as a share of that call. Runs alternate, and the medi
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import statistics
 import sys
-import threading
 import time
 from typing import Any
 
+import aiohttp
 import httpx
-import uvicorn
+from harness import LOAD_CORE, Server, environment
 
 from asgi_inspect.record.inside import current, install
+from asgi_inspect.record.inside.aiohttp_calls import _trace_config
 from asgi_inspect.record.inside.httpx_calls import _sync
 
 RESPONSE = httpx.Response(200)
@@ -41,19 +49,31 @@ def per_call_ns(function: Any, calls: int) -> float:
     return (time.perf_counter_ns() - started) / calls
 
 
-async def hello(scope: Any, receive: Any, send: Any) -> None:
-    if scope["type"] == "http":
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"hello"})
-
-
 def loopback_us(url: str, calls: int) -> float:
+    """CPU µs of this process per loopback httpx GET."""
     with httpx.Client() as client:
         client.get(url)
-        started = time.perf_counter_ns()
+        started = time.process_time_ns()
         for _ in range(calls):
             client.get(url)
-    return (time.perf_counter_ns() - started) / calls / 1000
+    return (time.process_time_ns() - started) / calls / 1000
+
+
+def aiohttp_us(url: str, calls: int, traced: bool) -> float:
+    """CPU µs of this process per loopback aiohttp GET, in a session with our trace config
+    or without."""
+    async def run() -> float:
+        configs = [_trace_config()] if traced else []
+        async with aiohttp.ClientSession(trace_configs=configs) as session:
+            async with session.get(url) as response:
+                await response.read()
+            started = time.process_time_ns()
+            for _ in range(calls):
+                async with session.get(url) as response:
+                    await response.read()
+            return (time.process_time_ns() - started) / calls / 1000
+
+    return asyncio.run(run())
 
 
 def main() -> int:
@@ -65,27 +85,28 @@ def main() -> int:
     install()  # the hooks, as a recording process has them; no exchange is being handled
     assert current() is None
     hooked = _sync(instant)
-    server = uvicorn.Server(uvicorn.Config(hello, host="127.0.0.1", port=0, log_level="error",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}/"
-    bare, idle, calls = [], [], []
+    os.sched_setaffinity(0, {int(LOAD_CORE)})
+    print(environment())
+    server = Server("bare")
+    url = server.url
+    bare, idle, calls, untraced, traced = [], [], [], [], []
     for round_ in range(1, args.rounds + 1):
         bare.append(per_call_ns(instant, args.calls))
         idle.append(per_call_ns(hooked, args.calls))
         calls.append(loopback_us(url, args.loopback))
+        untraced.append(aiohttp_us(url, args.loopback, traced=False))
+        traced.append(aiohttp_us(url, args.loopback, traced=True))
         print(f"r{round_}  function {bare[-1]:6.1f} ns  hooked {idle[-1]:6.1f} ns  "
-              f"loopback httpx call {calls[-1]:8.1f} µs")
-    server.should_exit = True
-    thread.join(timeout=10)
+              f"loopback httpx call {calls[-1]:8.1f} µs  aiohttp call {untraced[-1]:7.1f} µs, "
+              f"with our trace config {traced[-1]:7.1f} µs")
+    server.stop()
     added = statistics.median(i - b for i, b in zip(idle, bare, strict=True))
     call = statistics.median(calls)
-    print(f"\nmedians: the idle hook adds {added:.1f} ns per call; a loopback httpx call "
-          f"takes {call:.1f} µs: {added / (call * 1000):.4%} of it")
+    print(f"\nmedians (CPU of the calling process): the idle hook adds {added:.1f} ns per "
+          f"call; a loopback httpx call takes {call:.1f} µs: {added / (call * 1000):.4%} of it")
+    ratio = statistics.median(t / u for t, u in zip(traced, untraced, strict=True))
+    print(f"aiohttp: a session with our trace config takes {ratio - 1:+.1%} per loopback call "
+          f"(median {statistics.median(untraced):.1f} µs without it)")
     return 0
 
 
