@@ -3,17 +3,27 @@ inside column, the Overview's totals and N+1, headless lines, and --n-plus-one."
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.text import Text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from asgi_inspect import inside
 from asgi_inspect.cli.main import build_parser, main
 from asgi_inspect.cli.view import open_session
 from asgi_inspect.formats.codec import new_trace, write
-from asgi_inspect.model import Caps, OutboundCall, Query, Span
+from asgi_inspect.model import Caps, Exchange, OutboundCall, Query, Span
+from asgi_inspect.record.middleware import Inspector
+from asgi_inspect.record.sinks import MemorySink
 from asgi_inspect.runtime.headless import format_line
 from asgi_inspect.runtime.session import Session
 from asgi_inspect.text import printable
@@ -37,6 +47,7 @@ from asgi_inspect.tui.widgets.inside import (
 )
 from asgi_inspect.tui.widgets.lines import fit_columns
 from asgi_inspect.tui.widgets.timeline import EventTimeline, bar_span, time_axis
+from tests.servers import uvicorn_server
 from tests.tui.conftest import make_app
 from tests.tui.factory import (
     MS,
@@ -270,3 +281,70 @@ def test_view_reads_with_the_given_threshold(tmp_path: Path) -> None:
     assert open_session(args).n_plus_one == 3
     default = build_parser().parse_args(["view", str(trace)])
     assert open_session(default).n_plus_one == 5
+
+
+# recorded for real -----------------------------------------------------------------------------
+
+async def _quote(request: Request) -> JSONResponse:
+    return JSONResponse({"price": 9.5})
+
+
+def _shop(upstream: str, database: Path) -> Starlette:
+    """An app that reads its items one query each (an N+1) and prices them upstream."""
+
+    async def items(request: Request) -> JSONResponse:
+        with sqlite3.connect(database) as db:
+            ids = [row[0] for row in db.execute("select id from item order by id")]
+            names = [db.execute("select name from item where id = ?", (i,)).fetchone()[0]
+                     for i in ids]
+        async with httpx.AsyncClient() as client:
+            price = (await client.get(f"{upstream}/quote")).json()["price"]
+        return JSONResponse({"names": names, "price": price})
+
+    return Starlette(routes=[Route("/items", items)])
+
+
+def _finished(sink: MemorySink, path: str) -> Exchange:
+    deadline = time.monotonic() + 10  # only stops a hung test: a batch leaves within 20 ms
+    while time.monotonic() < deadline:
+        found = [e for e in sink.exchanges if e.path == path and e.outcome != "streaming"]
+        if found:
+            return found[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no finished exchange for {path}")
+
+
+async def test_a_real_recording_shows_its_queries_call_and_n_plus_one(tmp_path: Path) -> None:
+    database = tmp_path / "shop.db"
+    with sqlite3.connect(database) as db:
+        db.execute("create table item (id integer primary key, name text)")
+        db.executemany("insert into item (name) values (?)", [(f"item {n}",) for n in range(6)])
+    sink = MemorySink()
+    with uvicorn_server(Starlette(routes=[Route("/quote", _quote)])) as upstream, \
+            uvicorn_server(Inspector(_shop(upstream, database), sink, capture_calls=True),
+                           lifespan="off") as url:
+        assert httpx.get(f"{url}/items", timeout=30).status_code == 200
+        exchange = _finished(sink, "/items")
+    assert inside.counts(inside.totals(exchange)) == "7q 1c"
+    app = make_app([exchange])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert inside_text(app.exchange_list.row(0)) == "!7q 1c"
+        app.detail.tabs.active = "inside"
+        await pilot.pause()
+        view = app.detail.query_one(InsideView)
+        assert "select name from item where id = ? ran 6 times" in str(view.banner.render())
+        table = view.inside_table
+        table.focus()
+        await pilot.press("G")
+        await pilot.pause()
+        panel = _plain([line if isinstance(line, Text) else Text(line)
+                        for line in view.panel.lines])
+        assert f"GET {upstream}/quote → 200" in panel
+        assert f"made at    tests/tui/test_inside_tab.py:{_line_of('client.get(')}" in panel
+        assert '"price": 9.5' in panel
+
+
+def _line_of(marker: str) -> int:
+    lines = Path(__file__).read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if marker in line)
