@@ -41,7 +41,7 @@ class Running:
         self.tag = tag
         self.library = library
         self.database = database
-        self.statement = statement_text(statement)
+        self.statement = statement if type(statement) is str else statement_text(statement)
         self.limit = None if tag.redactor is not None else tag.batch.max_body
         # executemany: the sets as the driver reads them; else the parameters, copied now
         # (the app may reuse its list once the call returned)
@@ -153,18 +153,24 @@ class _Sets:
 
 def snapshot(parameters: Any, limit: int | None) -> Any:
     """The parameters as plain values, copied now (the app may reuse its list): sequences as
-    lists, mappings as dicts; a string or bytes longer than ``limit`` described by its size
-    instead (``max_body`` bounds what is kept of a value, as of a body)."""
-    if parameters is None or (isinstance(parameters, (Mapping, list, tuple)) and not parameters):
-        return None  # none sent
+    lists, mappings as dicts, none sent as None; a string or bytes longer than ``limit``
+    described by its size instead (``max_body`` bounds what is kept of a value, as of a
+    body). Every recorded statement passes here: the common shapes are tried first."""
+    if isinstance(parameters, (tuple, list)):
+        return [_value(value, limit) for value in parameters] or None
+    if parameters is None:
+        return None
     if isinstance(parameters, Mapping):
-        return {key: _value(value, limit) for key, value in parameters.items()}
-    if isinstance(parameters, (list, tuple)):
-        return [_value(value, limit) for value in parameters]
+        return {key: _value(value, limit) for key, value in parameters.items()} or None
     return _value(parameters, limit)
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def _value(value: Any, limit: int | None) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if limit is not None and isinstance(value, (str, bytes, bytearray)) and len(value) > limit:
         unit = "characters" if isinstance(value, str) else "bytes"
         return opaque(type(value).__name__, f"{len(value):,} {unit}, more than max_body")
