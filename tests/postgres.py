@@ -65,7 +65,9 @@ class Cluster:
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
         self.prefix, owner = _runner()
-        self.directory = Path(tempfile.mkdtemp(prefix="asgi-inspect-pg-"))
+        # /tmp: short enough for the socket's path, and open to the user the server runs as
+        self.directory = Path(tempfile.mkdtemp(prefix="asgi-inspect-pg-",
+                                               dir="/tmp" if os.path.isdir("/tmp") else None))
         if owner is not None:
             os.chown(self.directory, owner, -1)
         self.data = self.directory / "data"
@@ -91,9 +93,11 @@ class Cluster:
                 self._run("pg_ctl", "-D", str(self.data), "-l", str(self.directory / "log"),
                           "-w", "-t", "60", "-o", options, "start")
                 break
-            except RuntimeError:
+            except RuntimeError as exc:
                 if attempt == _STARTS - 1:
-                    raise
+                    log = self.directory / "log"
+                    said = log.read_text(errors="replace")[-500:] if log.exists() else ""
+                    raise RuntimeError(f"{exc}; its log: {said}") from None
         self._create_database()
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{DATABASE}"
 
