@@ -43,6 +43,18 @@ def with_requests() -> dict[str, object]:
     return {"status": response.status_code, "size": len(response.content)}
 
 
+@app.get("/abandoned")
+def abandoned() -> dict[str, object]:
+    """A streamed response the app neither reads nor closes, and lets go of (it is freed
+    when the cycle collector next runs: httpx's response and its stream refer to each
+    other)."""
+    with httpx.Client() as client:
+        response = client.send(client.build_request("GET", upstream("/big")), stream=True)
+        status = response.status_code
+        del response
+    return {"status": status}
+
+
 @app.get("/redirected")
 def redirected() -> dict[str, object]:
     """requests follows the upstream's redirect itself: two network requests."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import gzip
 import time
 from collections.abc import Iterator
@@ -159,6 +160,21 @@ def test_requests_body_capped_with_its_whole_size(app: tuple[str, MemorySink],
         "requests", "GET", f"{upstream}/big", 200)
     assert call.response_body == b"x" * MAX_BODY and call.response_size == BIG
     assert (header(call.request_headers, b"user-agent") or b"").startswith(b"python-requests/")
+
+
+def test_a_response_never_closed_is_recorded_when_collected(app: tuple[str, MemorySink],
+                                                             upstream: str) -> None:
+    url, sink = app
+    assert httpx.get(f"{url}/abandoned").json() == {"status": 200}
+    exchange = recorded(sink, "/abandoned")
+    gc.collect()  # httpx's response and its stream refer to each other: collected as a cycle
+    deadline = time.monotonic() + 10  # only stops a hung test
+    while not exchange.inside and time.monotonic() < deadline:
+        time.sleep(0.02)
+    call = only_call(exchange)  # late, on the exchange it belongs to
+    assert (call.url, call.status, call.error) == (f"{upstream}/big", 200, None)
+    assert call.t_first_byte is not None and call.t_end is None  # never read to its end
+    assert call.response_size == 0 and call.response_body is None
 
 
 def test_each_network_request_is_one_call(app: tuple[str, MemorySink], upstream: str) -> None:

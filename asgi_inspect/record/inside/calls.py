@@ -85,13 +85,15 @@ class Call:
             self.body += chunk[:room]
 
     @guarded
-    def finish(self, error: BaseException | None = None) -> None:
-        """The call ended (its body read or closed, or it failed): recorded, once."""
+    def finish(self, error: BaseException | None = None, *, ended: bool = True) -> None:
+        """The call ended (its body read or closed, or it failed): recorded, once. Not
+        ``ended``: the app let go of a response it neither read to the end nor closed, and
+        the call is recorded as it stands, with no end."""
         if self.done:
             return
         self.done = True
         item = self.item
-        item.t_end = perf_counter_ns()
+        item.t_end = perf_counter_ns() if ended else None
         if self.body:
             item.response_body = bytes(self.body)
         if error is not None:

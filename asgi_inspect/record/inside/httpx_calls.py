@@ -122,6 +122,9 @@ class _SyncBody(httpx.SyncByteStream):
         finally:
             self._call.finish()
 
+    def __del__(self) -> None:  # the app let go of a response it never closed
+        self._call.finish(ended=False)
+
 
 class _AsyncBody(httpx.AsyncByteStream):
     """The async transport's response stream, recorded chunk by chunk as it is read."""
@@ -146,6 +149,9 @@ class _AsyncBody(httpx.AsyncByteStream):
             await self._stream.aclose()
         finally:
             self._call.finish()
+
+    def __del__(self) -> None:  # the app let go of a response it never closed
+        self._call.finish(ended=False)
 
 
 def _answer(answers: Answers, request: httpx.Request) -> httpx.Response:
