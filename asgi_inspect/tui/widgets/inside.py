@@ -33,13 +33,13 @@ from asgi_inspect.tui.widgets.timeline import (
     DetailTable,
     EventTimeline,
     RowsWithDetail,
-    bar_span,
+    bar_segments,
     time_axis,
 )
 from asgi_inspect.units import format_duration, format_size, plural
 from asgi_inspect.values import value_text
 
-SUMMARY_TEXT = 80  # cells of a URL or statement in a row's one-line summary
+SUMMARY_WIDTH = 160  # cells of a one-line summary that no column bounds
 KINDS = {OutboundCall: "call", Query: "sql", Span: "span"}
 
 
@@ -49,7 +49,7 @@ def took(item: Inside) -> str:
     return "…" if duration is None else format_duration(duration)
 
 
-def summary(item: Inside, width: int = SUMMARY_TEXT * 2) -> str:
+def summary(item: Inside, width: int = SUMMARY_WIDTH) -> str:
     """One line about a call, query or span in ``width`` cells: ``GET https://api/x → 200
     12.0ms httpx``, ``SELECT … 3 rows 0.4ms sqlalchemy``; a failure as ``✗ error``. The URL,
     statement or name is what gets cut, so the outcome and the time stay in sight."""
@@ -198,11 +198,9 @@ class InsideTable(DetailTable):
             return [cells(text, width, base if selected else base + self.item_style(index))]
         if name != "bar":
             return super().render_cell(index, name, width, right, base, selected)
-        start, length = bar_span(item.t_start, item.t_end, self._axis, width)
         kind_style = self.component_style(f"inside-table--{KINDS[type(item)]}")
-        style = base + (self.item_style(index) or kind_style)
-        return [Segment(" " * start, base), Segment("█" * length, style),
-                Segment(" " * (width - start - length), base)]
+        return bar_segments(item.t_start, item.t_end, self._axis, width, base,
+                            base + (self.item_style(index) or kind_style))
 
     def detail_lines(self, item: Inside) -> list[Text]:
         return detail_lines(item)

@@ -201,11 +201,9 @@ class EventTimeline(EventTable):
         if name != "bar":
             return super().render_cell(index, name, width, right, base, selected)
         event = self.events[index][1]
-        start, length = bar_span(event.t_call, event.t_return, self.span_ns(), width)
         style = base + (self.status_style(event) if event.status != "ok"
                         else self.direction_cell(event)[1])
-        return [Segment(" " * start, base), Segment("█" * length, style),
-                Segment(" " * (width - start - length), base)]
+        return bar_segments(event.t_call, event.t_return, self.span_ns(), width, base, style)
 
     def span_ns(self) -> int:
         return time_axis(self.exchange) if self.exchange is not None else 1
@@ -217,6 +215,14 @@ def time_axis(exchange: Exchange) -> int:
     after the response, a call still running when the app returned)."""
     inside = max((item.t_end or item.t_start for item in exchange.inside), default=0)
     return max(exchange.ended_ns or 0, exchange.last_event_ns, inside, 1)
+
+
+def bar_segments(t_start: int, t_end: int | None, span_ns: int, width: int, base: Style,
+                 style: Style) -> list[Segment]:
+    """A waterfall cell ``width`` wide: the bar from ``t_start`` to ``t_end`` in ``style``."""
+    start, length = bar_span(t_start, t_end, span_ns, width)
+    return [Segment(" " * start, base), Segment("█" * length, style),
+            Segment(" " * (width - start - length), base)]
 
 
 def bar_span(t_start: int, t_end: int | None, span_ns: int, width: int) -> tuple[int, int]:
