@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
 from asgi_inspect import inside, read
@@ -101,6 +102,29 @@ async def test_the_python_api_and_view_replayer(session: tuple[Path, str],
     assert outcome.replay is not None and outcome.diff is not None
     assert not outcome.differs and not unanswered(outcome.replay)
     assert inside.calls(outcome.replay)[0].mocked
+
+
+async def test_each_library_fails_its_own_way_without_a_recording(
+        session: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    path, upstream = session
+    monkeypatch.setenv("OUTBOUND_UPSTREAM", upstream)
+    raised = {"/httpx-sync?n=1": "httpx.ConnectError",
+              "/requests": "requests.exceptions.ConnectionError",
+              "/urllib3": "urllib3.exceptions.MaxRetryError",
+              "/aiohttp": "aiohttp.client_exceptions.ClientConnectorError"}
+    forgotten = [msgspec.structs.replace(e, inside=[]) for e in read(path).exchanges
+                 if e.path in raised]  # as if the original had made no call
+    replayer = InProcessReplayer(outbound_app, "outbound_app", mock_outbound=True)
+    outcomes = [outcome async for outcome in replay(replayer, forgotten)]
+    await replayer.close()
+    assert len(outcomes) == len(raised)
+    for outcome in outcomes:
+        again = outcome.replay
+        assert again is not None and again.status == 500 and again.exception is not None
+        assert again.exception.type == raised[outcome.original.path]
+        (named,) = unanswered(again)
+        assert named.startswith("asgi-inspect --mock-outbound: no recorded response for ")
+        assert named.endswith(inside.calls(again)[0].url)
 
 
 def test_mock_outbound_needs_an_app(session: tuple[Path, str],
