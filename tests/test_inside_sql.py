@@ -129,6 +129,34 @@ def test_redacted_parameters_are_their_types(tmp_path: Path) -> None:
     assert "ann@example.com" not in str(by_path["/"].inside)
 
 
+async def test_sqlite3_factories_of_the_apps_own_still_run_first(tmp_path: Path) -> None:
+    import sqlite3
+
+    ran: list[str] = []
+
+    class Audited(sqlite3.Connection):
+        def execute(self, sql: str, parameters: Any = (), /) -> Any:
+            ran.append(f"connection: {sql}")
+            return super().execute(sql, parameters)
+
+    class Counting(sqlite3.Cursor):
+        def execute(self, sql: str, parameters: Any = (), /) -> Any:
+            ran.append(f"cursor: {sql}")
+            return super().execute(sql, parameters)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        db = sqlite3.connect(tmp_path / "own.db", factory=Audited)
+        db.execute("SELECT 1")
+        db.cursor(Counting).execute("SELECT 2")
+        assert isinstance(db, Audited)
+        await apps.respond(send, b"ok")
+
+    _, exchange = await apps.record(app, apps.http_scope(), [{"type": "http.request"}],
+                                    capture_calls=True)
+    assert ran == ["connection: SELECT 1", "cursor: SELECT 2"]
+    assert [q.statement for q in queries(exchange)] == ["SELECT 1", "SELECT 2"]
+
+
 async def test_values_longer_than_max_body_are_described_by_their_size(tmp_path: Path
                                                                        ) -> None:
     import sqlite3

@@ -93,21 +93,34 @@ class TimedConnection(sqlite3.Connection):
 
 
 def _timed_connection(factory: Any) -> Any:
-    return _under(factory, sqlite3.Connection, TimedConnection)
+    return _timed(factory, sqlite3.Connection, TimedConnection)
 
 
 def _timed_cursor(factory: Any) -> Any:
-    return _under(factory, sqlite3.Cursor, TimedCursor)
+    return _timed(factory, sqlite3.Cursor, TimedCursor)
 
 
-@functools.lru_cache(maxsize=64)
-def _under(factory: Any, base: type, timed: type) -> Any:
+def _timed(factory: Any, base: type, timed: type) -> Any:
     """``timed`` itself for sqlite3's own class; for a subclass of the app's, a class that
     runs the app's methods first and ours under them (they call ``super()``); anything else
-    (a callable that is not a subclass) as it is: not timed."""
+    (a callable that is not a subclass, a class ours cannot join) as it is: not timed."""
     if factory is base:
         return timed
     if not isinstance(factory, type) or not issubclass(factory, base) \
             or issubclass(factory, timed):
         return factory
-    return type(factory.__name__, (factory, timed), {"__module__": factory.__module__})
+    try:
+        return _joined(factory, timed)
+    except TypeError:  # a layout or metaclass conflict: the app's class, untimed
+        return factory
+
+
+_JOINED: dict[tuple[type, type], type] = {}  # one class per factory of the app's
+
+
+def _joined(factory: type, timed: type) -> type:
+    joined = _JOINED.get((factory, timed))
+    if joined is None:
+        joined = type(factory.__name__, (factory, timed), {"__module__": factory.__module__})
+        _JOINED[factory, timed] = joined
+    return joined
