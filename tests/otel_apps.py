@@ -66,6 +66,10 @@ async def order(order_id: int, request: Request) -> dict[str, Any]:
     return {"order": order_id, "price": priced.json()["price"]}
 
 
+front.get("/fail")(fail)
+front.post("/login")(login)
+
+
 @back.get("/price/{order_id}")
 async def price(order_id: int) -> dict[str, Any]:
     await asyncio.sleep(0)
