@@ -157,6 +157,21 @@ async def test_sqlite3_factories_of_the_apps_own_still_run_first(tmp_path: Path)
     assert [q.statement for q in queries(exchange)] == ["SELECT 1", "SELECT 2"]
 
 
+async def test_queries_past_the_cap_are_counted_in_a_note() -> None:
+    import sqlite3
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        db = sqlite3.connect(":memory:")
+        for n in range(5):
+            db.execute("SELECT ?", (n,))
+        await apps.respond(send, b"ok")
+
+    _, exchange = await apps.record(app, apps.http_scope(), [{"type": "http.request"}],
+                                    capture_calls=True, max_events=3)
+    assert [q.parameters for q in queries(exchange)] == [[0], [1], [2]]
+    assert any(note.startswith("2 more calls or queries not kept") for note in exchange.notes)
+
+
 async def test_values_longer_than_max_body_are_described_by_their_size(tmp_path: Path
                                                                        ) -> None:
     import sqlite3
