@@ -34,6 +34,7 @@ from asgi_inspect.record.inside.calls import (
     ANSWERS,
     Answers,
     Call,
+    header_pairs,
     recorded_response,
     start,
     wrap,
@@ -105,9 +106,7 @@ async def _headers_sent(session: Any, context: SimpleNamespace,
                         params: aiohttp.TraceRequestHeadersSentParams) -> None:
     call = _call(context)
     if call is not None:  # the headers as sent: with Host, Content-Length, ...
-        call.item.request_headers = [[n.encode("latin-1", "replace"),
-                                      v.encode("latin-1", "replace")]
-                                     for n, v in params.headers.items()]
+        call.item.request_headers = header_pairs(params.headers.items())
 
 
 async def _chunk_sent(session: Any, context: SimpleNamespace,
