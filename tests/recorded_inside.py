@@ -28,9 +28,11 @@ async def answer(scope: Any, receive: Any, send: Any) -> None:
 
 async def record_inside(path: str, items: list[Inside], *, started_at: float | None = None,
                         status: int = 200, body: bytes = b"ok") -> Exchange:
-    """One ``GET path`` whose app made ``items`` (their times in ns from when it ran) and
-    answered ``status`` with ``body``. Its id is the path without its slashes (each
-    Inspector counts from 1); ``started_at``, when given, replaces the clock's."""
+    """One ``GET path`` whose app made ``items`` and answered ``status`` with ``body``. The
+    items' times are as given, from the exchange's start (the recorded ones are moved back by
+    however long the app took to start: no wall clock in the tests). Its id is the path
+    without its slashes (each Inspector counts from 1); ``started_at``, when given, replaces
+    the clock's."""
     async def app(scope: Any, receive: Any, send: Any) -> None:
         tag = inside.current()
         assert tag is not None
@@ -44,6 +46,11 @@ async def record_inside(path: str, items: list[Inside], *, started_at: float | N
     _, exchange = await apps.record(app, apps.http_scope(path, headers=[(b"host", b"shop")]),
                                     [{"type": "http.request", "body": b""}],
                                     capture_calls=True)
+    if items:
+        late = exchange.inside[0].t_start - min(item.t_start for item in items)
+        exchange.inside = [msgspec.structs.replace(item, **{
+            name: getattr(item, name) - late for name in _TIMES
+            if getattr(item, name, None) is not None}) for item in exchange.inside]
     exchange.id = path.strip("/").replace("/", "-")
     if started_at is not None:
         exchange.started_at = started_at

@@ -4,7 +4,9 @@ back into that exchange's ``inside`` by our import; without the option nothing c
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -158,3 +160,34 @@ def test_the_cli_option(exchanges: list[Exchange], tmp_path: Path,
     assert main(["export", str(trace), "-f", "jsonl", "--with-calls"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.splitlines()) == 1 and "a HAR option" in err
+
+
+def test_a_compressed_call_body_is_redacted_inside_its_encoding() -> None:
+    """A call's body is kept as it crossed the wire: gzip's bytes hide a token from the
+    redaction rules, so the export undoes the coding, redacts, and encodes again."""
+    token = b'{"access_token": "' + SECRET.encode() + b'", "expires_in": 3600}'
+    gzipped = gzip.compress(token)
+    capped = gzip.compress(token + b" " * 5000)[:-8]  # capped: cannot be encoded again whole
+
+    async def traffic() -> list[Exchange]:
+        return [await record_inside("/login", [
+            call("POST", "https://auth.example/oauth/token", 1, status=200,
+                 response_headers=[[b"content-type", b"application/json"],
+                                   [b"content-encoding", b"gzip"]], response_body=body,
+                 response_size=size)
+            for body, size in ((gzipped, None), (capped, 9000))])]
+
+    (login,) = asyncio.run(traffic())
+    har = json.loads(export([login], "har", with_calls=True))
+    whole, cut = (e for e in har["log"]["entries"] if "_asgiInspect" in e)
+    text = whole["response"]["content"]["text"]
+    assert SECRET not in json.dumps(har)
+    assert json.loads(text)["expires_in"] == 3600
+    assert json.loads(text)["access_token"].startswith("<redacted")
+    assert whole["response"]["content"]["compression"] < 0 < whole["response"]["bodySize"]
+    assert "text" not in cut["response"]["content"]  # withheld, and the exchange says why
+    (redacted,) = codec.loads(export([login], "jsonl")).exchanges
+    assert any("withheld" in note for note in redacted.notes)
+    assert SECRET not in json.dumps([c.response_body.decode("latin-1")  # type: ignore[union-attr]
+                                     for c in facts.calls(redacted)])
+    assert facts.calls(login)[0].response_body == gzipped  # the original never changes

@@ -5,6 +5,7 @@ redacted), the filter language's ~sql ~call ~nq ~nc ~n1 ~ie, HAR export with the
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ def query(statement: str, at_ms: int, **fields: Any) -> Query:
 def trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``users``: a list query, then one per user (6: an N+1), and a call to an API with a
     bearer token in its header and a token in its URL, answered with a 3000-byte body;
-    ``health``: nothing inside; ``pay``: one refused call, and more items than a result
-    lists."""
+    ``health``: nothing inside; ``pay``: a call answered with a gzip body holding a token,
+    one refused call, and more items than a result lists."""
     async def traffic() -> list[Exchange]:
         users = await record_inside("/users", [
             query("SELECT id FROM users", 1),
@@ -45,6 +46,10 @@ def trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ])
         health = await record_inside("/health", [])
         pay = await record_inside("/pay", [
+            OutboundCall(library="httpx", method="POST", url="http://auth.internal/token",
+                         t_start=0, t_end=MS, status=200,
+                         response_headers=[[b"content-encoding", b"gzip"]],
+                         response_body=gzip.compress(b'{"token": "%s"}' % SECRET.encode())),
             OutboundCall(library="httpx", method="POST", url="http://pay.internal/charge",
                          t_start=MS, t_end=2 * MS, error="ConnectError: refused"),
             *(query(f"select * from t{n}", 3 + n) for n in range(MAX_INSIDE + 5)),
@@ -93,9 +98,12 @@ def test_the_tools_see_what_happened_inside(trace: Path) -> None:
 
             pay = json.loads(await call(client, "get_exchange", id="pay"))["inside"]
             assert pay["totals"]["errors"] == 1 and "n_plus_one" not in pay
-            assert pay["items"][0]["error"] == "ConnectError: refused"
+            token, refused = pay["items"][:2]
+            assert token["response_body"]["content_encoding"] == "gzip"  # decoded, redacted
+            assert json.loads(token["response_body"]["text"])["token"].startswith("<redacted")
+            assert refused["error"] == "ConnectError: refused"
             assert len(pay["items"]) == MAX_INSIDE + 1
-            assert pay["items"][-1] == "… 6 more"  # 56 items: a call and 55 queries
+            assert pay["items"][-1] == "… 7 more"  # 57 items: two calls and 55 queries
             assert "inside" not in json.loads(await call(client, "get_exchange", id="health"))
 
             har = json.loads(await call(client, "export_exchanges", filter="~u /users",

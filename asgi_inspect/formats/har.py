@@ -43,7 +43,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from asgi_inspect import __version__, http, inside
-from asgi_inspect.content import body_of
+from asgi_inspect.content import Body, body_of, decoded_body
 from asgi_inspect.formats import parts
 from asgi_inspect.model import Event, Exchange, OutboundCall, Snapshot, header_pairs
 
@@ -227,14 +227,8 @@ def _call_response(call: OutboundCall) -> dict[str, Any]:
                 "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "",
                 "headersSize": -1, "bodySize": -1}
     headers = header_pairs(call.response_headers)
-    body, size = _call_body(call.response_body, call.response_size)
-    mime = http.header(headers, b"content-type")
-    content: dict[str, Any] = {
-        "size": size, "mimeType": mime.decode("latin-1") if mime else "x-unknown"}
-    if body:
-        _put_text(content, body, "encoding")
-    if size > len(body):
-        content.update(_truncation(len(body), size, "response body"))
+    raw, size = _call_body(call.response_body, call.response_size)
+    content = _content_object(raw, size, decoded_body(raw, headers, size), headers)
     return {
         "status": call.status,
         "statusText": _reason(call.status),
@@ -374,12 +368,18 @@ def _content(exchange: Exchange, headers: list[tuple[bytes, bytes]]) -> tuple[di
     raw, size = parts.body_size(exchange, "send")
     if exchange.type == "websocket" and not exchange.first("websocket.http.response.body"):
         raw, size = b"", 0
+    return _content_object(raw, size, body_of(exchange, "send"), headers), size
+
+
+def _content_object(raw: bytes, size: int, decoded: Body,
+                    headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """A response body as HAR stores it: decoded, as browsers store it (``compression`` the
+    bytes the coding saved), or as sent with why; a capped one says so."""
     mime = http.header(headers, b"content-type")
     content: dict[str, Any] = {
         "size": size,
         "mimeType": mime.decode("latin-1") if mime else "application/octet-stream",
     }
-    decoded = body_of(exchange, "send")
     body = decoded.data if raw else b""
     if decoded.note and not decoded.encoding:  # a coding we cannot undo: the bytes as sent
         content["comment"] = decoded.note
@@ -393,7 +393,7 @@ def _content(exchange: Exchange, headers: list[tuple[bytes, bytes]]) -> tuple[di
         content.update(_truncation(len(raw), size, "response body"))
     elif not decoded.complete:  # decoding stopped at its bound
         content.update({"comment": decoded.note, "_truncated": True})
-    return content, size
+    return content
 
 
 # name/value lists --------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from asgi_inspect import inside, lenses
-from asgi_inspect.content import body_of
+from asgi_inspect.content import Body, body_of, decoded_body
 from asgi_inspect.formats.codec import TraceError
 from asgi_inspect.http import VOLATILE_HEADERS, url_of
 from asgi_inspect.mcp.source import Source
@@ -317,10 +317,12 @@ def item_json(item: Inside) -> dict[str, Any]:
         shown.update(method=item.method, url=cut(item.url), status=item.status,
                      request_headers=header_lines(header_pairs(item.request_headers)),
                      response_headers=header_lines(header_pairs(item.response_headers)))
-        for name, data in (("request_body", item.request_body),
-                           ("response_body", item.response_body)):
+        for side in ("request", "response"):
+            data = getattr(item, f"{side}_body")
             if isinstance(data, bytes) and data:
-                shown[name] = bytes_json(data, INSIDE_BODY_LIMIT)
+                body = decoded_body(data, header_pairs(getattr(item, f"{side}_headers")),
+                                    getattr(item, f"{side}_size"))
+                shown[f"{side}_body"] = shown_body(body, INSIDE_BODY_LIMIT)
     elif isinstance(item, Query):
         shown.update(statement=cut(item.statement), rows=item.rows, many=item.many,
                      database=item.database)
@@ -343,7 +345,12 @@ def header_lines(headers: list[tuple[bytes, bytes]]) -> list[str]:
 
 def body_json(exchange: Exchange, direction: Direction, limit: int) -> dict[str, Any]:
     """A body as text (UTF-8) or base64, decoded, cut at ``limit`` bytes with how many more."""
-    body = body_of(exchange, direction)
+    return shown_body(body_of(exchange, direction), limit)
+
+
+def shown_body(body: Body, limit: int) -> dict[str, Any]:
+    """A body with its Content-Encoding undone, cut at ``limit`` bytes, saying what was
+    decoded (an exchange's, or an outbound call's)."""
     shown = bytes_json(body.data, limit)
     if body.encoding:
         shown["content_encoding"] = body.encoding

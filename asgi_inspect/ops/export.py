@@ -24,7 +24,7 @@ from asgi_inspect.formats.codec import new_trace
 from asgi_inspect.formats.curl import curl_command, httpie_command
 from asgi_inspect.formats.har import har_text
 from asgi_inspect.http import scope_of, status_text, target_of, text_of
-from asgi_inspect.model import Direction, Exchange, Trace
+from asgi_inspect.model import Direction, Exchange, OutboundCall, Trace, header_pairs
 from asgi_inspect.record.files import open_private
 from asgi_inspect.record.redact import Redactor
 from asgi_inspect.text import printable
@@ -66,6 +66,10 @@ def redact_exchange(exchange: Exchange, redactor: Redactor | None = None) -> Exc
     redacted = redactor.exchange_in_place(copy.deepcopy(exchange))
     for direction in ("receive", "send"):
         _redact_encoded_body(redacted, direction, redactor)
+    if redacted.inside:
+        redacted.inside = [_redact_encoded_call(redacted, item, redactor)
+                           if isinstance(item, OutboundCall) else item
+                           for item in redacted.inside]
     return redacted
 
 
@@ -76,13 +80,9 @@ def _redact_encoded_body(exchange: Exchange, direction: Direction, redactor: Red
     codings = content.content_codings(exchange, direction)
     if not codings:
         return
-    body = content.body_of(exchange, direction)
-    if not body.encoding:  # nothing could be undone: its bytes are as opaque as before
+    changed, again = _reencoded(content.body_of(exchange, direction), redactor)
+    if not changed:
         return
-    clean = redactor.body(body.data)
-    if clean is body.data:
-        return
-    again = content.encoded(clean, ", ".join(codings).encode()) if body.complete else None
     events = [e for e in exchange.events if e.direction == direction
               and e.type in _BODY_TYPES and isinstance(e.message, dict)
               and isinstance(e.message.get("body"), bytes)]
@@ -93,7 +93,43 @@ def _redact_encoded_body(exchange: Exchange, direction: Direction, redactor: Red
         counters.bytes = counters.kept_bytes = len(again)
     else:
         exchange.notes.append(f"the {_SIDES[direction]} body held secrets inside its "
-                              f"{body.encoding} encoding and was withheld from this export")
+                              f"{', '.join(codings)} encoding and was withheld from this export")
+
+
+def _reencoded(body: content.Body, redactor: Redactor) -> tuple[bool, bytes | None]:
+    """Whether redacting the decoded content changed it, and the redacted content encoded
+    again the same way (None when it cannot be whole: a capped capture, a coding we cannot
+    make; the body is withheld then)."""
+    if not body.encoding:  # nothing could be undone: its bytes are as opaque as before
+        return False, None
+    clean = redactor.body(body.data)
+    if clean is body.data:
+        return False, None
+    return True, content.encoded(clean, body.encoding.encode()) if body.complete else None
+
+
+def _redact_encoded_call(exchange: Exchange, call: OutboundCall,
+                         redactor: Redactor) -> OutboundCall:
+    """An outbound call's bodies, kept as they crossed the wire, redacted inside their
+    Content-Encoding as the exchange's own are (a copy when anything changed)."""
+    changes: dict[str, object] = {}
+    for side in ("request", "response"):
+        raw = getattr(call, f"{side}_body")
+        if not isinstance(raw, bytes) or not raw:
+            continue
+        body = content.decoded_body(raw, header_pairs(getattr(call, f"{side}_headers")),
+                                    getattr(call, f"{side}_size"))
+        changed, again = _reencoded(body, redactor)
+        if not changed:
+            continue
+        changes[f"{side}_body"] = again or b""
+        if again is not None:
+            changes[f"{side}_size"] = len(again)
+        else:
+            exchange.notes.append(f"the {side} body of the outbound call {call.method} "
+                                  f"{call.url} held secrets inside its {body.encoding} "
+                                  f"encoding and was withheld from this export")
+    return msgspec.structs.replace(call, **changes) if changes else call
 
 
 _BODY_TYPES = frozenset({"http.request", "http.response.body", "websocket.http.response.body"})
