@@ -5,6 +5,7 @@ uvicorn on 127.0.0.1 and asked with httpx."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import psycopg
 import pytest
 import sqlalchemy
 from fastapi import FastAPI
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,6 +31,7 @@ from starlette.routing import Route
 from asgi_inspect import Inspector, MemorySink, read
 from asgi_inspect.inside import queries
 from asgi_inspect.model import Exchange, Opaque
+from asgi_inspect.record.inside.queries import start
 from tests import apps
 from tests.postgres import postgres_dsn  # noqa: F401  # the fixture
 from tests.servers import uvicorn_server
@@ -170,6 +174,42 @@ async def test_queries_past_the_cap_are_counted_in_a_note() -> None:
                                     capture_calls=True, max_events=3)
     assert [q.parameters for q in queries(exchange)] == [[0], [1], [2]]
     assert any(note.startswith("2 more calls or queries not kept") for note in exchange.notes)
+
+
+_SCALAR = (st.none() | st.booleans() | st.integers(min_value=-2**80, max_value=2**80)
+           | st.floats(allow_nan=False) | st.text(max_size=20) | st.binary(max_size=20))
+_PARAMETERS = (st.lists(_SCALAR | st.lists(_SCALAR, max_size=3), max_size=4)
+               | st.dictionaries(st.text(max_size=5), _SCALAR, max_size=4))
+
+
+def _kept(value: Any) -> Any:
+    """What the recording should hold of a parameter value: itself, or an integer too large
+    for MessagePack described by its repr."""
+    if isinstance(value, list):
+        return [_kept(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _kept(item) for key, item in value.items()}
+    if type(value) is int and not -2**63 <= value < 2**64:
+        return Opaque(type="int", repr=repr(value))
+    return value
+
+
+@settings(max_examples=60, deadline=None)
+@given(parameters=_PARAMETERS)
+def test_any_parameters_are_recorded_as_sent(parameters: Any) -> None:
+    """Whatever values a statement is sent with, the recording keeps them (the statement
+    here is not run: the point is what the recorder makes of its parameters)."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        running = start("sqlite3", "sqlite", "SELECT ?", parameters)
+        assert running is not None
+        running.done(rows=0)
+        await apps.respond(send, b"ok")
+
+    _, exchange = asyncio.run(apps.record(app, apps.http_scope(), [{"type": "http.request"}],
+                                          capture_calls=True))
+    (query,) = queries(exchange)
+    assert query.parameters == (_kept(parameters) or None)
 
 
 async def test_values_longer_than_max_body_are_described_by_their_size(tmp_path: Path

@@ -20,6 +20,7 @@ from asgi_inspect.record.context import Tag
 from asgi_inspect.record.inside import current, emit
 from asgi_inspect.record.inside.location import location
 from asgi_inspect.record.wire import opaque
+from asgi_inspect.values import safe_repr
 
 # Set while SQLAlchemy or Django runs a statement it records itself: the driver's hook under
 # it stays quiet.
@@ -155,7 +156,9 @@ def snapshot(parameters: Any, limit: int | None) -> Any:
     """The parameters as plain values, copied now (the app may reuse its list): sequences as
     lists, mappings as dicts, none sent as None; a string or bytes longer than ``limit``
     described by its size instead (``max_body`` bounds what is kept of a value, as of a
-    body). Every recorded statement passes here: the common shapes are tried first."""
+    body), an integer MessagePack cannot hold by its repr. ``limit`` None: values kept as
+    they are, to be redacted to their type names. Every recorded statement passes here: the
+    common shapes are tried first."""
     if isinstance(parameters, (tuple, list)):
         return [_value(value, limit) for value in parameters] or None
     if parameters is None:
@@ -165,13 +168,17 @@ def snapshot(parameters: Any, limit: int | None) -> Any:
     return _value(parameters, limit)
 
 
-_SCALARS = frozenset({int, float, bool, type(None)})
+_SCALARS = frozenset({float, bool, type(None)})
+_INTEGERS = range(-2**63, 2**64)  # what MessagePack holds; PostgreSQL's numeric holds more
 
 
 def _value(value: Any, limit: int | None) -> Any:
-    if type(value) in _SCALARS:
+    kind = type(value)
+    if kind in _SCALARS or limit is None:  # None: to be redacted to its type name next
         return value
-    if limit is not None and isinstance(value, (str, bytes, bytearray)) and len(value) > limit:
+    if kind is int:
+        return value if value in _INTEGERS else opaque("int", safe_repr(value))
+    if isinstance(value, (str, bytes, bytearray)) and len(value) > limit:
         unit = "characters" if isinstance(value, str) else "bytes"
         return opaque(type(value).__name__, f"{len(value):,} {unit}, more than max_body")
     if isinstance(value, (list, tuple)):  # an array parameter (PostgreSQL)
