@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,13 +22,15 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from asgi_inspect import inside as facts
+from asgi_inspect import read
 from asgi_inspect.model import Exchange, Span
 from asgi_inspect.record import inside
 from asgi_inspect.record.inside import otel_spans
 from asgi_inspect.record.middleware import Inspector
 from asgi_inspect.record.sinks import MemorySink
 from tests import apps
-from tests.servers import uvicorn_server
+from tests.servers import free_port, uvicorn_server, wait_for_port
+from tests.test_cli_run import APP_DIR, running
 
 
 async def pong(request: Request) -> PlainTextResponse:
@@ -294,3 +297,21 @@ async def test_past_the_open_span_cap_the_oldest_is_let_go_and_counted(
                                     capture_calls=True)
     assert [span.name for span in facts.spans(exchange)] == ["open 1", "open 2"]
     assert any(note.startswith("1 more call or query not kept") for note in exchange.notes)
+
+
+def test_spans_under_asgi_inspect_run(tmp_path: Path) -> None:
+    """The app sets its global provider up at import, in the server process run starts."""
+    port, record = free_port(), tmp_path / "session.jsonl"
+    args = ["run", "tests.otel_app:app", "--app-dir", str(APP_DIR.parent), "--port", str(port),
+            "--headless", "--record", str(record)]
+    with running(args) as process:
+        wait_for_port(port, timeout=60)
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+        time.sleep(0.3)
+        process.send_signal(2)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    (exchange,) = [e for e in read(record).exchanges if e.type == "http"]
+    outer, inner = facts.spans(exchange)
+    assert (outer.name, inner.name, outer.library) == ("place order", "charge", "orders")
+    assert inner.parent_id == outer.span_id
