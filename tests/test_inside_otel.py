@@ -260,7 +260,7 @@ def test_a_global_provider_set_before_recording_began_is_hooked() -> None:
         asyncio.run(main())
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60, check=False)
+                            timeout=60, check=False, cwd=APP_DIR.parent)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[('handled', 'early')]"
 
