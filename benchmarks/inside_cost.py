@@ -17,7 +17,7 @@ and a closing bare run ends the series, so each run is compared with the mean of
 runs just before and after it. Workers and the collector run on core 1.
 
     python benchmarks/inside_cost.py [--rounds 7] [--calls 300] [--queries 20000]
-                                     [--kinds httpx,sqlite3,sqlalchemy]
+                                     [--kinds httpx,sqlite3,sqlalchemy] [--sink channel|null]
 
 The recorder's own overhead with no call or query (hooks installed, every request tagged):
 ``python benchmarks/recorder_overhead.py --variants recorded,recorded-hooked``.
@@ -53,6 +53,7 @@ from harness import (
 
 KINDS = ("httpx", "sqlite3", "sqlalchemy")
 MODES = ("bare", "recorded", "idle")  # idle: hooks installed, outside any exchange
+SINKS = ("channel", "null")
 TARGET = 0.10  # added CPU per call or query, as a share of the bare cost
 QUERY = "SELECT id, name, price FROM items WHERE id = ?"
 ROWS = 1_000
@@ -122,9 +123,13 @@ async def exchange(app: Callable[..., Awaitable[None]], kind: str, count: int) -
     return measured
 
 
-async def worker(recorded: bool, upstream: str, database: str, max_count: int) -> None:
-    """Answer each command line (``kind count mode``) with one JSON line of measurements."""
+async def worker(sink: str, upstream: str, database: str, max_count: int) -> None:
+    """Answer each command line (``kind count mode``) with one JSON line of measurements;
+    ``sink`` is ``bare`` (nothing of asgi-inspect), or where the recorded worker's batches go."""
+    recorded = sink != "bare"
     if recorded:  # hooks first: the libraries are imported after, as under asgi-inspect run
+        from apps import NullSink
+
         from asgi_inspect import Inspector
         from asgi_inspect.record import inside
         from asgi_inspect.record.context import CURRENT
@@ -136,8 +141,9 @@ async def worker(recorded: bool, upstream: str, database: str, max_count: int) -
         inside.install()  # what Inspector(capture_calls=True) does, before any connection
         work = Workload(upstream, database)
         inner = measuring_app(work, counts)
-        app: Callable[..., Awaitable[None]] = Inspector(inner, capture_calls=True,
-                                                        max_events=max_count + 10)
+        app: Callable[..., Awaitable[None]] = Inspector(
+            inner, NullSink() if sink == "null" else None, capture_calls=True,
+            max_events=max_count + 10)
     else:
         work = Workload(upstream, database)
         app = inner = measuring_app(work, lambda: 0)
@@ -153,10 +159,10 @@ async def worker(recorded: bool, upstream: str, database: str, max_count: int) -
 class Worker:
     """A worker process on the load core, driven over its stdin and stdout."""
 
-    def __init__(self, recorded: bool, upstream: str, database: str, max_count: int,
+    def __init__(self, sink: str, upstream: str, database: str, max_count: int,
                  env: dict[str, str]) -> None:
-        command = ["taskset", "-c", LOAD_CORE, sys.executable, __file__, "--worker",
-                   "recorded" if recorded else "bare", "--upstream", upstream,
+        command = ["taskset", "-c", LOAD_CORE, sys.executable, __file__, "--worker", sink,
+                   "--upstream", upstream,
                    "--database", database, "--max-count", str(max_count)]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True, env={**os.environ, **env})
@@ -243,17 +249,18 @@ def run(args: argparse.Namespace) -> None:
     counts = {kind: args.calls if kind == "httpx" else args.queries for kind in args.kinds}
     print(environment())
     print(f"{args.rounds} rounds; per run one exchange of "
-          f"{', '.join(f'{c} {k}' for k, c in counts.items())}; workers on core {LOAD_CORE}\n")
+          f"{', '.join(f'{c} {k}' for k, c in counts.items())}; workers on core {LOAD_CORE}; "
+          f"recorded into {'the live channel' if args.sink == 'channel' else 'a null sink'}\n")
     upstream = Server("bare")
-    collector = CollectorProcess()
+    collector = CollectorProcess() if args.sink == "channel" else None
     workers: dict[str, Worker] = {}
     with tempfile.TemporaryDirectory() as tmp:
         database = Path(tmp) / "items.db"
         make_database(database)
         try:
-            recorded = Worker(True, upstream.url, str(database), max(counts.values()),
-                              collector.env)
-            bare = Worker(False, upstream.url, str(database), max(counts.values()), {})
+            recorded = Worker(args.sink, upstream.url, str(database), max(counts.values()),
+                              {} if collector is None else collector.env)
+            bare = Worker("bare", upstream.url, str(database), max(counts.values()), {})
             workers = {"bare": bare, "recorded": recorded, "idle": recorded}
             for kind, count in counts.items():  # imports, connections, statement caches
                 for mode in MODES:
@@ -270,14 +277,16 @@ def run(args: argparse.Namespace) -> None:
             for kind, count in counts.items():
                 measure(workers, results[kind], kind, count, "bare")
             summarise(results, counts)
-            stats = collector.settled_stats()
-            print(f"\ncollector: {stats['closed']} exchanges, {stats['records']} records in "
-                  f"{stats['frames']} batches, dropped {stats['dropped']}, recorder errors "
-                  f"{stats['recorder_errors']}")
+            if collector is not None:
+                stats = collector.settled_stats()
+                print(f"\ncollector: {stats['closed']} exchanges, {stats['records']} records "
+                      f"in {stats['frames']} batches, dropped {stats['dropped']}, recorder "
+                      f"errors {stats['recorder_errors']}")
         finally:
             for worker_process in {id(w): w for w in workers.values()}.values():
                 worker_process.stop()
-            collector.stop()
+            if collector is not None:
+                collector.stop()
             upstream.stop()
 
 
@@ -290,7 +299,11 @@ def parse_args() -> argparse.Namespace:
                         help="queries per run (default 20,000)")
     parser.add_argument("--kinds", type=_kinds, default=list(KINDS),
                         help=f"comma-separated, from {', '.join(KINDS)} (default all)")
-    parser.add_argument("--worker", choices=("bare", "recorded"), help=argparse.SUPPRESS)
+    parser.add_argument("--sink", choices=SINKS, default="channel",
+                        help="where the recorded worker's batches go: the live channel to a "
+                             "collector process, as under run (default), or a sink that "
+                             "discards them (the hooks' own cost)")
+    parser.add_argument("--worker", choices=("bare", *SINKS), help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     parser.add_argument("--max-count", type=int, default=0, help=argparse.SUPPRESS)
@@ -312,8 +325,7 @@ def _kinds(text: str) -> list[str]:
 def main() -> None:
     args = parse_args()
     if args.worker:
-        asyncio.run(worker(args.worker == "recorded", args.upstream, args.database,
-                           args.max_count))
+        asyncio.run(worker(args.worker, args.upstream, args.database, args.max_count))
         return
     require([])
     run(args)
