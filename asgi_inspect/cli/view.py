@@ -66,7 +66,7 @@ def _compared(args: argparse.Namespace, session: Session) -> tuple[SessionDiff, 
     other = read_side(args.compare, args.filter, strict=args.strict)
     result = diff_sessions(session.view.select("shown"), other, pairing=args.pair,
                            ignore_headers=session.ignored_headers,
-                           ignore_body=session.ignored_body)
+                           ignore_body=session.ignored_body, n_plus_one=args.n_plus_one)
     return result, f"A: {args.file.name} · B: {args.compare.name}"
 
 
