@@ -33,14 +33,15 @@ _KEYWORDS = {False: "params", True: "params_seq"}  # the parameters' name: execu
 
 
 def install(module: ModuleType) -> None:
-    """Wrap the methods on the classes that define them (once: a wrapped one is left)."""
+    """Wrap the methods on the classes that define them (once: a wrapped one is left; a class
+    this psycopg does not have, skipped)."""
     for cls, names, timed in (
-            (module.Cursor, ("execute", "executemany"), _timed),
-            (module.AsyncCursor, ("execute", "executemany"), _timed_async),
-            (module.ServerCursor, ("execute",), _timed),
-            (module.AsyncServerCursor, ("execute",), _timed_async)):
+            (getattr(module, "Cursor", None), ("execute", "executemany"), _timed),
+            (getattr(module, "AsyncCursor", None), ("execute", "executemany"), _timed_async),
+            (getattr(module, "ServerCursor", None), ("execute",), _timed),
+            (getattr(module, "AsyncServerCursor", None), ("execute",), _timed_async)):
         for name in names:
-            method = cls.__dict__.get(name)
+            method = getattr(cls, "__dict__", {}).get(name)
             if method is not None and not getattr(method, "asgi_inspect", False):
                 setattr(cls, name, timed(method, name == "executemany"))
 
