@@ -77,9 +77,12 @@ def start_export(session: Session, args: argparse.Namespace) -> SpanExport | Non
     config = otlp_settings(args, args.otlp)
     from asgi_inspect.ops.export import redact_exchange
     from asgi_inspect.otel.exporter import SpanExport
+    from asgi_inspect.record.redact import Redactor
 
     warn = _to_stderr if args.headless else functools.partial(session.log, "inspector")
-    export = SpanExport(config, redact_exchange, warn=warn)
+    # one redactor for the export's thread: it remembers its verdicts on names
+    redact = functools.partial(redact_exchange, redactor=Redactor(), copied=True)
+    export = SpanExport(config, redact, warn=warn)
     session.on_close.append(export)
     session.otlp = export
     return export

@@ -55,15 +55,18 @@ def default_path(fmt: Format) -> Path:
     return Path(f"asgi-inspect-export{SUFFIXES[fmt]}")
 
 
-def redact_exchange(exchange: Exchange, redactor: Redactor | None = None) -> Exchange:
+def redact_exchange(exchange: Exchange, redactor: Redactor | None = None, *,
+                    copied: bool = False) -> Exchange:
     """A redacted deep copy of ``exchange`` (default rules); the original never changes.
 
     The copy has containers of its own and shares the immutable leaves (bytes, str), so
     redacting an exchange with a big body does not copy the body. A compressed body is
     redacted inside its Content-Encoding (the recorder's redaction sees only its bytes).
+    ``copied``: ``exchange`` is already such a copy, the caller's to change (the OTLP
+    export makes a cheaper one of only what its spans carry: ``otel.spans.carried``).
     """
     redactor = redactor or Redactor()
-    redacted = redactor.exchange_in_place(copy.deepcopy(exchange))
+    redacted = redactor.exchange_in_place(exchange if copied else copy.deepcopy(exchange))
     for direction in ("receive", "send"):
         _redact_encoded_body(redacted, direction, redactor)
     if redacted.inside:
@@ -260,8 +263,8 @@ def send_otlp(exchanges: Iterable[Exchange], config: OtlpSettings, *,
     except ImportError:
         raise ExportError(NEEDS_OTEL) from None
     redactor = redact if isinstance(redact, Redactor) else Redactor() if redact else None
-    sender = SpanSender(config, _identity if redactor is None
-                        else functools.partial(redact_exchange, redactor=redactor), warn=warn)
+    sender = SpanSender(config, _identity if redactor is None else functools.partial(
+        redact_exchange, redactor=redactor, copied=True), warn=warn)
     sender.send(exchanges)
     sender.shutdown()
     return sender.sent, sender.dropped

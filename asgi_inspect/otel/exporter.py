@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from asgi_inspect.model import DEFAULT_OTLP_BODY, Exchange
-from asgi_inspect.otel.spans import span_count, to_spans
+from asgi_inspect.otel.spans import carried, span_count, to_spans
 
 Protocol = Literal["http/protobuf", "grpc"]
 PROTOCOLS: Final[tuple[Protocol, ...]] = ("http/protobuf", "grpc")
@@ -170,7 +170,7 @@ class SpanSender:
 
     def convert(self, exchange: Exchange) -> list[ReadableSpan]:
         try:
-            return to_spans(self.prepare(exchange), self._resource,
+            return to_spans(self.prepare(carried(exchange)), self._resource,
                             max_body=self.config.max_body)
         except Exception as exc:  # a conversion bug loses this exchange, not the rest
             self.lose(span_count(exchange), f"conversion failed: {exc!r}")

@@ -21,6 +21,7 @@ import threading
 from asgi_inspect.model import Exchange
 from asgi_inspect.ops.export import redact_exchange
 from asgi_inspect.otel.exporter import OtlpSettings, SpanExport, settings
+from asgi_inspect.record.redact import Redactor
 from asgi_inspect.record.sinks import ENV_ADDRESS, Sink, resolve_sink
 from asgi_inspect.store.collector import Collector
 
@@ -74,7 +75,8 @@ class OtlpSink:
                 return
             self._queue = queue.Queue(MAX_PENDING)  # a forked child starts afresh
             self._pid = os.getpid()
-            self.export = SpanExport(self.config, redact_exchange)
+            redact = functools.partial(redact_exchange, redactor=Redactor(), copied=True)
+            self.export = SpanExport(self.config, redact)
             self._thread = threading.Thread(target=self._run, name="asgi-inspect-otlp-sink",
                                             daemon=True)
             self._thread.start()

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+import msgspec
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -46,6 +47,7 @@ from asgi_inspect.text import decode
 SCOPE = InstrumentationScope("asgi-inspect", __version__)
 MAX_SPAN_EVENTS = 256  # message events per span; beyond, counted in asgi.events.dropped
 _ROUTE = re.compile(r"\bpath='([^']*)'")  # Starlette's and FastAPI's route repr
+_CARRIED_KEYS = ("route", "endpoint")  # the scope keys added by the app that spans show
 _KINDS = {"internal": SpanKind.INTERNAL, "server": SpanKind.SERVER, "client": SpanKind.CLIENT,
           "producer": SpanKind.PRODUCER, "consumer": SpanKind.CONSUMER}
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -74,6 +76,26 @@ def to_spans(exchange: Exchange, resource: Resource, *,
     return [server, *_children(exchange, context, resource, start)]
 
 
+def carried(exchange: Exchange) -> Exchange:
+    """A copy of the exchange with only what its spans carry, and of its own wherever
+    redaction writes (events and their messages, the exception, counters, notes, calls):
+    ``redact_exchange(..., copied=True)`` may change it, the recorded exchange stays as it
+    was. Of the scope keys the app added, only the route and endpoint (a framework adds
+    dozens: exception handlers, exit stacks); no printed lines. Cheaper than a deep copy of
+    everything, which was most of the export's cost."""
+    added = exchange.scope_added
+    kept = {key: added[key] for key in _CARRIED_KEYS if key in added} \
+        if isinstance(added, dict) else None
+    replace = msgspec.structs.replace
+    return replace(
+        exchange, scope_added=kept or None, output=[], notes=list(exchange.notes),
+        events=[replace(e, message=dict(e.message) if isinstance(e.message, dict)
+                        else e.message) for e in exchange.events],
+        exception=None if exchange.exception is None else replace(exchange.exception),
+        request=replace(exchange.request), response=replace(exchange.response),
+        inside=list(exchange.inside))
+
+
 def span_count(exchange: Exchange) -> int:
     """How many spans :func:`to_spans` makes of it, without making them (to count losses)."""
     return 1 + len(exchange.inside) if exchange.type in TRACED else 0
@@ -95,13 +117,12 @@ def _server_name(exchange: Exchange) -> str:
 
 
 def _server_attributes(exchange: Exchange, max_body: int) -> dict[str, Any]:
-    scope = scope_of(exchange)
+    scope, headers = scope_of(exchange), exchange.request_headers  # each read once
     attributes: dict[str, Any] = {
         "http.request.method": exchange.method, "url.path": text_of(scope.get("path"), "/"),
         "url.scheme": scheme_of(exchange),
         "network.protocol.version": text_of(scope.get("http_version"), "1.1"),
-        "asgi.type": exchange.type, "asgi_inspect.exchange.id": exchange.id,
-        "asgi_inspect.outcome": exchange.outcome,
+        "asgi_inspect.exchange.id": exchange.id, "asgi_inspect.outcome": exchange.outcome,
     }
     query = scope.get("query_string")
     if isinstance(query, bytes) and query:
@@ -117,7 +138,7 @@ def _server_attributes(exchange: Exchange, max_body: int) -> dict[str, Any]:
         attributes["client.address"] = client[0]
         if isinstance(client[1], int):
             attributes["client.port"] = client[1]
-    agent = header(exchange.request_headers, b"user-agent")
+    agent = header(headers, b"user-agent")
     if agent is not None:
         attributes["user_agent.original"] = agent.decode("latin-1")
     status, route = exchange.status, route_of(exchange)
@@ -131,7 +152,7 @@ def _server_attributes(exchange: Exchange, max_body: int) -> dict[str, Any]:
         attributes["error.type"] = exchange.exception.type
     elif status is not None and status >= 500:
         attributes["error.type"] = str(status)
-    attributes.update(_headers("http.request.header", exchange.request_headers))
+    attributes.update(_headers("http.request.header", headers))
     attributes.update(_headers("http.response.header", exchange.response_headers))
     attributes["http.request.body.size"] = exchange.request.bytes
     attributes["http.response.body.size"] = exchange.response.bytes
