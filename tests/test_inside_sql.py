@@ -161,6 +161,27 @@ async def test_sqlite3_factories_of_the_apps_own_still_run_first(tmp_path: Path)
     assert [q.statement for q in queries(exchange)] == ["SELECT 1", "SELECT 2"]
 
 
+async def test_executemany_sets_are_copied_as_the_driver_reads_them() -> None:
+    import sqlite3
+
+    def reused() -> Iterator[list[int]]:  # one list, refilled for each set
+        row = [0]
+        for n in (1, 2, 3):
+            row[0] = n
+            yield row
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        db = sqlite3.connect(":memory:")
+        db.execute("CREATE TABLE t (n INTEGER)")
+        db.executemany("INSERT INTO t VALUES (?)", reused())
+        await apps.respond(send, b"ok")
+
+    _, exchange = await apps.record(app, apps.http_scope(), [{"type": "http.request"}],
+                                    capture_calls=True)
+    insert = queries(exchange)[1]
+    assert (insert.parameters, insert.many, insert.rows) == ([[1], [2], [3]], 3, 3)
+
+
 async def test_queries_past_the_cap_are_counted_in_a_note() -> None:
     import sqlite3
 

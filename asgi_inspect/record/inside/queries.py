@@ -44,9 +44,9 @@ class Running:
         self.database = database
         self.statement = statement if type(statement) is str else statement_text(statement)
         self.limit = None if tag.redactor is not None else tag.batch.max_body
-        # executemany: the sets as the driver reads them; else the parameters, copied now
-        # (the app may reuse its list once the call returned)
-        self.sets = _Sets(parameters) if many else None
+        # executemany: the sets as the driver reads them; else the parameters; copied now
+        # (the app may reuse its list once the call returned, or for the next set)
+        self.sets = _Sets(parameters, self.limit) if many else None
         self.passed = parameters if self.sets is None else self.sets.passed
         self.parameters = None if many else snapshot(parameters, self.limit)
         self.location = location()
@@ -58,18 +58,13 @@ class Running:
         try:
             emit(self.tag, Query(
                 library=self.library, statement=self.statement, t_start=self.t_start,
-                t_end=t_end, parameters=self._parameters(),
+                t_end=t_end, parameters=self.parameters if self.sets is None else self.sets.kept,
                 many=None if self.sets is None else self.sets.count,
                 rows=rows if rows is not None and rows >= 0 else None,
                 database=self.database, location=self.location,
                 error=None if error is None else error_text(error)))
         except Exception as exc:
             self.tag.batch.error(exc)
-
-    def _parameters(self) -> Any:
-        if self.sets is None:
-            return self.parameters
-        return [snapshot(one, self.limit) for one in self.sets.kept]
 
 
 def start(library: str, database: str, statement: Any, parameters: Any = None,
@@ -125,19 +120,20 @@ def _rows(rows: Callable[[Any], int | None], result: Any) -> int | None:
 
 
 class _Sets:
-    """An executemany's parameter sets: how many the driver read, and the first
+    """An executemany's parameter sets: how many the driver read, and snapshots of the first
     :data:`MANY_KEPT` of them. A sequence is passed on as it is; an iterator (read once)
-    through a generator that counts and keeps them as they go by, so the driver still reads
+    through a generator that counts and copies them as they go by, so the driver still reads
     it lazily."""
 
-    __slots__ = ("count", "kept", "passed")
+    __slots__ = ("count", "kept", "limit", "passed")
 
     passed: Iterable[Any]
 
-    def __init__(self, parameter_sets: Iterable[Any]) -> None:
+    def __init__(self, parameter_sets: Iterable[Any], limit: int | None) -> None:
+        self.limit = limit
         if isinstance(parameter_sets, Sequence):
             self.count = len(parameter_sets)
-            self.kept = list(parameter_sets[:MANY_KEPT])
+            self.kept = [snapshot(one, limit) for one in parameter_sets[:MANY_KEPT]]
             self.passed = parameter_sets
         else:
             self.count = 0
@@ -148,8 +144,15 @@ class _Sets:
         for one in parameter_sets:
             self.count += 1
             if self.count <= MANY_KEPT:
-                self.kept.append(one)
+                self.kept.append(self._copy(one))
             yield one
+
+    def _copy(self, one: Any) -> Any:
+        """A set's snapshot; read while the driver reads the sets, so it never raises."""
+        try:
+            return snapshot(one, self.limit)
+        except Exception:
+            return opaque(type(one).__qualname__, safe_repr(one))
 
 
 def snapshot(parameters: Any, limit: int | None) -> Any:
