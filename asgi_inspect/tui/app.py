@@ -141,6 +141,7 @@ class InspectorApp(App[None]):
             self.exchange_list.now = self.detail.now = time.time
         self.detail.ignored_body = session.ignored_body
         self.exchange_list.n_plus_one = self.detail.n_plus_one = session.n_plus_one
+        self.detail.trace_url = session.trace_url  # --otlp: the Overview names the trace
         self.filter_bar = FilterBar(id="filter-bar")
         self.logs = LogsView(session, id="logs")
         self.main = Container(id="main")
@@ -468,7 +469,8 @@ class InspectorApp(App[None]):
         try:
             count = export_to(request.path, chosen, request.format,
                               redact=request.redact, base_url=self.session.app_url,
-                              header=self.session.trace_header())
+                              header=self.session.trace_header(),
+                              with_calls=request.with_calls)
         except OSError as exc:
             return f"cannot write {exc.filename or request.path}: {exc.strerror or exc}"
         except ExportError as exc:

@@ -32,6 +32,7 @@ class ExportRequest:
     which: Which
     path: Path
     redact: bool = True
+    with_calls: bool = False  # HAR: the app's outbound calls as entries of their own
 
 
 class ExportScreen(ModalScreen[ExportRequest | None]):
@@ -67,6 +68,7 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
                                           value=which == self.which, name=which,
                                           disabled=not self.counts.get(which))
             yield Checkbox("Redact secrets", value=True, id="redact")
+            yield Checkbox("HAR: outbound calls as entries", value=False, id="with-calls")
             yield Label("File")
             yield Input(str(default_path("json")), id="path")
             yield Static("", id="export-error")
@@ -91,9 +93,11 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
         if not path:
             self._error("give a file name")
             return
-        request = ExportRequest(cast(Format, self._choice("format")),
-                                cast(Which, self._choice("which")), Path(path).expanduser(),
-                                redact=self.query_one("#redact", Checkbox).value)
+        fmt = cast(Format, self._choice("format"))
+        request = ExportRequest(fmt, cast(Which, self._choice("which")), Path(path).expanduser(),
+                                redact=self.query_one("#redact", Checkbox).value,
+                                with_calls=fmt == "har"
+                                and self.query_one("#with-calls", Checkbox).value)
         error = self.write(request)
         if error is None:
             self.dismiss(request)
