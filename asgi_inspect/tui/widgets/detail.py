@@ -20,6 +20,7 @@ from textual.widgets import TabbedContent, TabPane
 from asgi_inspect import inside, lenses
 from asgi_inspect.http import VOLATILE_HEADERS
 from asgi_inspect.model import Caps, Counters, Exchange, Opaque, running_ns
+from asgi_inspect.otel.context import trace_label
 from asgi_inspect.replay.diff import Diff, diff_exchanges
 from asgi_inspect.replay.ignore import NOTHING, BodyIgnore
 from asgi_inspect.text import printable
@@ -103,8 +104,8 @@ BACKGROUND_MIN_NS = 1_000_000  # app time after the response worth a line of its
 
 
 def overview(exchange: Exchange, caps: Caps, now: float | None = None, *,
-             internals: bool = False, n_plus_one: int = inside.DEFAULT_N_PLUS_ONE
-             ) -> list[Text]:
+             internals: bool = False, n_plus_one: int = inside.DEFAULT_N_PLUS_ONE,
+             trace: str = "") -> list[Text]:
     """The facts of an exchange at a glance: one ``label  value`` line each (what a framework
     added to the scope for its own use only with ``internals``; a statement run ``n_plus_one``
     times or more is an N+1).
@@ -132,6 +133,8 @@ def overview(exchange: Exchange, caps: Caps, now: float | None = None, *,
         row("exception", data_text(f"{info.type}: {info.message}", "red"))
     if exchange.endpoint:  # what a framework's router chose (listed in full below)
         row("handled by", data_text(exchange.endpoint, "bold"))
+    if trace:  # --otlp: where its OpenTelemetry trace is (a --trace-url link, or its id)
+        row("trace", data_text(trace))
     for label, value, style in inside_rows(exchange, n_plus_one):
         row(label, value, style)
     if exchange.type != "lifespan":
@@ -317,6 +320,7 @@ class DetailPane(Vertical):
         self._frames = RowsWithDetail(FrameTable())
         self._inside = InsideView()
         self.n_plus_one = inside.DEFAULT_N_PLUS_ONE  # a statement run this often: an N+1
+        self.trace_url: str | None = None  # the Overview names each trace (Session.trace_url)
         self._overview_of: Exchange | None = None
         # The clock an open exchange's Overview runs on, as ExchangeList.now.
         self.now: Callable[[], float] | None = None
@@ -413,8 +417,11 @@ class DetailPane(Vertical):
         exchange = self.exchange
         if tab == "overview":
             now = self.now() if self.now is not None else None
+            trace = trace_label(exchange, self.trace_url) \
+                if exchange and self.trace_url is not None else ""
             self._overview.set_lines(overview(exchange, self.caps, now, internals=self.internals,
-                                              n_plus_one=self.n_plus_one) if exchange else
+                                              n_plus_one=self.n_plus_one, trace=trace)
+                                     if exchange else
                                      [Text("Nothing yet: waiting for traffic.")],
                                      keep_scroll=exchange is self._overview_of)
             self._overview_of = exchange
