@@ -191,3 +191,26 @@ def test_a_compressed_call_body_is_redacted_inside_its_encoding() -> None:
     assert SECRET not in json.dumps([c.response_body.decode("latin-1")  # type: ignore[union-attr]
                                      for c in facts.calls(redacted)])
     assert facts.calls(login)[0].response_body == gzipped  # the original never changes
+
+
+@pytest.mark.parametrize(("damage", "error"), [
+    ({"request": 5}, "HAR entry 2: request is not an object"),
+    ({"request": {"url": 7}}, "HAR entry 2: request.url is not a string"),
+    ({"response": {"content": {"text": "!!", "encoding": "base64"}}},
+     "HAR entry 2: response.content.text is not valid base64"),
+    ({"startedDateTime": "yesterday", "timings": {"wait": -5, "receive": "x"},
+      "response": {"status": "200", "headers": []},
+      "_asgiInspect": {"madeBy": "orders", "library": 3, "mocked": "yes"}}, None),
+])
+def test_a_damaged_call_entry_is_one_line_or_read_as_far_as_it_goes(
+        exchanges: list[Exchange], damage: dict[str, Any], error: str | None) -> None:
+    har = to_har(exchanges[:1], with_calls=True)
+    har["log"]["entries"][1].update(damage)
+    if error is not None:
+        with pytest.raises(codec.TraceError) as refused:
+            from_har(json.dumps(har))
+        assert str(refused.value).startswith(error) and "\n" not in str(refused.value)
+        return
+    (orders,) = from_har(json.dumps(har)).exchanges
+    odd, _ = facts.calls(orders)
+    assert (odd.status, odd.library, odd.mocked, odd.t_start) == (None, "", False, 0)
