@@ -10,6 +10,9 @@ The ``recorded`` variant is ``Inspector(app)`` streaming every exchange over the
 to a collector in another process; the collector's counts are checked against wrk's at the end.
 ``recorded-hooked`` is the same with ``capture_calls=True`` (httpx and sqlite3 hooked) in an
 app that makes no call or query: what recording calls costs a request that makes none.
+Recorded variants run the compiled hot path (``ASGI_INSPECT_HOTPATH=c``, an error if it is not
+built); ``recorded-python`` and ``recorder-only-python`` are the same on the Python path,
+interleaved in the same rounds.
 
     python benchmarks/recorder_overhead.py [--rounds 5] [--duration 5] [--variants ...]
 """
@@ -31,7 +34,8 @@ from harness import (
     verdict,
 )
 
-TARGET = 0.85
+REQUIRED = 0.85  # recorded on the compiled path, streamed (issue 16); 0.90 is its target
+TARGET = 0.90
 SATURATED = 0.9  # below this CPU share the server idled: CPU per request is not comparable
 
 
@@ -40,13 +44,16 @@ class Variant:
     factory: str
     log_level: str = "warning"
     collector: bool = False
+    hotpath: str | None = None  # ASGI_INSPECT_HOTPATH for the server: "c" or "python"
 
 
 VARIANTS = {
     "bare": Variant("bare"),
-    "recorded": Variant("recorded", collector=True),
-    "recorded-hooked": Variant("recorded_hooked", collector=True),
-    "recorder-only": Variant("recorder_only"),
+    "recorded": Variant("recorded", collector=True, hotpath="c"),
+    "recorded-python": Variant("recorded", collector=True, hotpath="python"),
+    "recorded-hooked": Variant("recorded_hooked", collector=True, hotpath="c"),
+    "recorder-only": Variant("recorder_only", hotpath="c"),
+    "recorder-only-python": Variant("recorder_only", hotpath="python"),
     "wrapper": Variant("wrapper"),
     "floor": Variant("floor"),
     "trace": Variant("bare", log_level="trace"),
@@ -119,7 +126,9 @@ def summarise(results: dict[str, Runs]) -> None:
         cpu = median(r.cpu)
         line = (f"  {name:<13} cpu-normalised ratio {cpu:.3f}   req/s ratio {median(r.rps):.3f}"
                 f"   added {median(r.added_us):+.1f} µs/req")
-        print(line + (f"   ({verdict(cpu, TARGET)})" if name == "recorded" else ""))
+        if name == "recorded":
+            line += f"   ({verdict(cpu, REQUIRED)}; {verdict(cpu, TARGET)})"
+        print(line)
     everything = {"bare": bare, **results}
     errors = {name: runs.errors for name, runs in everything.items() if runs.errors}
     if errors:
@@ -152,7 +161,9 @@ def run(args: argparse.Namespace) -> None:
     try:
         for name in names:
             variant = VARIANTS[name]
-            env = collector.env if collector is not None and variant.collector else None
+            env = dict(collector.env) if collector is not None and variant.collector else {}
+            if variant.hotpath is not None:
+                env["ASGI_INSPECT_HOTPATH"] = variant.hotpath
             servers[name] = Server(variant.factory, log_level=variant.log_level, env=env)
         warm = {name: Runs() for name in names}
         for name in names:  # imports, caches, first connections
@@ -186,11 +197,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=5, help="seconds per run (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds per variant")
     parser.add_argument("--connections", type=int, default=50, help="wrk -c (default 50)")
-    parser.add_argument("--variants", type=_variants, default=["recorded", "wrapper"],
-                        help="comma-separated, besides bare: recorded, recorded-hooked "
-                             "(recorded with capture_calls, no call made), recorder-only (a "
-                             "sink that discards), wrapper (does nothing), trace (uvicorn "
-                             "--log-level trace); default recorded,wrapper")
+    parser.add_argument("--variants", type=_variants,
+                        default=["recorded", "recorded-python", "wrapper"],
+                        help="comma-separated, besides bare: recorded (compiled hot path), "
+                             "recorded-python, recorded-hooked (recorded with capture_calls, "
+                             "no call made), recorder-only[-python] (a sink that discards), "
+                             "wrapper (does nothing), floor, trace (uvicorn --log-level "
+                             "trace); default recorded,recorded-python,wrapper")
     args = parser.parse_args()
     if min(args.rounds, args.duration, args.warmup, args.connections) < 1:
         parser.error("rounds, duration, warmup and connections must be >= 1")

@@ -3,7 +3,8 @@
 Hypothesis plays randomised ASGI conversations (message types, body sizes around the caps,
 one-shot headers, odd messages, calls that raise, are cancelled for real while they wait, or
 yield to the loop first; apps that catch, return a value, add scope keys or raise) through an
-``Inspector`` on each path, and compares every record both wrote, byte for byte once the clock
+``Inspector`` on each path (the compiled one whole, or only its receive() and send() when
+output is captured), and compares every record both wrote, byte for byte once the clock
 readings and the recorder's random source name are set aside, and what the app saw: the very
 same message and exception objects, tracebacks included.
 """
@@ -86,6 +87,7 @@ class Conversation:
     steps: tuple[Step, ...]
     ending: str  # "none", "value", "raise", "scope_key"
     state: bool  # the scope carries lifespan state
+    capture: bool  # output captured: Inspector.__call__ with the C receive()/send() only
 
 
 @dataclass
@@ -139,7 +141,7 @@ def steps(draw: st.DrawFn) -> Step:
 
 conversations = st.builds(Conversation, st.lists(steps(), max_size=10).map(tuple),
                           st.sampled_from(["none", "none", "value", "raise", "scope_key"]),
-                          st.booleans())
+                          st.booleans(), st.booleans())
 
 
 def fresh(message: Any) -> Any:
@@ -246,8 +248,10 @@ def records(frames: list[bytes]) -> list[bytes]:
 def run(conversation: Conversation, name: str) -> tuple[list[bytes], Seen, Inspector]:
     with path(name):
         sink = FrameSink()
-        inspector = Inspector(lambda *a: None, sink, max_body=MAX_BODY, max_events=MAX_EVENTS)
+        inspector = Inspector(lambda *a: None, sink, max_body=MAX_BODY, max_events=MAX_EVENTS,
+                              capture_output=conversation.capture)
     assert (inspector._compiled is not None) == (name == "c")
+    assert (inspector._run is not None) == (name == "c" and not conversation.capture)
     seen = Seen()
     asyncio.run(play(conversation, inspector, seen))
     inspector.close()

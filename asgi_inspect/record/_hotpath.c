@@ -33,13 +33,16 @@ static PyObject *HEADERS_LISTED = NULL; /* _headers_listed(batch, xid, message) 
 static PyObject *HEADED = NULL;         /* frozenset of the sends whose headers may be iterables */
 static PyObject *RECEIVED = NULL, *SENT = NULL, *WAY_IN = NULL, *WAY_OUT = NULL, *OK = NULL;
 static PyObject *S_REQUEST = NULL, *S_START = NULL, *S_BODY = NULL;
+static PyObject *OPEN = NULL, *CLOSED = NULL;
+static PyObject *SCOPE_SNAPSHOT = NULL; /* _scope_snapshot(scope): lifespan state as names */
+static PyObject *SCOPE_ADDED = NULL;    /* _scope_added(scope, keys): what the app added */
 static Py_ssize_t MAX_BUFFER = 0;
 static PyObject *MINUS_ONE = NULL, *ONE = NULL;
 
 /* Interned names. */
 static PyObject *s_type, *s_body, *s_headers, *s_get, *s_count, *s_timer, *s_schedule, *s_flush,
     *s_recover, *s_error, *s_record, *s_failed, *s_throw, *s_close, *s_encode_into, *s_buffer,
-    *s_max_body, *s_max_events;
+    *s_max_body, *s_max_events, *s_ids, *s_app, *s_check_timer, *s_state, *s_receive, *s_send;
 
 /* ---------------------------------------------------------------------------------------- */
 /* Recorder: one per Inspector; the batch's encoder and buffer, fetched once. */
@@ -50,6 +53,10 @@ typedef struct {
     PyObject *batch;
     PyObject *encode_into; /* batch._encode_into: the bound msgspec Encoder.encode_into */
     PyObject *buffer;      /* batch._buffer: the pending batch, one bytearray for its life */
+    PyObject *ids;         /* inspector._ids: exchange numbers */
+    /* The batch's and the inspector's attributes (their __dict__): read and written directly,
+     * as the attribute lookups of the Python path would find them, for less. */
+    PyObject *batch_dict, *inspector_dict;
 } Recorder;
 
 /* Exchange: one per HTTP exchange on the common path: the closures' variables. */
@@ -63,24 +70,57 @@ typedef struct {
     Py_ssize_t seq, left, budget[2];
 } Exchange;
 
+/* An awaitable of ours drives an inner one (the server's receive()/send(), or the app's call)
+ * as `await` would, and has its own steps to start it, and to record how it ended. */
+typedef struct {
+    int (*start)(PyObject *self);                                 /* -1: failed, set */
+    PySendResult (*finish)(PyObject *self, PyObject *value, PyObject **result);
+    PySendResult (*fail)(PyObject *self);                         /* the error set now */
+} Steps;
+
+#define DRIVEN_HEAD \
+    PyObject_HEAD   \
+    const Steps *steps; \
+    PyObject *inner; /* the inner awaitable's iterator, once started */ \
+    int state;       /* NEW, RUNNING (awaiting the inner one), DONE */
+
+typedef struct {
+    DRIVEN_HEAD
+} Driven;
+
 /* Call: one receive() or send() in progress. */
 typedef struct {
-    PyObject_HEAD
+    DRIVEN_HEAD
     Exchange *exchange;
     PyObject *message; /* send: what goes to the server; receive: NULL */
     PyObject *kind;    /* send: the message's type, or NULL when it could not be read */
-    PyObject *inner;   /* the server's awaitable, once started */
     PyObject *t;       /* perf_counter_ns() at the call */
     int way;           /* 0: receive (in), 1: send (out) */
-    int state;         /* 0 not started, 1 awaiting the server, 2 done */
 } Call;
+
+/* Run: one HTTP exchange recorded whole in C, from the scope to the app's return. */
+typedef struct {
+    DRIVEN_HEAD
+    Recorder *recorder;
+    PyObject *scope, *receive, *send;
+    Exchange *flow; /* NULL: the exchange could not be opened, the app runs unrecorded */
+    Py_ssize_t keys; /* the scope's keys at the start */
+} Run;
 
 enum { NEW = 0, RUNNING = 1, DONE = 2 };
 
-static PyTypeObject RecorderType, ExchangeType, CallType;
+static PyTypeObject RecorderType, ExchangeType, CallType, RunType;
 
 /* ---------------------------------------------------------------------------------------- */
 /* The batch: Batcher.add, inlined. */
+
+/* An attribute, read from its object's __dict__ where it is (a new reference); else looked up
+ * as Python would (a class attribute, a property of a subclass). */
+static PyObject *attribute(PyObject *owner, PyObject *dict, PyObject *name) {
+    PyObject *value = PyDict_GetItemWithError(dict, name);
+    if (value != NULL) return Py_NewRef(value);
+    return PyErr_Occurred() ? NULL : PyObject_GetAttr(owner, name);
+}
 
 /* Encode one record into the pending batch, exactly as Batcher.add does. -1 with an exception
  * set only where Batcher.add itself would raise (its timer or flush failing). */
@@ -106,15 +146,15 @@ static int batch_add(Recorder *r, PyObject *record) {
         return 0;
     }
     Py_DECREF(done);
-    PyObject *count = PyObject_GetAttr(r->batch, s_count);
+    PyObject *count = attribute(r->batch, r->batch_dict, s_count);
     if (count == NULL) return -1;
     PyObject *more = PyNumber_Add(count, ONE);
     Py_DECREF(count);
     if (more == NULL) return -1;
-    int failed = PyObject_SetAttr(r->batch, s_count, more);
+    int failed = PyDict_SetItem(r->batch_dict, s_count, more);
     Py_DECREF(more);
     if (failed) return -1;
-    PyObject *timer = PyObject_GetAttr(r->batch, s_timer);
+    PyObject *timer = attribute(r->batch, r->batch_dict, s_timer);
     if (timer == NULL) return -1;
     PyObject *out = NULL;
     if (timer == Py_None) out = PyObject_CallMethodNoArgs(r->batch, s_schedule);
@@ -253,32 +293,43 @@ error:
     return count_error(ex->recorder);
 }
 
+/* After showing an exception to the tap: set it again, the very same objects; or, when that
+ * failed, the new error, with the first as its context (as from an except block). */
+static void restore_or_chain(PyObject *type, PyObject *value, PyObject *tb, int shown) {
+    if (shown) {
+        PyErr_Restore(type, value, tb);
+        return;
+    }
+    PyObject *t2, *v2, *b2;
+    PyErr_Fetch(&t2, &v2, &b2);
+    PyErr_NormalizeException(&t2, &v2, &b2);
+    if (b2 != NULL) PyException_SetTraceback(v2, b2);
+    if (v2 != value) PyException_SetContext(v2, Py_NewRef(value));
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    PyErr_Restore(t2, v2, b2);
+}
+
+/* The exception set now, fetched whole (normalized, its traceback attached). */
+static void fetch(PyObject **type, PyObject **value, PyObject **tb) {
+    PyErr_Fetch(type, value, tb);
+    PyErr_NormalizeException(type, value, tb);
+    if (*tb != NULL) PyException_SetTraceback(*value, *tb);
+}
+
 /* A call raised (or was cancelled): the exception set now is shown to the tap
  * (tap.failed) and set again, the very same objects. Always returns -1. */
 static int raised(Call *call) {
     PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb != NULL) PyException_SetTraceback(value, tb);
+    fetch(&type, &value, &tb);
     Exchange *ex = call->exchange;
     PyObject *tap = taken(ex);
     PyObject *out = tap == NULL ? NULL : PyObject_CallMethodObjArgs(
         tap, s_failed, call->way == 0 ? RECEIVED : SENT, call->way == 0 ? WAY_IN : WAY_OUT,
         call->t, call->message ? call->message : Py_None, value, NULL);
-    if (out == NULL) { /* as from an except block: the new error, the call's as its context */
-        PyObject *t2, *v2, *b2;
-        PyErr_Fetch(&t2, &v2, &b2);
-        PyErr_NormalizeException(&t2, &v2, &b2);
-        if (b2 != NULL) PyException_SetTraceback(v2, b2);
-        if (v2 != value) PyException_SetContext(v2, Py_NewRef(value));
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(tb);
-        PyErr_Restore(t2, v2, b2);
-        return -1;
-    }
-    Py_DECREF(out);
-    PyErr_Restore(type, value, tb);
+    Py_XDECREF(out);
+    restore_or_chain(type, value, tb, out != NULL);
     return -1;
 }
 
@@ -354,9 +405,8 @@ static int start(Call *call) {
 
 /* The inner awaitable finished with `value`: record the message (received, or sent), then the
  * call's own result (the message for receive, None for send). */
-static PySendResult finish(Call *call, PyObject *value, PyObject **result) {
-    call->state = DONE;
-    Py_CLEAR(call->inner);
+static PySendResult call_finish(PyObject *self, PyObject *value, PyObject **result) {
+    Call *call = (Call *)self;
     if (returned(call, call->way == 0 ? value : call->message) < 0) {
         Py_DECREF(value);
         return PYGEN_ERROR;
@@ -369,40 +419,49 @@ static PySendResult finish(Call *call, PyObject *value, PyObject **result) {
     return PYGEN_RETURN;
 }
 
-static PySendResult fail(Call *call) {
-    call->state = DONE;
-    Py_CLEAR(call->inner);
-    raised(call);
+static PySendResult call_fail(PyObject *self) {
+    raised((Call *)self);
     return PYGEN_ERROR;
 }
 
-static PySendResult call_am_send(Call *call, PyObject *arg, PyObject **result) {
+static int call_start(PyObject *self) { return start((Call *)self); }
+
+static const Steps call_steps = {call_start, call_finish, call_fail};
+
+/* The inner awaitable is over: its end goes to the awaitable's own steps. */
+static PySendResult ended(Driven *d, PySendResult status, PyObject *value, PyObject **result) {
+    d->state = DONE;
+    Py_CLEAR(d->inner);
+    if (status == PYGEN_RETURN) return d->steps->finish((PyObject *)d, value, result);
+    return d->steps->fail((PyObject *)d);
+}
+
+static PySendResult driven_am_send(Driven *d, PyObject *arg, PyObject **result) {
     *result = NULL;
-    if (call->state == DONE) {
+    if (d->state == DONE) {
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
         return PYGEN_ERROR;
     }
-    if (call->state == NEW) {
+    if (d->state == NEW) {
         if (arg != Py_None) {
             PyErr_SetString(PyExc_TypeError,
                             "can't send non-None value to a just-started coroutine");
             return PYGEN_ERROR;
         }
-        call->state = RUNNING;
-        if (start(call) < 0) {
-            call->state = DONE;
-            Py_CLEAR(call->inner);
+        d->state = RUNNING;
+        if (d->steps->start((PyObject *)d) < 0) {
+            d->state = DONE;
+            Py_CLEAR(d->inner);
             return PYGEN_ERROR;
         }
     }
     PyObject *value = NULL;
-    PySendResult status = PyIter_Send(call->inner, arg, &value);
+    PySendResult status = PyIter_Send(d->inner, arg, &value);
     if (status == PYGEN_NEXT) {
         *result = value;
         return PYGEN_NEXT;
     }
-    if (status == PYGEN_RETURN) return finish(call, value, result);
-    return fail(call);
+    return ended(d, status, value, result);
 }
 
 /* A PySendResult as a Python-level method returns it: the value, or StopIteration. */
@@ -422,15 +481,15 @@ static PyObject *as_method_result(PySendResult status, PyObject *result) {
     return NULL;
 }
 
-static PyObject *call_iternext(Call *call) {
+static PyObject *driven_iternext(Driven *d) {
     PyObject *result = NULL;
-    PySendResult status = call_am_send(call, Py_None, &result);
+    PySendResult status = driven_am_send(d, Py_None, &result);
     return as_method_result(status, result);
 }
 
-static PyObject *call_send(Call *call, PyObject *arg) {
+static PyObject *driven_send(Driven *d, PyObject *arg) {
     PyObject *result = NULL;
-    PySendResult status = call_am_send(call, arg, &result);
+    PySendResult status = driven_am_send(d, arg, &result);
     return as_method_result(status, result);
 }
 
@@ -462,9 +521,29 @@ static PyObject *stop_value(void) {
     return result;
 }
 
-/* throw(): cancellation (and any exception thrown in) goes to the server's awaitable first,
- * as `await` delegates; what comes out is recorded like any other outcome. */
-static PyObject *call_throw(Call *call, PyObject *const *args, Py_ssize_t nargs) {
+/* Close the inner awaitable, if it can be. -1 with the error set. */
+static int close_inner(PyObject *inner) {
+    PyObject *close = NULL;
+    if (_PyObject_LookupAttr(inner, s_close, &close) < 0) return -1;
+    if (close == NULL) return 0;
+    PyObject *out = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
+    if (out == NULL) return -1;
+    Py_DECREF(out);
+    return 0;
+}
+
+/* ended(), as a Python-level method returns it. */
+static PyObject *ended_as_method(Driven *d, PySendResult status, PyObject *value) {
+    PyObject *result = NULL;
+    status = ended(d, status, value, &result);
+    return as_method_result(status, result);
+}
+
+/* throw(): cancellation (and any exception thrown in) goes to the inner awaitable first, as
+ * `await` delegates (CPython's gen_throw); what comes out ends the awaitable like any other
+ * outcome. */
+static PyObject *driven_throw(Driven *d, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs < 1 || nargs > 3) {
         PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
         return NULL;
@@ -477,58 +556,41 @@ static PyObject *call_throw(Call *call, PyObject *const *args, Py_ssize_t nargs)
                         "exceptions must be classes or instances deriving from BaseException");
         return NULL;
     }
-    if (call->state != RUNNING) { /* not started, or over: raised where the call stands */
-        call->state = DONE;
+    if (d->state != RUNNING) { /* not started, or over: raised where it stands */
+        d->state = DONE;
         set_thrown(type, value, tb);
         return NULL;
     }
-    PyObject *result = NULL;
     if (PyErr_GivenExceptionMatches(type, PyExc_GeneratorExit)) {
-        PyObject *close = NULL;
-        if (_PyObject_LookupAttr(call->inner, s_close, &close) < 0) return as_method_result(fail(call), NULL);
-        if (close != NULL) {
-            PyObject *out = PyObject_CallNoArgs(close);
-            Py_DECREF(close);
-            if (out == NULL) return as_method_result(fail(call), NULL);
-            Py_DECREF(out);
-        }
-        set_thrown(type, value, tb);
-        return as_method_result(fail(call), NULL);
+        if (close_inner(d->inner) == 0) set_thrown(type, value, tb);
+        return ended_as_method(d, PYGEN_ERROR, NULL);
     }
     PyObject *throw = NULL;
-    if (_PyObject_LookupAttr(call->inner, s_throw, &throw) < 0) return as_method_result(fail(call), NULL);
+    if (_PyObject_LookupAttr(d->inner, s_throw, &throw) < 0) {
+        return ended_as_method(d, PYGEN_ERROR, NULL);
+    }
     if (throw == NULL) {
         set_thrown(type, value, tb);
-        return as_method_result(fail(call), NULL);
+        return ended_as_method(d, PYGEN_ERROR, NULL);
     }
-    result = PyObject_Vectorcall(throw, args, nargs, NULL);
+    PyObject *yielded = PyObject_Vectorcall(throw, args, nargs, NULL);
     Py_DECREF(throw);
-    if (result != NULL) return result; /* the server's awaitable went on: it yielded */
-    PyObject *value_out = stop_value();
-    if (value_out != NULL) {
-        PySendResult status = finish(call, value_out, &result);
-        return as_method_result(status, result);
-    }
-    return as_method_result(fail(call), NULL);
+    if (yielded != NULL) return yielded; /* the inner awaitable went on */
+    PyObject *returned_value = stop_value();
+    PySendResult status = returned_value != NULL ? PYGEN_RETURN : PYGEN_ERROR;
+    return ended_as_method(d, status, returned_value);
 }
 
-/* close(): as a coroutine closed while it awaits: the server's awaitable is closed, and the
- * call is recorded as ended by GeneratorExit (or by what closing raised). */
-static PyObject *call_close(Call *call, PyObject *Py_UNUSED(ignored)) {
-    if (call->state != RUNNING) {
-        call->state = DONE;
+/* close(): as a coroutine closed while it awaits: the inner awaitable is closed, and the
+ * awaitable ends by GeneratorExit (or by what closing raised). */
+static PyObject *driven_close(Driven *d, PyObject *Py_UNUSED(ignored)) {
+    if (d->state != RUNNING) {
+        d->state = DONE;
         Py_RETURN_NONE;
     }
-    PyObject *close = NULL;
-    if (_PyObject_LookupAttr(call->inner, s_close, &close) < 0) return as_method_result(fail(call), NULL);
-    if (close != NULL) {
-        PyObject *out = PyObject_CallNoArgs(close);
-        Py_DECREF(close);
-        if (out == NULL) return as_method_result(fail(call), NULL);
-        Py_DECREF(out);
-    }
-    PyErr_SetNone(PyExc_GeneratorExit);
-    fail(call);
+    if (close_inner(d->inner) == 0) PyErr_SetNone(PyExc_GeneratorExit);
+    PyObject *result = NULL;
+    ended(d, PYGEN_ERROR, NULL, &result);
     if (PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
         PyErr_Clear();
         Py_RETURN_NONE;
@@ -536,7 +598,7 @@ static PyObject *call_close(Call *call, PyObject *Py_UNUSED(ignored)) {
     return NULL;
 }
 
-static PyObject *call_await(PyObject *self) { return Py_NewRef(self); }
+static PyObject *driven_await(PyObject *self) { return Py_NewRef(self); }
 
 static int call_traverse(Call *call, visitproc visit, void *arg) {
     Py_VISIT(call->exchange);
@@ -561,17 +623,17 @@ static void call_dealloc(Call *call) {
     PyObject_GC_Del(call);
 }
 
-static PyMethodDef call_methods[] = {
-    {"send", (PyCFunction)call_send, METH_O, "Send a value into the awaited call."},
-    {"throw", (PyCFunction)(void (*)(void))call_throw, METH_FASTCALL,
+static PyMethodDef driven_methods[] = {
+    {"send", (PyCFunction)driven_send, METH_O, "Send a value into the awaited call."},
+    {"throw", (PyCFunction)(void (*)(void))driven_throw, METH_FASTCALL,
      "Raise an exception into the awaited call (cancellation)."},
-    {"close", (PyCFunction)call_close, METH_NOARGS, "Close the awaited call."},
+    {"close", (PyCFunction)driven_close, METH_NOARGS, "Close the awaited call."},
     {NULL},
 };
 
-static PyAsyncMethods call_async = {
-    .am_await = call_await,
-    .am_send = (sendfunc)call_am_send,
+static PyAsyncMethods driven_async = {
+    .am_await = driven_await,
+    .am_send = (sendfunc)driven_am_send,
 };
 
 static PyTypeObject CallType = {
@@ -580,10 +642,10 @@ static PyTypeObject CallType = {
     .tp_doc = "One recorded receive() or send(), awaited.",
     .tp_basicsize = sizeof(Call),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_as_async = &call_async,
+    .tp_as_async = &driven_async,
     .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)call_iternext,
-    .tp_methods = call_methods,
+    .tp_iternext = (iternextfunc)driven_iternext,
+    .tp_methods = driven_methods,
     .tp_traverse = (traverseproc)call_traverse,
     .tp_clear = (inquiry)call_clear,
     .tp_dealloc = (destructor)call_dealloc,
@@ -592,6 +654,7 @@ static PyTypeObject CallType = {
 static PyObject *new_call(Exchange *ex, int way, PyObject *message) {
     Call *call = PyObject_GC_New(Call, &CallType);
     if (call == NULL) return NULL;
+    call->steps = &call_steps;
     call->exchange = (Exchange *)Py_NewRef(ex);
     call->message = Py_XNewRef(message);
     call->kind = NULL;
@@ -671,39 +734,241 @@ static PyTypeObject ExchangeType = {
 };
 
 /* ---------------------------------------------------------------------------------------- */
+/* Run: Inspector.__call__'s common case whole (an HTTP scope, nothing redacted or captured). */
+
+static Exchange *new_exchange(Recorder *r, PyObject *xid, PyObject *receive, PyObject *send);
+
+/* Open the exchange as Inspector.__call__ does: the flush timer checked, a number, the scope
+ * recorded (lifespan state as names), the common path's counters. -1 with the error set. */
+static int run_open(Run *run) {
+    Recorder *r = run->recorder;
+    PyObject *timer = attribute(r->batch, r->batch_dict, s_timer);
+    if (timer == NULL) return -1;
+    int timed = timer != Py_None;
+    Py_DECREF(timer);
+    if (timed) {
+        PyObject *out = PyObject_CallMethodNoArgs(r->batch, s_check_timer);
+        if (out == NULL) return -1;
+        Py_DECREF(out);
+    }
+    PyObject *xid = PyIter_Next(r->ids);
+    if (xid == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "no more exchange numbers");
+        return -1;
+    }
+    run->keys = PyDict_GET_SIZE(run->scope);
+    PyObject *state = PyDict_GetItemWithError(run->scope, s_state); /* borrowed */
+    int stateful = state != NULL ? PyObject_IsTrue(state) : PyErr_Occurred() ? -1 : 0;
+    PyObject *snap = stateful < 0 ? NULL
+                     : stateful ? PyObject_CallOneArg(SCOPE_SNAPSHOT, run->scope)
+                                : Py_NewRef(run->scope);
+    PyObject *t = snap ? now_ns() : NULL;
+    PyObject *record = t ? PyTuple_Pack(4, OPEN, xid, t, snap) : NULL;
+    Py_XDECREF(snap);
+    Py_XDECREF(t);
+    int failed = record == NULL || batch_add(r, record) < 0;
+    Py_XDECREF(record);
+    if (!failed) run->flow = new_exchange(r, xid, run->receive, run->send);
+    Py_DECREF(xid);
+    return run->flow == NULL ? -1 : 0;
+}
+
+/* The app's call ended by an exception: the tap records it (with what the app added to the
+ * scope), and it goes on, the same objects. */
+static PySendResult run_fail(PyObject *self) {
+    Run *run = (Run *)self;
+    if (run->flow == NULL) return PYGEN_ERROR;
+    PyObject *type, *value, *tb;
+    fetch(&type, &value, &tb);
+    PyObject *tap = taken(run->flow);
+    PyObject *keys = tap ? PyLong_FromSsize_t(run->keys) : NULL;
+    PyObject *added = keys ? PyObject_CallFunctionObjArgs(SCOPE_ADDED, run->scope, keys, NULL)
+                           : NULL;
+    PyObject *out = added ? PyObject_CallMethodObjArgs(tap, s_close, value, Py_None, added, NULL)
+                          : NULL;
+    Py_XDECREF(keys);
+    Py_XDECREF(added);
+    Py_XDECREF(out);
+    restore_or_chain(type, value, tb, out != NULL);
+    return PYGEN_ERROR;
+}
+
+/* The app returned `value`: the six-item close on the common path, else the tap's. */
+static PySendResult run_finish(PyObject *self, PyObject *value, PyObject **result) {
+    Run *run = (Run *)self;
+    Exchange *flow = run->flow;
+    int failed = 0;
+    if (flow != NULL && flow->tap == Py_None && value == Py_None &&
+        PyDict_GET_SIZE(run->scope) == run->keys) {
+        PyObject *t = now_ns();
+        PyObject *record = t ? PyTuple_Pack(4, CLOSED, flow->xid, t, OK) : NULL;
+        Py_XDECREF(t);
+        failed = record == NULL || batch_add(run->recorder, record) < 0;
+        Py_XDECREF(record);
+    }
+    else if (flow != NULL) {
+        PyObject *tap = taken(flow);
+        PyObject *keys = tap ? PyLong_FromSsize_t(run->keys) : NULL;
+        PyObject *added = keys ? PyObject_CallFunctionObjArgs(SCOPE_ADDED, run->scope, keys,
+                                                              NULL) : NULL;
+        PyObject *out = added ? PyObject_CallMethodObjArgs(tap, s_close, Py_None, value, added,
+                                                           NULL) : NULL;
+        failed = out == NULL;
+        Py_XDECREF(keys);
+        Py_XDECREF(added);
+        Py_XDECREF(out);
+    }
+    if (failed) {
+        Py_DECREF(value);
+        return PYGEN_ERROR;
+    }
+    *result = value;
+    return PYGEN_RETURN;
+}
+
+/* Open the exchange (or, if that fails, count the error and run the app unrecorded), then
+ * call the app with the common path's receive() and send(). */
+static int run_start(PyObject *self) {
+    Run *run = (Run *)self;
+    Recorder *r = run->recorder;
+    PyObject *app = attribute(r->inspector, r->inspector_dict, s_app);
+    if (app == NULL) return -1;
+    PyObject *receive = NULL, *send = NULL;
+    if (run_open(run) < 0) {
+        if (count_error(r) < 0) {
+            Py_DECREF(app);
+            return -1;
+        }
+        receive = Py_NewRef(run->receive);
+        send = Py_NewRef(run->send);
+    }
+    else {
+        receive = PyObject_GetAttr((PyObject *)run->flow, s_receive);
+        send = receive ? PyObject_GetAttr((PyObject *)run->flow, s_send) : NULL;
+    }
+    PyObject *awaitable = NULL;
+    if (send != NULL) {
+        PyObject *args[3] = {run->scope, receive, send};
+        awaitable = PyObject_Vectorcall(app, args, 3, NULL);
+    }
+    Py_DECREF(app);
+    Py_XDECREF(receive);
+    Py_XDECREF(send);
+    if (awaitable != NULL) {
+        run->inner = awaitable_iter(awaitable);
+        Py_DECREF(awaitable);
+    }
+    if (run->inner == NULL) {
+        run_fail(self);
+        return -1;
+    }
+    return 0;
+}
+
+static const Steps run_steps = {run_start, run_finish, run_fail};
+
+static int run_traverse(Run *run, visitproc visit, void *arg) {
+    Py_VISIT(run->inner);
+    Py_VISIT(run->recorder);
+    Py_VISIT(run->scope);
+    Py_VISIT(run->receive);
+    Py_VISIT(run->send);
+    Py_VISIT(run->flow);
+    return 0;
+}
+
+static int run_clear(Run *run) {
+    Py_CLEAR(run->inner);
+    Py_CLEAR(run->recorder);
+    Py_CLEAR(run->scope);
+    Py_CLEAR(run->receive);
+    Py_CLEAR(run->send);
+    Py_CLEAR(run->flow);
+    return 0;
+}
+
+static void run_dealloc(Run *run) {
+    PyObject_GC_UnTrack(run);
+    run_clear(run);
+    PyObject_GC_Del(run);
+}
+
+static PyTypeObject RunType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asgi_inspect.record._hotpath.Run",
+    .tp_doc = "One HTTP exchange recorded on the common path, awaited.",
+    .tp_basicsize = sizeof(Run),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_as_async = &driven_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)driven_iternext,
+    .tp_methods = driven_methods,
+    .tp_traverse = (traverseproc)run_traverse,
+    .tp_clear = (inquiry)run_clear,
+    .tp_dealloc = (destructor)run_dealloc,
+};
+
+/* run(scope, receive, send): Inspector.__call__ for an HTTP scope held in a dict, when nothing
+ * is redacted or captured. */
+static PyObject *recorder_run(Recorder *r, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyDict_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "run(scope: dict, receive, send)");
+        return NULL;
+    }
+    Run *run = PyObject_GC_New(Run, &RunType);
+    if (run == NULL) return NULL;
+    run->steps = &run_steps;
+    run->inner = NULL;
+    run->state = NEW;
+    run->recorder = (Recorder *)Py_NewRef(r);
+    run->scope = Py_NewRef(args[0]);
+    run->receive = Py_NewRef(args[1]);
+    run->send = Py_NewRef(args[2]);
+    run->flow = NULL;
+    run->keys = 0;
+    PyObject_GC_Track(run);
+    return (PyObject *)run;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Recorder. */
 
-static int read_size(PyObject *batch, PyObject *name, Py_ssize_t *out) {
-    PyObject *value = PyObject_GetAttr(batch, name);
+static int read_size(Recorder *r, PyObject *name, Py_ssize_t *out) {
+    PyObject *value = attribute(r->batch, r->batch_dict, name);
     if (value == NULL) return -1;
     *out = PyLong_AsSsize_t(value);
     Py_DECREF(value);
     return *out == -1 && PyErr_Occurred() ? -1 : 0;
 }
 
-/* exchange(xid, receive, send): the counters start as the closures' do, from the batch's caps. */
-static PyObject *recorder_exchange(Recorder *r, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "exchange(xid, receive, send)");
-        return NULL;
-    }
+/* The counters start as the closures' do, from the batch's caps. */
+static Exchange *new_exchange(Recorder *r, PyObject *xid, PyObject *receive, PyObject *send) {
     Py_ssize_t left, budget;
-    if (read_size(r->batch, s_max_events, &left) < 0 ||
-        read_size(r->batch, s_max_body, &budget) < 0) {
+    if (read_size(r, s_max_events, &left) < 0 || read_size(r, s_max_body, &budget) < 0) {
         return NULL;
     }
     Exchange *ex = PyObject_GC_New(Exchange, &ExchangeType);
     if (ex == NULL) return NULL;
     ex->recorder = (Recorder *)Py_NewRef(r);
-    ex->xid = Py_NewRef(args[0]);
-    ex->receive = Py_NewRef(args[1]);
-    ex->send = Py_NewRef(args[2]);
+    ex->xid = Py_NewRef(xid);
+    ex->receive = Py_NewRef(receive);
+    ex->send = Py_NewRef(send);
     ex->tap = Py_NewRef(Py_None);
     ex->seq = 0;
     ex->left = left;
     ex->budget[0] = ex->budget[1] = budget;
     PyObject_GC_Track(ex);
-    return (PyObject *)ex;
+    return ex;
+}
+
+/* exchange(xid, receive, send): the common path's receive() and send() of one exchange, for
+ * Inspector.__call__ when it records the rest itself (output or calls captured). */
+static PyObject *recorder_exchange(Recorder *r, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "exchange(xid, receive, send)");
+        return NULL;
+    }
+    return (PyObject *)new_exchange(r, args[0], args[1], args[2]);
 }
 
 static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
@@ -715,18 +980,27 @@ static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwar
     }
     PyObject *encode_into = PyObject_GetAttr(batch, s_encode_into);
     PyObject *buffer = encode_into ? PyObject_GetAttr(batch, s_buffer) : NULL;
-    if (buffer == NULL || !PyByteArray_CheckExact(buffer)) {
-        if (buffer != NULL) PyErr_SetString(PyExc_TypeError, "the batch's buffer is not a bytearray");
+    PyObject *ids = buffer ? PyObject_GetAttr(inspector, s_ids) : NULL;
+    PyObject *batch_dict = ids ? PyObject_GenericGetDict(batch, NULL) : NULL;
+    PyObject *inspector_dict = batch_dict ? PyObject_GenericGetDict(inspector, NULL) : NULL;
+    Recorder *r = NULL;
+    if (inspector_dict != NULL && PyByteArray_CheckExact(buffer) && PyIter_Check(ids)) {
+        r = (Recorder *)type->tp_alloc(type, 0);
+    }
+    else if (inspector_dict != NULL) {
+        PyErr_SetString(PyExc_TypeError, "not a batch's buffer, or no ids");
+    }
+    if (r == NULL) {
         Py_XDECREF(encode_into);
         Py_XDECREF(buffer);
+        Py_XDECREF(ids);
+        Py_XDECREF(batch_dict);
+        Py_XDECREF(inspector_dict);
         return NULL;
     }
-    Recorder *r = (Recorder *)type->tp_alloc(type, 0);
-    if (r == NULL) {
-        Py_DECREF(encode_into);
-        Py_DECREF(buffer);
-        return NULL;
-    }
+    r->ids = ids;
+    r->batch_dict = batch_dict;
+    r->inspector_dict = inspector_dict;
     r->inspector = Py_NewRef(inspector);
     r->batch = Py_NewRef(batch);
     r->encode_into = encode_into;
@@ -739,6 +1013,9 @@ static int recorder_traverse(Recorder *r, visitproc visit, void *arg) {
     Py_VISIT(r->batch);
     Py_VISIT(r->encode_into);
     Py_VISIT(r->buffer);
+    Py_VISIT(r->ids);
+    Py_VISIT(r->batch_dict);
+    Py_VISIT(r->inspector_dict);
     return 0;
 }
 
@@ -747,6 +1024,9 @@ static int recorder_clear(Recorder *r) {
     Py_CLEAR(r->batch);
     Py_CLEAR(r->encode_into);
     Py_CLEAR(r->buffer);
+    Py_CLEAR(r->ids);
+    Py_CLEAR(r->batch_dict);
+    Py_CLEAR(r->inspector_dict);
     return 0;
 }
 
@@ -759,6 +1039,8 @@ static void recorder_dealloc(Recorder *r) {
 static PyMethodDef recorder_methods[] = {
     {"exchange", (PyCFunction)(void (*)(void))recorder_exchange, METH_FASTCALL,
      "exchange(xid, receive, send): the common path of one HTTP exchange."},
+    {"run", (PyCFunction)(void (*)(void))recorder_run, METH_FASTCALL,
+     "run(scope, receive, send): an HTTP exchange recorded whole, awaitable."},
     {NULL},
 };
 
@@ -780,16 +1062,21 @@ static PyTypeObject RecorderType = {
 
 static PyObject *configure(PyObject *module, PyObject *args, PyObject *kwargs) {
     static char *names[] = {"tap", "headers_listed", "headed", "received", "sent", "way_in",
-                            "way_out", "ok", "request", "start", "body", "max_buffer", NULL};
+                            "way_out", "ok", "request", "start", "body", "max_buffer", "open",
+                            "closed", "scope_snapshot", "scope_added", NULL};
     PyObject *tap, *listed, *headed, *received, *sent, *way_in, *way_out, *ok, *request,
-        *start_, *body;
+        *start_, *body, *open, *closed, *snapshot, *added;
     Py_ssize_t max_buffer;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOO!OOOOOUUUn:configure", names, &tap,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOO!OOOOOUUUnOOOO:configure", names, &tap,
                                      &listed, &PyFrozenSet_Type, &headed, &received, &sent,
                                      &way_in, &way_out, &ok, &request, &start_, &body,
-                                     &max_buffer)) {
+                                     &max_buffer, &open, &closed, &snapshot, &added)) {
         return NULL;
     }
+    Py_XSETREF(OPEN, Py_NewRef(open));
+    Py_XSETREF(CLOSED, Py_NewRef(closed));
+    Py_XSETREF(SCOPE_SNAPSHOT, Py_NewRef(snapshot));
+    Py_XSETREF(SCOPE_ADDED, Py_NewRef(added));
     Py_XSETREF(TAP, Py_NewRef(tap));
     Py_XSETREF(HEADERS_LISTED, Py_NewRef(listed));
     Py_XSETREF(HEADED, Py_NewRef(headed));
@@ -829,13 +1116,16 @@ PyMODINIT_FUNC PyInit__hotpath(void) {
         intern(&s_record, "record") || intern(&s_failed, "failed") ||
         intern(&s_throw, "throw") || intern(&s_close, "close") ||
         intern(&s_encode_into, "_encode_into") || intern(&s_buffer, "_buffer") ||
-        intern(&s_max_body, "max_body") || intern(&s_max_events, "max_events")) {
+        intern(&s_max_body, "max_body") || intern(&s_max_events, "max_events") ||
+        intern(&s_ids, "_ids") || intern(&s_app, "app") ||
+        intern(&s_check_timer, "check_timer") || intern(&s_state, "state") ||
+        intern(&s_receive, "receive") || intern(&s_send, "send")) {
         return NULL;
     }
     MINUS_ONE = PyLong_FromLong(-1);
     ONE = PyLong_FromLong(1);
     if (MINUS_ONE == NULL || ONE == NULL || PyType_Ready(&RecorderType) < 0 || PyType_Ready(&ExchangeType) < 0 ||
-        PyType_Ready(&CallType) < 0) {
+        PyType_Ready(&CallType) < 0 || PyType_Ready(&RunType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
