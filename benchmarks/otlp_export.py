@@ -7,17 +7,22 @@
    target, 2,000/s), then an offered 2,000/s for a few seconds (nothing may be lost), then
    twice its capacity (losses counted: sent + lost = offered, every span accounted for).
 2. **The app's cost**: ``asgi-inspect run apps:hello --headless`` with and without ``--otlp``,
-   the server child pinned to the server core and the inspector (collector and export) with
-   wrk on the load core; interleaved rounds, each ``--otlp`` run compared with the mean of
-   the plain runs just before and after it. Per run: req/s and the server child's CPU µs per
-   request; the ratios should be 1 within the noise: the conversion is not in the app.
+   the server child pinned to the server core, the inspector (collector and export) and the
+   load on the load core. The load is paced (a fixed request rate, below the export's
+   capacity, so every exchange is converted): as-fast-as-it-goes load would give the
+   variants different loads on two shared cores. Interleaved rounds, each ``--otlp`` run
+   against the mean of the plain runs just before and after it; per run the server child's
+   and the inspector's CPU per request. The server's should not move: the conversion is in
+   the inspector.
 
-    python benchmarks/otlp_export.py [--rounds 3] [--duration 5] [--parts throughput,cost]
+    python benchmarks/otlp_export.py [--rounds 3] [--duration 5] [--rate 1000]
+                                     [--parts throughput,cost]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import functools
 import os
@@ -40,7 +45,6 @@ from harness import (
     main_guard,
     median,
     require,
-    run_wrk,
     stop_gracefully,
     wait_listening,
 )
@@ -92,8 +96,6 @@ def sample_exchanges() -> list:  # type: ignore[type-arg]
             await client.get("/items/7?color=red")
             await client.post("/items", json={"name": "keyboard", "password": "hunter2"})
         exchanges.extend(inspector.sink.exchanges)  # type: ignore[attr-defined]
-
-    import asyncio
 
     exchanges: list = []  # type: ignore[type-arg]
     asyncio.run(drive())
@@ -192,42 +194,63 @@ class Session:
         self._out.close()
 
 
-def cost(rounds: int, duration: int) -> None:
-    receiver = Receiver()
-    plain_rps: list[float] = []
-    plain_cpu: list[float] = []
-    ratios_rps: list[float] = []
-    ratios_cpu: list[float] = []
-    try:
-        def measure(otlp: str | None) -> tuple[float, float]:
-            session = Session(otlp)
-            try:
-                run_wrk(session.url, 1, 50)  # warm up
-                cpu = cpu_seconds(session.server)
-                result = run_wrk(session.url, duration, 50)
-                per_request = (cpu_seconds(session.server) - cpu) / result.requests * 1e6
-            finally:
-                session.stop()
-            print(f"  {'--otlp' if otlp else 'plain '}  {result.rps:8,.0f} req/s  "
-                  f"{per_request:6.1f} µs server CPU/request")
-            return result.rps, per_request
+async def _paced(port: int, rate: float, seconds: float, connections: int = 16) -> int:
+    """Keep-alive GETs of the hello app at ``rate`` per second in all, over ``connections``
+    connections (asyncio streams: little CPU per request, so both variants get the same
+    load, which wrk's as-fast-as-it-goes would not give them); how many were answered."""
+    loop = asyncio.get_running_loop()
+    interval, started, answered = connections / rate, loop.time(), 0
 
-        rps, cpu = measure(None)
-        plain_rps.append(rps)
-        plain_cpu.append(cpu)
+    async def connection(offset: float) -> None:
+        nonlocal answered
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        sent = 0
+        while (due := started + offset + sent * interval) - started < seconds:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            writer.write(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+            await reader.readuntil(b"Hello, world!")
+            answered += 1
+            sent += 1
+        writer.close()
+
+    await asyncio.gather(*(connection(n * interval / connections) for n in range(connections)))
+    return answered
+
+
+def cost(rounds: int, duration: int, rate: float) -> None:
+    """The server child's and the inspector's CPU per request at the same offered rate, with
+    and without --otlp, interleaved (each --otlp run against the plain runs around it)."""
+    os.sched_setaffinity(0, {int(LOAD_CORE)})
+    receiver = Receiver()
+    plain: list[tuple[float, float]] = []
+    ratios: list[float] = []
+
+    def measure(otlp: str | None) -> tuple[float, float]:
+        session = Session(otlp)
+        try:
+            asyncio.run(_paced(session.port, rate, 1))  # warm up
+            server, inspector = cpu_seconds(session.server), cpu_seconds(session.process.pid)
+            answered = asyncio.run(_paced(session.port, rate, duration))
+            server = (cpu_seconds(session.server) - server) / answered * 1e6
+            inspector = (cpu_seconds(session.process.pid) - inspector) / answered * 1e6
+        finally:
+            session.stop()
+        print(f"  {'--otlp' if otlp else 'plain '}  {answered / duration:7,.0f} req/s  server "
+              f"{server:6.1f} µs CPU/request  inspector {inspector:6.1f} µs CPU/request")
+        return server, inspector
+
+    try:
+        plain.append(measure(None))
         for n in range(rounds):
             print(f"round {n + 1}")
-            otlp_rps, otlp_cpu = measure(receiver.url)
-            rps, cpu = measure(None)
-            plain_rps.append(rps)
-            plain_cpu.append(cpu)
-            ratios_rps.append(otlp_rps / bracketed(plain_rps, n))
-            ratios_cpu.append(bracketed(plain_cpu, n) / otlp_cpu)
-        spread = (max(plain_rps) - min(plain_rps)) / median(plain_rps)
-        print(f"--otlp / plain, median of {rounds}: req/s {median(ratios_rps):.3f}, "
-              f"server CPU per request (plain/otlp) {median(ratios_cpu):.3f}; the plain runs' "
-              f"own spread (max-min)/median: {spread:.3f}")
-        print(f"spans the receiver decoded: {receiver.spans():,}")
+            server, _ = measure(receiver.url)
+            plain.append(measure(None))
+            ratios.append(server / bracketed([p[0] for p in plain], n))
+        spread = [p[0] for p in plain]
+        print(f"server CPU per request, --otlp / plain, median of {rounds}: "
+              f"{median(ratios):.3f} (the plain runs' own (max-min)/median: "
+              f"{(max(spread) - min(spread)) / median(spread):.3f}); "
+              f"spans the receiver decoded: {receiver.spans():,}")
     finally:
         receiver.stop()
 
@@ -237,18 +260,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument("--parts", default="throughput,cost")
+    parser.add_argument("--rate", type=float, default=1000,
+                        help="requests per second offered in the cost part (default 1000: "
+                             "below the export's capacity, so every exchange is converted)")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    require(["wrk"])
+    require([])
     print(environment())
     parts = args.parts.split(",")
     if "throughput" in parts:
         throughput(args.duration)
     if "cost" in parts:
-        cost(args.rounds, args.duration)
+        cost(args.rounds, args.duration, args.rate)
 
 
 if __name__ == "__main__":
