@@ -114,6 +114,13 @@ static PyTypeObject RecorderType, ExchangeType, CallType, RunType;
 /* ---------------------------------------------------------------------------------------- */
 /* The batch: Batcher.add, inlined. */
 
+/* The exception set now, fetched whole (normalized, its traceback attached). */
+static void fetch(PyObject **type, PyObject **value, PyObject **tb) {
+    PyErr_Fetch(type, value, tb);
+    PyErr_NormalizeException(type, value, tb);
+    if (*tb != NULL) PyException_SetTraceback(*value, *tb);
+}
+
 /* An attribute, read from its object's __dict__ where it is (a new reference); else looked up
  * as Python would (a class attribute, a property of a subclass). */
 static PyObject *attribute(PyObject *owner, PyObject *dict, PyObject *name) {
@@ -131,9 +138,7 @@ static int batch_add(Recorder *r, PyObject *record) {
     if (done == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;
         PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        PyErr_NormalizeException(&type, &value, &tb);
-        if (tb != NULL) PyException_SetTraceback(value, tb);
+        fetch(&type, &value, &tb);
         PyObject *at = PyLong_FromSsize_t(start);
         PyObject *out = at ? PyObject_CallMethodObjArgs(r->batch, s_recover, record, at, value,
                                                         NULL) : NULL;
@@ -172,9 +177,7 @@ static int batch_add(Recorder *r, PyObject *record) {
 static int count_error(Recorder *r) {
     if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;
     PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb != NULL) PyException_SetTraceback(value, tb);
+    fetch(&type, &value, &tb);
     PyObject *out = PyObject_CallMethodOneArg(r->batch, s_error, value);
     Py_XDECREF(type);
     Py_XDECREF(value);
@@ -301,21 +304,12 @@ static void restore_or_chain(PyObject *type, PyObject *value, PyObject *tb, int 
         return;
     }
     PyObject *t2, *v2, *b2;
-    PyErr_Fetch(&t2, &v2, &b2);
-    PyErr_NormalizeException(&t2, &v2, &b2);
-    if (b2 != NULL) PyException_SetTraceback(v2, b2);
+    fetch(&t2, &v2, &b2);
     if (v2 != value) PyException_SetContext(v2, Py_NewRef(value));
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(tb);
     PyErr_Restore(t2, v2, b2);
-}
-
-/* The exception set now, fetched whole (normalized, its traceback attached). */
-static void fetch(PyObject **type, PyObject **value, PyObject **tb) {
-    PyErr_Fetch(type, value, tb);
-    PyErr_NormalizeException(type, value, tb);
-    if (*tb != NULL) PyException_SetTraceback(*value, *tb);
 }
 
 /* A call raised (or was cancelled): the exception set now is shown to the tap
@@ -501,9 +495,7 @@ static void set_thrown(PyObject *type, PyObject *value, PyObject *tb) {
     }
     PyErr_Restore(Py_NewRef(type), Py_XNewRef(value), Py_XNewRef(tb));
     PyObject *t, *v, *b;
-    PyErr_Fetch(&t, &v, &b);
-    PyErr_NormalizeException(&t, &v, &b);
-    if (b != NULL) PyException_SetTraceback(v, b);
+    fetch(&t, &v, &b);
     PyErr_Restore(t, v, b);
 }
 
@@ -512,8 +504,7 @@ static void set_thrown(PyObject *type, PyObject *value, PyObject *tb) {
 static PyObject *stop_value(void) {
     if (!PyErr_ExceptionMatches(PyExc_StopIteration)) return NULL;
     PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
+    fetch(&type, &value, &tb);
     PyObject *result = value ? PyObject_GetAttrString(value, "value") : Py_NewRef(Py_None);
     Py_XDECREF(type);
     Py_XDECREF(value);
@@ -715,8 +706,6 @@ static PyMethodDef exchange_methods[] = {
 
 static PyMemberDef exchange_members[] = {
     {"tap", T_OBJECT, offsetof(Exchange, tap), READONLY, "The _Tap once handed over, or None."},
-    {"seq", T_PYSSIZET, offsetof(Exchange, seq), READONLY, "The next event's number."},
-    {"left", T_PYSSIZET, offsetof(Exchange, left), READONLY, "Events still kept."},
     {NULL},
 };
 
