@@ -12,6 +12,7 @@ same message and exception objects, tracebacks included.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from asgi_inspect import Inspector
 from asgi_inspect.record import hotpath
 from asgi_inspect.record.hotpath import HotPathError
 
-pytestmark = pytest.mark.skipif(hotpath.compiled() is None,
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("asgi_inspect.record._hotpath") is None,
                                 reason="the compiled hot path is not built")
 
 MAX_BODY = 16  # small caps, so conversations cross them
