@@ -4,8 +4,9 @@
 :class:`SpanSender` converts and sends in the caller's thread (a saved trace's export).
 :class:`SpanExport` is a closed-exchange callback (a session's ``on_close``, a collector's):
 it puts the exchange on a bounded queue and returns. One thread takes what is queued,
-prepares each exchange (the caller's redaction), converts it (:func:`~.spans.to_spans`) and
-sends the spans in one request. Why our own queue rather than the SDK's
+prepares each exchange (the caller's redaction) and converts it (:func:`~.spans.to_spans`),
+another sends each batch in one request (so the next batch is built while one is on the
+wire). Why our own queue rather than the SDK's
 ``BatchSpanProcessor``: it drops what it cannot queue or send with only a log line, and we
 count every span lost, as we count our own dropped records (the TUI's header, headless stats).
 Exchanges the queue cannot take, and the spans of a request the exporter gave up on (after
@@ -23,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.resources import Resource
@@ -215,17 +216,22 @@ class SpanSender:
 
 
 class SpanExport(SpanSender):
-    """A :class:`SpanSender` behind a bounded queue and a thread of its own: calling it with
-    a closed exchange never waits (see the module's docstring)."""
+    """A :class:`SpanSender` behind a bounded queue and two threads of its own: calling it
+    with a closed exchange never waits (see the module's docstring). One thread converts, the
+    other sends: a batch is built while the one before it is on the wire (the exporter waits
+    for each answer)."""
 
     def __init__(self, config: OtlpSettings, prepare: Callable[[Exchange], Exchange], *,
                  exporter: SpanExporter | None = None, max_queued: int = MAX_QUEUED,
                  warn: Callable[[str], None] | None = None) -> None:
         super().__init__(config, prepare, exporter=exporter, warn=warn)
         self._queue: queue.Queue[Exchange | None] = queue.Queue(max_queued)
-        self._thread = threading.Thread(target=self._run, name="asgi-inspect-otlp",
-                                        daemon=True)
-        self._thread.start()
+        self._batches: queue.Queue[list[ReadableSpan] | None] = queue.Queue(2)
+        self._threads = [threading.Thread(target=target, name=name, daemon=True) for
+                         target, name in ((self._convert_batches, "asgi-inspect-otlp"),
+                                          (self._send_batches, "asgi-inspect-otlp-send"))]
+        for thread in self._threads:
+            thread.start()
 
     def __call__(self, exchange: Exchange) -> None:
         """Queue a closed exchange; when the queue is full its spans are lost, and counted."""
@@ -234,13 +240,14 @@ class SpanExport(SpanSender):
         except queue.Full:
             self.lose(span_count(exchange), "the exporter cannot keep up")
 
-    def _run(self) -> None:
-        """The thread: take what is queued (up to MAX_BATCH spans), send it, again."""
+    def _convert_batches(self) -> None:
+        """Take what is queued (up to MAX_BATCH spans) and hand it to the sender, again;
+        waits while the sender has two batches (the queue before it fills, then loses)."""
         going = True
         while going:
             first = self._queue.get()
             if first is None:
-                return
+                break
             spans = self.convert(first)
             while len(spans) < MAX_BATCH:
                 try:
@@ -251,21 +258,37 @@ class SpanExport(SpanSender):
                     going = False
                     break
                 spans += self.convert(more)
+            if spans:
+                self._batches.put(spans)
+        self._batches.put(None)
+
+    def _send_batches(self) -> None:
+        while (spans := self._batches.get()) is not None:
             self.export(spans)
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Send what is queued (for at most ``timeout`` seconds), stop, and say the total
         loss if any. What is still queued then is counted as lost."""
+        deadline = time.monotonic() + timeout
         with contextlib.suppress(queue.Full):  # full and not draining: all of it is lost
             self._queue.put(None, timeout=timeout)
-        self._thread.join(timeout)
-        left = 0
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            left += 0 if item is None else span_count(item)
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        left = sum(span_count(item) for item in _drained(self._queue) if item is not None)
+        left += sum(len(spans) for spans in _drained(self._batches) if spans is not None)
         with self._counting:
             self.dropped += left
         self.shutdown()
+
+
+T = TypeVar("T")
+
+
+def _drained(waiting: queue.Queue[T]) -> list[T]:
+    """What is left in a queue, taken out."""
+    items = []
+    while True:
+        try:
+            items.append(waiting.get_nowait())
+        except queue.Empty:
+            return items
