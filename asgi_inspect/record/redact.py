@@ -34,11 +34,13 @@ the original alone: that is the capture-time hook (see :func:`capture_redactor`)
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import json
 import re
 import secrets
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 from urllib.parse import quote, unquote, unquote_plus
@@ -46,6 +48,7 @@ from urllib.parse import quote, unquote, unquote_plus
 import msgspec
 
 from asgi_inspect.model import Event, Exchange, Inside, Opaque, OutboundCall, Query, Span
+from asgi_inspect.record.wire import opaque
 
 PROCESS_KEY = secrets.token_bytes(32)
 
@@ -445,18 +448,26 @@ class Redactor:
             self._found = None
         return copy
 
-    def inside(self, item: Inside) -> Inside:
+    def inside(self, item: Inside, *, capture: bool = False) -> Inside:
         """A call, query or span with its secrets redacted (a copy; the item is not changed):
         an outbound call as a request is (headers, query, body), a query's parameters as
         their type names only (values of a query carry no names to judge them by), a span's
-        attributes by name. The statement and errors are free text."""
+        attributes by name. The statement and errors are free text.
+
+        ``capture``: redacting in the app's process, where a call's body is kept as it
+        crossed the wire: a gzip or deflate body is redacted inside its encoding (decoded,
+        redacted, encoded again); one this process cannot decode whole (br, zstd, a capped
+        capture) is not kept at all, as a secret must not leave it compressed. (Exports
+        redact every coding: ``ops.export`` decodes them on the inspector's side.)"""
         if isinstance(item, OutboundCall):
+            body = self._call_body if capture else self._body_of_call
             return msgspec.structs.replace(
                 item, url=self.url(item.url), error=self._maybe_text(item.error),
                 request_headers=self.header_list(item.request_headers),
                 response_headers=self.header_list(item.response_headers),
-                request_body=self._bytes(item.request_body),
-                response_body=self._bytes(item.response_body))
+                request_body=body(item.request_body, item.request_headers, item.request_size),
+                response_body=body(item.response_body, item.response_headers,
+                                   item.response_size))
         if isinstance(item, Query):
             return msgspec.structs.replace(
                 item, statement=self.text(item.statement), error=self._maybe_text(item.error),
@@ -469,6 +480,33 @@ class Redactor:
             return msgspec.structs.replace(item, attributes=attributes,
                                            error=self._maybe_text(item.error))
         return item
+
+    def _body_of_call(self, body: Any, headers: Any, size: int | None) -> Any:
+        return self._bytes(body)
+
+    def _call_body(self, body: Any, headers: Any, size: int | None) -> Any:
+        """A call's body redacted in the app's process (see :meth:`inside`); one not kept is
+        an opaque marker, as the wire carries them."""
+        codings = _codings(headers)
+        if not codings or not isinstance(body, bytes) or not body:
+            return self._bytes(body)
+        whole = size is None or size == len(body)
+        if not whole or not all(coding in _STDLIB_CODINGS for coding in codings):
+            return opaque("withheld", f"{', '.join(codings)}-encoded body, not kept under "
+                                      f"capture-time redaction")
+        try:
+            data = body
+            for coding in reversed(codings):
+                data = _decompress(data, coding)
+        except (OSError, EOFError, zlib.error, _TooLarge):
+            return opaque("withheld", f"{', '.join(codings)}-encoded body that does not "
+                                      f"decode, not kept under capture-time redaction")
+        clean = self.body(data)
+        if clean is data:
+            return body
+        for coding in codings:
+            clean = gzip.compress(clean) if coding in _GZIP else zlib.compress(clean)
+        return clean
 
     def url(self, url: str) -> str:
         """A URL with the values of secret query parameters (and a password) redacted."""
@@ -553,6 +591,39 @@ class Redactor:
         if isinstance(value, Opaque):
             return Opaque(type=value.type, repr=self.text(value.repr, known))
         return value
+
+
+# What the app's process can undo with the standard library (the rest is the inspector's:
+# content.py), the most a decoded call body may grow to there, and how a coding is named.
+_GZIP = frozenset({"gzip", "x-gzip"})
+_STDLIB_CODINGS = _GZIP | {"deflate"}
+_MAX_DECODED = 8 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    """A body that decodes to more than :data:`_MAX_DECODED` (a bomb, or just big)."""
+
+
+def _codings(headers: Any) -> list[str]:
+    """The Content-Encoding codings of a header list, in the order they were applied."""
+    found = []
+    for pair in headers if isinstance(headers, (list, tuple)) else ():
+        if isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], bytes) \
+                and pair[0].lower() == b"content-encoding" and isinstance(pair[1], bytes):
+            found += [c.strip().lower() for c in pair[1].decode("latin-1").split(",")]
+    return [c for c in found if c and c != "identity"]
+
+
+def _decompress(data: bytes, coding: str) -> bytes:
+    """One coding undone, bounded by :data:`_MAX_DECODED`."""
+    if coding in _GZIP:
+        decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    else:  # deflate: zlib-wrapped as the spec says, or raw as some servers send it
+        decoder = zlib.decompressobj(zlib.MAX_WBITS if data[:1] == b"\x78" else -zlib.MAX_WBITS)
+    out = decoder.decompress(data, _MAX_DECODED + 1)
+    if len(out) > _MAX_DECODED:
+        raise _TooLarge
+    return out
 
 
 def parameter_types(parameters: Any) -> Any:

@@ -61,7 +61,7 @@ def emit(tag: Tag, item: Inside) -> None:
     tag.inside_left -= 1
     try:
         if tag.redactor is not None:
-            item = tag.redactor.inside(item)
+            item = tag.redactor.inside(item, capture=True)
     except Exception as exc:  # never keep unredacted what could not be redacted
         tag.batch.error(exc)
         return
