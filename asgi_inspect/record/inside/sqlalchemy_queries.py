@@ -8,8 +8,9 @@ greenlet's stack does not reach.
 
 Why not the cursor events (``before_cursor_execute``/``after_cursor_execute``/
 ``handle_error``): any listener on them sends every statement of every engine through
-SQLAlchemy's connection-event dispatch, measured at +13 us on a 52 us ``Connection.execute``
-of a sqlite SELECT even with no exchange to record; a dialect event costs nothing measurable.
+SQLAlchemy's connection-event dispatch, measured at +32% on a sqlite ``Connection.execute``
+even with no exchange to record; a dialect event within the noise
+(``benchmarks/sqlalchemy_events.py``).
 A ``do_execute`` listener runs the statement itself: outside an exchange ours declines and
 SQLAlchemy goes on as without it; inside one it runs the listeners after it (the app's own,
 in order, as SQLAlchemy would) and then the dialect's own method, timed, and errors pass
