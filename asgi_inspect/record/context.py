@@ -39,6 +39,14 @@ class Tag:
         self.loop = asyncio.get_running_loop()
         self.thread = threading.get_ident()
 
+    def full(self) -> bool:
+        """Whether the exchange keeps no more calls, queries or spans (the cap): one more is
+        counted as skipped then, and said when the exchange ends."""
+        if self.inside_left > 0:
+            return False
+        self.skipped += 1
+        return True
+
     def add(self, record: Any) -> None:
         """Hand a record to the batch, from the event loop's thread or any other; never
         raises into the caller (a failure is the recorder's error, counted)."""

@@ -55,8 +55,7 @@ def emit(tag: Tag, item: Inside) -> None:
     """Record one finished call, query or span for ``tag``'s exchange: redacted first when
     the process records with redaction; past the cap (the recorder's ``max_events``) only
     counted, and the count said when the exchange ends."""
-    if tag.inside_left <= 0:
-        tag.skipped += 1
+    if tag.full():
         return
     tag.inside_left -= 1
     try:

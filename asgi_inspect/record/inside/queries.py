@@ -74,10 +74,7 @@ def start(library: str, database: str, statement: Any, parameters: Any = None,
     counted then, as :func:`emit` counts, without building what it would not keep: an N+1
     loop of thousands of statements pays little for those past the cap)."""
     tag = current()
-    if tag is None or OUTER.get():
-        return None
-    if tag.inside_left <= 0:
-        tag.skipped += 1
+    if tag is None or OUTER.get() or tag.full():
         return None
     try:
         return Running(tag, library, database, statement, parameters, many)
