@@ -142,7 +142,6 @@ class InspectorApp(App[None]):
         self.detail.ignored_body = session.ignored_body
         self.exchange_list.n_plus_one = self.detail.n_plus_one = session.n_plus_one
         self.detail.trace_url = session.trace_url  # --otlp: the Overview names the trace
-        self.detail.trace_url = session.trace_url  # --otlp: the Overview names the trace
         self.filter_bar = FilterBar(id="filter-bar")
         self.logs = LogsView(session, id="logs")
         self.main = Container(id="main")
