@@ -223,24 +223,11 @@ def _call_request(call: OutboundCall) -> dict[str, Any]:
 
 def _call_response(call: OutboundCall) -> dict[str, Any]:
     if call.status is None:
-        return {"status": 0, "statusText": "", "httpVersion": "", "cookies": [], "headers": [],
-                "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "",
-                "headersSize": -1, "bodySize": -1}
+        return _no_response()
     headers = header_pairs(call.response_headers)
     raw, size = _call_body(call.response_body, call.response_size)
     content = _content_object(raw, size, decoded_body(raw, headers, size), headers)
-    return {
-        "status": call.status,
-        "statusText": _reason(call.status),
-        "httpVersion": call.http_version,
-        "cookies": [c for v in headers if v[0].lower() == b"set-cookie"
-                    for c in _set_cookie(v[1])],
-        "headers": _headers(headers),
-        "content": content,
-        "redirectURL": (http.header(headers, b"location") or b"").decode("latin-1"),
-        "headersSize": -1,
-        "bodySize": size,
-    }
+    return _response_object(call.status, call.http_version, headers, content, size)
 
 
 def _call_body(body: Snapshot, size: int | None) -> tuple[bytes, int]:
@@ -316,10 +303,16 @@ def _response(exchange: Exchange) -> dict[str, Any]:
         return _unseen_response(exchange, status)
     headers = http.response_headers(exchange) or _accept_headers(exchange)
     content, body_size = _content(exchange, headers)
+    return _response_object(status, http.http_version(exchange), headers, content, body_size)
+
+
+def _response_object(status: int, http_version: str, headers: list[tuple[bytes, bytes]],
+                     content: dict[str, Any], body_size: int) -> dict[str, Any]:
+    """A HAR response seen whole: one shape for an exchange's response and a call's."""
     return {
         "status": status,
         "statusText": _reason(status),
-        "httpVersion": http.http_version(exchange),
+        "httpVersion": http_version,
         "cookies": [c for v in headers if v[0].lower() == b"set-cookie"
                     for c in _set_cookie(v[1])],
         "headers": _headers(headers),
@@ -330,13 +323,17 @@ def _response(exchange: Exchange) -> dict[str, Any]:
     }
 
 
+def _no_response() -> dict[str, Any]:
+    """A HAR response where none was seen: status 0 and empty fields (HAR requires them)."""
+    return {"status": 0, "statusText": "", "httpVersion": "", "cookies": [], "headers": [],
+            "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "",
+            "headersSize": -1, "bodySize": -1}
+
+
 def _unseen_response(exchange: Exchange, status: int | None) -> dict[str, Any]:
     """A response the recorder did not see: none at all (status 0), or the server's answer in
     the app's place (its status only: its headers and body never went through the app)."""
-    response: dict[str, Any] = {
-        "status": 0, "statusText": "", "httpVersion": "", "cookies": [], "headers": [],
-        "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "", "headersSize": -1,
-        "bodySize": -1}
+    response = _no_response()
     if status is not None:
         response.update(status=status, statusText=_reason(status),
                         httpVersion=http.http_version(exchange), _answeredByServer=True)
