@@ -13,7 +13,7 @@ points answer from the recording (``calls.Answers``) and never reach the network
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import Any
 
 import httpx
@@ -44,17 +44,10 @@ def _sync(original: Send) -> Send:
         tag = current()
         if tag is None:
             return original(self, request)
-        answers = ANSWERS.get()
-        call = contained(tag, _start, tag, request, answers is not None)
-        try:
-            response = original(self, request) if answers is None else _answer(answers, request)
-        except BaseException as exc:
-            if call is not None:
-                call.finish(exc)
-            raise
-        if call is not None:
-            contained(tag, _follow, call, response, _SyncBody(response.stream, call))
-        return response
+        with _Sending(tag, request) as sending:
+            response = original(self, request) if sending.answers is None \
+                else _answer(sending.answers, request)
+        return sending.answered(response, _SyncBody)
 
     return handle_request
 
@@ -64,20 +57,39 @@ def _async(original: AsyncSend) -> AsyncSend:
         tag = current()
         if tag is None:
             return await original(self, request)
-        answers = ANSWERS.get()
-        call = contained(tag, _start, tag, request, answers is not None)
-        try:
-            response = await original(self, request) if answers is None \
-                else _answer(answers, request)
-        except BaseException as exc:
-            if call is not None:
-                call.finish(exc)
-            raise
-        if call is not None:
-            contained(tag, _follow, call, response, _AsyncBody(response.stream, call))
-        return response
+        with _Sending(tag, request) as sending:
+            response = await original(self, request) if sending.answers is None \
+                else _answer(sending.answers, request)
+        return sending.answered(response, _AsyncBody)
 
     return handle_async_request
+
+
+class _Sending:
+    """One request through a transport, the part the sync and async entry points share: the
+    call starts on entry (answered from the recording under ``--mock-outbound``), ends with
+    the error if sending fails (which goes on to the app), and follows the response's body."""
+
+    __slots__ = ("answers", "call", "tag")
+
+    def __init__(self, tag: Tag, request: httpx.Request) -> None:
+        self.tag = tag
+        self.answers = ANSWERS.get()
+        self.call = contained(tag, _start, tag, request, self.answers is not None)
+
+    def __enter__(self) -> _Sending:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if error is not None and self.call is not None:
+            self.call.finish(error)
+
+    def answered(self, response: httpx.Response,
+                 body: type[_SyncBody] | type[_AsyncBody]) -> httpx.Response:
+        if self.call is not None:
+            contained(self.tag, _follow, self.call, response, body(response.stream, self.call))
+        return response
 
 
 def _start(tag: Tag, request: httpx.Request, mocked: bool) -> Call:
