@@ -25,6 +25,7 @@ from asgi_inspect.model import Exchange
 from asgi_inspect.record.middleware import Inspector
 from asgi_inspect.record.sinks import MemorySink
 from asgi_inspect.runtime.session import Session
+from tests.apps import read_body
 from tests.servers import uvicorn_server
 
 CAP = 50  # exchanges the sink's store keeps
@@ -34,12 +35,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Echoes the request body under a few headers, and adds a scope key as routers do."""
     if scope["type"] != "http":
         return
-    body = b""
-    more = True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
+    body = await read_body(receive)
     scope["path_params"] = {"item": [1, {"deep": ["x"]}]}
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"x-echo", b"1")]})
