@@ -81,6 +81,18 @@ def stop_gracefully(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def end_of_input(process: subprocess.Popen[str], timeout: float) -> None:
+    """Stop a child driven over its stdin: closing it is the child's cue to finish; killed
+    if it has not exited within ``timeout`` seconds."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_listening(process: subprocess.Popen[bytes], port: int, name: str,
                    log_tail: Callable[[], str], timeout: float) -> None:
     """Return once ``process`` listens on 127.0.0.1:``port``; a BenchError if it exits first."""
@@ -173,13 +185,7 @@ class CollectorProcess:
             previous = current
 
     def stop(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_of_input(self.process, 10)
 
 
 @dataclass

@@ -45,6 +45,7 @@ from harness import (
     CollectorProcess,
     Server,
     bracketed,
+    end_of_input,
     environment,
     main_guard,
     median,
@@ -177,13 +178,7 @@ class Worker:
         return json.loads(line)  # type: ignore[no-any-return]
 
     def stop(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_of_input(self.process, 30)
 
 
 # --- the parent: interleaved rounds and the summary ----------------------------------------
