@@ -127,7 +127,8 @@ def summarise(results: dict[str, Runs]) -> None:
         line = (f"  {name:<13} cpu-normalised ratio {cpu:.3f}   req/s ratio {median(r.rps):.3f}"
                 f"   added {median(r.added_us):+.1f} µs/req")
         if name == "recorded":
-            line += f"   ({verdict(cpu, REQUIRED)}; {verdict(cpu, TARGET)})"
+            line += (f"   (required >= {REQUIRED:.2f}: {'met' if cpu >= REQUIRED else 'MISSED'}"
+                     f"; {verdict(cpu, TARGET)})")
         print(line)
     everything = {"bare": bare, **results}
     errors = {name: runs.errors for name, runs in everything.items() if runs.errors}
