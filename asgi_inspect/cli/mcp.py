@@ -100,6 +100,7 @@ async def _serve_http(app: Any, port_number: int) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", port_number))
+        sock.listen(2048)  # a client that connects once the URL is printed waits, not refused
     except OSError as exc:
         sock.close()
         raise CliError(f"cannot listen on 127.0.0.1:{port_number}: "
