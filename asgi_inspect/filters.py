@@ -39,7 +39,7 @@ from asgi_inspect.units import parse_size
 
 Test = Callable[[Exchange], object]
 
-__all__ = ["OPERATORS", "Filter", "FilterError", "Operator", "compile_filter"]
+__all__ = ["OPERATORS", "Filter", "FilterError", "Operator", "Settings", "compile_filter"]
 
 
 class FilterError(ValueError):
@@ -84,9 +84,18 @@ class Filter:
         return f"Filter({self.text!r})"
 
 
-def compile_filter(text: str) -> Filter:
-    """Compile ``text``; an empty expression matches everything. Raises :class:`FilterError`."""
-    return Filter(text, _Parser(text).parse())
+def compile_filter(text: str, *, n_plus_one: int = inside.DEFAULT_N_PLUS_ONE) -> Filter:
+    """Compile ``text``; an empty expression matches everything. ``~n1`` is a statement shape
+    run ``n_plus_one`` times or more: a session's ``--n-plus-one``, as its views flag it.
+    Raises :class:`FilterError`."""
+    return Filter(text, _Parser(text, Settings(n_plus_one)).parse())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What a session decides that a test depends on, given to every operator's ``make``."""
+
+    n_plus_one: int = inside.DEFAULT_N_PLUS_ONE  # the runs of one statement shape: an N+1
 
 
 # -- operators ------------------------------------------------------------------------------
@@ -104,13 +113,14 @@ class _BadArgument(Exception):
 class Operator:
     """One ``~name`` test: what it takes, what it means (for help screens) and how to build it.
 
-    ``argument`` is empty for a test without one. ``cost`` orders the operands of ``&`` and
-    ``|`` so that cheap tests run first.
+    ``argument`` is empty for a test without one. ``make`` builds the test from the argument
+    and the session's :class:`Settings`. ``cost`` orders the operands of ``&`` and ``|`` so
+    that cheap tests run first.
     """
 
     argument: str
     help: str
-    make: Callable[[str], Test]
+    make: Callable[[str, Settings], Test]
     cost: int
 
 
@@ -125,7 +135,7 @@ def _everything(exchange: Exchange) -> bool:
 
 
 def _flag(help_text: str, test: Test) -> Operator:
-    return Operator("", help_text, lambda _: test, 1)
+    return Operator("", help_text, lambda _argument, _settings: test, 1)
 
 
 def _compile(pattern: str, flags: int) -> re.Pattern[str]:
@@ -138,7 +148,7 @@ def _compile(pattern: str, flags: int) -> re.Pattern[str]:
 def _regex(help_text: str, field: Callable[[Exchange], str], cost: int = 2,
            flags: int = 0) -> Operator:
     """A test that searches one string of the exchange."""
-    def make(pattern: str) -> Test:
+    def make(pattern: str, _settings: Settings) -> Test:
         search = _compile(pattern, flags).search
 
         def test(exchange: Exchange) -> bool:
@@ -153,7 +163,7 @@ def _regex(help_text: str, field: Callable[[Exchange], str], cost: int = 2,
 def _regex_any(help_text: str, fields: Callable[[Exchange], Iterable[str]], cost: int,
                flags: int = 0) -> Operator:
     """A test that searches several strings of the exchange (bodies, frames)."""
-    def make(pattern: str) -> Test:
+    def make(pattern: str, _settings: Settings) -> Test:
         search = _compile(pattern, flags).search
 
         def test(exchange: Exchange) -> bool:
@@ -171,7 +181,7 @@ Bounds = tuple[float, float]
 def _within(argument: str, help_text: str, parse: Callable[[str], Bounds],
             field: Callable[[Exchange], int | None]) -> Operator:
     """A test that compares a number of the exchange with inclusive bounds."""
-    def make(text: str) -> Test:
+    def make(text: str, _settings: Settings) -> Test:
         low, high = parse(text)
 
         def test(exchange: Exchange) -> bool:
@@ -181,7 +191,7 @@ def _within(argument: str, help_text: str, parse: Callable[[str], Bounds],
     return Operator(argument, help_text, make, 2)
 
 
-def _outcome_test(pattern: str) -> Test:
+def _outcome_test(pattern: str, _settings: Settings) -> Test:
     """``~o``: the regex must name whole outcomes (``complete`` is not ``incomplete``)."""
     fullmatch = _compile(pattern, 0).fullmatch
     names = frozenset(o for o in _OUTCOMES if fullmatch(o))
@@ -351,11 +361,15 @@ def _failed_inside(exchange: Exchange) -> bool:
     return bool(exchange.inside) and inside.totals(exchange).errors > 0
 
 
-def _n_plus_one(exchange: Exchange) -> bool:
+def _n_plus_one(_argument: str, settings: Settings) -> Test:
     """Statements are shaped (regexes) only where there are enough of them to repeat: the
     counts are cached on the exchange, the shapes are not."""
-    return (bool(exchange.inside) and inside.totals(exchange).queries >= inside.DEFAULT_N_PLUS_ONE
-            and bool(inside.repeated(exchange)))
+    runs = settings.n_plus_one
+
+    def test(exchange: Exchange) -> bool:
+        return (bool(exchange.inside) and inside.totals(exchange).queries >= runs
+                and bool(inside.repeated(exchange, runs)))
+    return test
 
 
 def _count_of(kind: str) -> Callable[[Exchange], int]:
@@ -426,8 +440,8 @@ OPERATORS: dict[str, Operator] = {
                   _count_of("queries")),
     "nc": _within("count", "how many outbound HTTP calls: >0, 3 or 1-4", _COUNT,
                   _count_of("calls")),
-    "n1": Operator("", f"an N+1: one statement shape run {inside.DEFAULT_N_PLUS_ONE} times "
-                   "or more", lambda _: _n_plus_one, 3),
+    "n1": Operator("", "an N+1: one statement shape run N times or more (--n-plus-one N, "
+                   f"default {inside.DEFAULT_N_PLUS_ONE})", _n_plus_one, 3),
     "ie": _flag("something inside failed: a call or query that raised, a call answered "
                 "5xx, a span with an error (~e is the exchange itself)", _failed_inside),
     **{lens.tag: _flag(lens.summary, _recognised_by(lens.tag)) for lens in lenses.LENSES},
@@ -472,8 +486,9 @@ class _Parser:
     """Recursive descent over tokens read on demand: an argument is read differently from a
     filter (it may start with ``(`` or ``!``), so the parser asks for one or the other."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, settings: Settings) -> None:
         self.text = text
+        self.settings = settings
         self.i = 0
         self.peeked: _Token | None = None
         self.last = _Token("end", "", 0)
@@ -537,7 +552,7 @@ class _Parser:
         if operator is None:
             raise self._error(_unknown(token.value), token.pos)
         if not operator.argument:
-            return operator.make(""), operator.cost
+            return operator.make("", self.settings), operator.cost
         argument = self._argument()
         if argument is None:
             article = "an" if operator.argument[0] in "aeiou" else "a"
@@ -547,7 +562,7 @@ class _Parser:
 
     def _build(self, operator: Operator, argument: _Token) -> Test:
         try:
-            return operator.make(argument.value)
+            return operator.make(argument.value, self.settings)
         except _BadArgument as err:
             raise self._error(err.message, argument.source(err.offset)) from None
 

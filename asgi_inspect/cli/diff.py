@@ -60,7 +60,8 @@ def add_parser(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     rules = ignore_body(args)  # bad rules fail before the traces are read
     chosen = check_filter(args.filter)
-    sides = [read_side(path, chosen, strict=args.strict) for path in (args.a, args.b)]
+    sides = [read_side(path, chosen, strict=args.strict, n_plus_one=args.n_plus_one)
+             for path in (args.a, args.b)]
     result = diff_sessions(*sides, pairing=args.pair,
                            ignore_headers=(*VOLATILE_HEADERS, *args.ignore_header),
                            ignore_body=rules, n_plus_one=args.n_plus_one)
@@ -74,9 +75,12 @@ def handle(args: argparse.Namespace) -> int:
     return 1 if result.differs else 0
 
 
-def read_side(path: Path, filter_text: str, *, strict: bool) -> list[Exchange]:
-    """The exchanges of one side that ``filter_text`` matches (``diff``, ``view --compare``)."""
+def read_side(path: Path, filter_text: str, *, strict: bool,
+              n_plus_one: int) -> list[Exchange]:
+    """The exchanges of one side that ``filter_text`` matches (``diff``, ``view --compare``;
+    ``~n1`` at their ``--n-plus-one``)."""
     session = Session.offline(read_trace(path, strict=strict), title=str(path))
+    session.n_plus_one = n_plus_one
     session.view.set_filter(filter_text)
     return session.view.select("shown")
 

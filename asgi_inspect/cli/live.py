@@ -65,9 +65,11 @@ async def inspect_session(session: Session, args: argparse.Namespace,
     from asgi_inspect.runtime.headless import HeadlessRecorder
     from asgi_inspect.store.view import View
 
+    session.n_plus_one = args.n_plus_one  # the views' N+1 flag, and ~n1 in its filter
     session.view.set_filter(args.filter)
     export = start_export(session, args)  # --otlp: every closed exchange as a trace
-    recorded = View(session.store, filter_text=args.filter)  # --record keeps to --filter
+    recorded = View(session.store, filter_text=args.filter,  # --record keeps to --filter
+                    n_plus_one=args.n_plus_one)
     try:  # headless, losses are said on stderr; in the TUI, in its Logs pane
         recorder = HeadlessRecorder(args.record, recorded.matches, echo=args.headless,
                                     warn=None if args.headless else
@@ -77,7 +79,7 @@ async def inspect_session(session: Session, args: argparse.Namespace,
     session.on_close.append(recorder)
     recorder.trace_url = session.trace_url
     session.ignored_headers += tuple(args.ignore_header)
-    session.n_plus_one = recorder.n_plus_one = args.n_plus_one
+    recorder.n_plus_one = args.n_plus_one
     stop = asyncio.Event()  # a stop signal came (while starting, or headless)
     control = ControlServer(session)  # where asgi-inspect mcp --attach reads this session
     try:

@@ -63,7 +63,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def _compared(args: argparse.Namespace, session: Session) -> tuple[SessionDiff, str]:
     """The session in --compare's file against the one in view, and a title saying so."""
-    other = read_side(args.compare, args.filter, strict=args.strict)
+    other = read_side(args.compare, args.filter, strict=args.strict, n_plus_one=args.n_plus_one)
     result = diff_sessions(session.view.select("shown"), other, pairing=args.pair,
                            ignore_headers=session.ignored_headers,
                            ignore_body=session.ignored_body, n_plus_one=args.n_plus_one)
@@ -80,10 +80,10 @@ def open_session(args: argparse.Namespace) -> Session:
     session = Session.offline(trace, title=f"asgi-inspect view {args.file.name}",
                               max_exchanges=args.max_exchanges, max_memory=args.max_memory)
     session.skipped = len(damage)  # the header says so, as it says what was dropped
+    session.n_plus_one = args.n_plus_one  # the views' N+1 flag, and ~n1 in its filter
     session.view.set_filter(args.filter)
     session.ignored_headers += tuple(args.ignore_header)
     session.ignored_body = ignore_body(args)
-    session.n_plus_one = args.n_plus_one
     return session
 
 

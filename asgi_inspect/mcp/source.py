@@ -79,7 +79,7 @@ class FileSource:
     async def select(self, filter_text: str = "", ids: Sequence[str] | None = None, *,
                      offset: int = 0, limit: int | None = None) -> Selection:
         session = self.load()
-        page, matched = select(session.store, filter_text, ids, offset=offset, limit=limit)
+        page, matched = select(session, filter_text, ids, offset=offset, limit=limit)
         return Selection(page, matched, session.trace_header())
 
 

@@ -31,7 +31,6 @@ from asgi_inspect.formats import codec
 from asgi_inspect.model import Exchange
 from asgi_inspect.record.files import write_private
 from asgi_inspect.runtime.session import Session
-from asgi_inspect.store.store import Store
 from asgi_inspect.store.view import View
 
 MAX_REQUEST = 64 * 1024  # bytes of one request line
@@ -154,7 +153,7 @@ class ControlServer:
         """How many match, then the page as JSONL; or an error line."""
         try:
             ids, limit = request.get("ids"), request.get("limit")
-            page, matched = select(self.session.store, str(request.get("filter") or ""),
+            page, matched = select(self.session, str(request.get("filter") or ""),
                                    None if ids is None else [str(i) for i in ids],
                                    offset=int(request.get("offset") or 0),
                                    limit=None if limit is None else int(limit))
@@ -166,12 +165,14 @@ class ControlServer:
         yield from (codec.exchange_line(e) for e in page)
 
 
-def select(store: Store, filter_text: str = "", ids: Sequence[str] | None = None, *,
+def select(session: Session, filter_text: str = "", ids: Sequence[str] | None = None, *,
            offset: int = 0, limit: int | None = None) -> tuple[list[Exchange], int]:
-    """What a reader asked for: the exchanges ``filter_text`` shows (through a view, as every
-    front end filters), only those of ``ids`` when given; the page from ``offset`` (at most
-    ``limit``) and how many there are in all. Raises ``FilterError``."""
-    chosen = View(store, filter_text=filter_text).select("shown")
+    """What a reader asked for: the exchanges of ``session`` that ``filter_text`` shows
+    (through a view, as every front end filters, ``~n1`` at the session's threshold), only
+    those of ``ids`` when given; the page from ``offset`` (at most ``limit``) and how many
+    there are in all. Raises ``FilterError``."""
+    chosen = View(session.store, filter_text=filter_text,
+                  n_plus_one=session.n_plus_one).select("shown")
     if ids is not None:
         wanted = set(ids)
         chosen = [e for e in chosen if e.id in wanted]

@@ -18,7 +18,6 @@ import msgspec
 
 from asgi_inspect.formats.codec import new_trace
 from asgi_inspect.http import VOLATILE_HEADERS
-from asgi_inspect.inside import DEFAULT_N_PLUS_ONE
 from asgi_inspect.model import Exchange, Trace
 from asgi_inspect.record.channel import Address, Listener
 from asgi_inspect.replay.ignore import NOTHING, BodyIgnore
@@ -70,7 +69,6 @@ class Session:
     waiting_hint: str = ""  # what the empty list says (listen: how to connect)
     otlp: SpanExport | None = None  # --otlp: every closed exchange sent as a trace
     trace_url: str | None = None  # views show each exchange's trace: this link, or ("") its id
-    n_plus_one: int = DEFAULT_N_PLUS_ONE  # a statement run this often in one exchange: an N+1
     view: View = field(init=False)
     # Processes that exited: the recorders they held, the note for the requests they left
     # open and the one for their lifespan.
@@ -107,6 +105,16 @@ class Session:
     @property
     def store(self) -> Store:
         return self.collector.store
+
+    @property
+    def n_plus_one(self) -> int:
+        """A statement run this often in one exchange is an N+1 (``--n-plus-one``): kept by
+        the view, so that its ``~n1`` follows it."""
+        return self.view.n_plus_one
+
+    @n_plus_one.setter
+    def n_plus_one(self, runs: int) -> None:
+        self.view.n_plus_one = runs
 
     def trace_header(self) -> Trace:
         """The header fields an export of this session's exchanges carries: the file's own

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal, get_args
 
 from asgi_inspect.filters import Filter, compile_filter
+from asgi_inspect.inside import DEFAULT_N_PLUS_ONE
 from asgi_inspect.model import Exchange
 from asgi_inspect.store.store import Store
 
@@ -50,11 +51,14 @@ def by_start(exchanges: Iterable[Exchange]) -> list[Exchange]:
 
 class View:
     """Which exchanges of ``store`` are shown (filter, marked only), in which order, and which
-    one has the focus."""
+    one has the focus; ``n_plus_one`` is what ``~n1`` takes for an N+1 (the session's
+    ``--n-plus-one``)."""
 
-    def __init__(self, store: Store, *, filter_text: str = "") -> None:
+    def __init__(self, store: Store, *, filter_text: str = "",
+                 n_plus_one: int = DEFAULT_N_PLUS_ONE) -> None:
         self.store = store
         self.filter: Filter | None = None
+        self._n_plus_one = n_plus_one
         self.marked_only = False
         self.order: Order = "time"  # arrival; the others sort ascending, ties by arrival
         self.focus: str | None = None  # the id of the exchange the user is on
@@ -69,8 +73,20 @@ class View:
         compile, leaving the view as it was.
         """
         if isinstance(expression, str):
-            expression = compile_filter(expression) if expression.strip() else None
+            expression = (compile_filter(expression, n_plus_one=self._n_plus_one)
+                          if expression.strip() else None)
         self.filter = expression
+
+    @property
+    def n_plus_one(self) -> int:
+        return self._n_plus_one
+
+    @n_plus_one.setter
+    def n_plus_one(self, runs: int) -> None:
+        """The filter in force is compiled again, so its ``~n1`` takes the new threshold."""
+        self._n_plus_one = runs
+        if self.filter is not None:
+            self.set_filter(self.filter.text)
 
     def set_order(self, order: Order) -> None:
         if order not in ORDERS:

@@ -296,7 +296,7 @@ class InspectorApp(App[None]):
 
     @on(FilterBar.Applied)
     def _filter_applied(self, message: FilterBar.Applied) -> None:
-        self.view.set_filter(message.filter)
+        self.view.set_filter(message.text)
         self._view_changed()
 
     @on(FilterBar.Closed)

@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
-from asgi_inspect.filters import Filter, FilterError, compile_filter
+from asgi_inspect.filters import FilterError, compile_filter
 from asgi_inspect.text import printable
 from asgi_inspect.tui.formatting import PrintableInput
 
@@ -48,12 +48,12 @@ class FilterBar(Vertical):
     """
 
     class Applied(Message):
-        """A new filter is in force (``filter`` None: show everything)."""
+        """A new, valid filter is in force (``text`` empty: show everything); the view
+        compiles it, with its session's N+1 threshold for ``~n1``."""
 
-        def __init__(self, text: str, filter: Filter | None) -> None:
+        def __init__(self, text: str) -> None:
             super().__init__()
             self.text = text
-            self.filter = filter
 
     class Closed(Message):
         """The user is done with the bar (Enter or Escape)."""
@@ -88,7 +88,7 @@ class FilterBar(Vertical):
         event.stop()
         self._cancel_pending()
         text = event.value
-        if self._compiled(text) is not None and text != self.text:
+        if self._valid(text) and text != self.text:
             self._pending = self.set_timer(APPLY_AFTER, lambda: self._apply(text))
 
     def _cancel_pending(self) -> None:
@@ -96,28 +96,26 @@ class FilterBar(Vertical):
             self._pending.stop()
             self._pending = None
 
-    def _compiled(self, text: str) -> tuple[Filter | None] | None:
-        """``(filter,)`` for a valid expression (``(None,)``: empty), else None after showing
-        the error and where it is."""
+    def _valid(self, text: str) -> bool:
+        """Whether ``text`` compiles (empty does); if not, the error and where it is shown."""
         try:
-            compiled = compile_filter(text) if text.strip() else None
+            compile_filter(text)
         except FilterError as exc:
             self.add_class("-error")
             caret = exc.caret().split("\n")[-1]
             self.error.update(Text(f" {caret}\n{printable(exc.message)} at column "
                                    f"{exc.position + 1}", no_wrap=True))
-            return None
+            return False
         self.remove_class("-error")
         self.error.update("")
-        return (compiled,)
+        return True
 
     def _apply(self, text: str) -> None:
         """Put ``text`` in force if it is valid (the last good filter stays otherwise)."""
         self._cancel_pending()
-        compiled = self._compiled(text)
-        if compiled is not None:
+        if self._valid(text):
             self.text = text
-            self.post_message(self.Applied(text, compiled[0]))
+            self.post_message(self.Applied(text))
 
     @on(Input.Submitted, "#filter-input")
     def _submitted(self, event: Input.Submitted) -> None:
