@@ -10,6 +10,7 @@ import os
 
 import aiohttp
 import httpx
+import httpx2
 import requests
 import urllib3
 from fastapi import FastAPI, Request
@@ -34,6 +35,14 @@ async def httpx_async(request: Request) -> dict[str, object]:
                                      headers={"Authorization": "Bearer s3cret"})
         if os.environ.get("OUTBOUND_EXTRA") == "1":
             await client.get(upstream("/extra"))
+    return {"status": response.status_code, "upstream": response.json()}
+
+
+@app.get("/httpx2")
+async def with_httpx2() -> dict[str, object]:
+    """pydantic's fork of httpx, which the mcp SDK uses: hooked by the same code."""
+    async with httpx2.AsyncClient() as client:
+        response = await client.get(upstream("/echo?n=2"))  # the httpx2 call
     return {"status": response.status_code, "upstream": response.json()}
 
 

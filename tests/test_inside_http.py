@@ -151,6 +151,18 @@ def test_httpx_async_request_body_and_headers(app: tuple[str, MemorySink],
     assert_timed(call, exchange)
 
 
+def test_httpx2_through_the_same_hook(app: tuple[str, MemorySink], upstream: str) -> None:
+    url, sink = app
+    assert httpx.get(f"{url}/httpx2").json()["status"] == 200
+    exchange = recorded(sink, "/httpx2")
+    call = only_call(exchange)
+    assert (call.library, call.method, call.url, call.status) == (
+        "httpx2", "GET", f"{upstream}/echo?n=2", 200)
+    assert b'"query":"n=2"' in call.response_body
+    assert call.location == f"tests/outbound_app.py:{line_of('# the httpx2 call')}"
+    assert_timed(call, exchange)
+
+
 def test_requests_body_capped_with_its_whole_size(app: tuple[str, MemorySink],
                                                   upstream: str) -> None:
     url, sink = app

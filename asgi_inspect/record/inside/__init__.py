@@ -32,6 +32,7 @@ INSIDE = tag_of(InsideRecord)
 _OURS = "asgi_inspect.record.inside."
 HOOKS: dict[str, str] = {
     "httpx": _OURS + "httpx_calls",
+    "httpx2": _OURS + "httpx_calls",  # pydantic's fork, the same API (the mcp SDK uses it)
     "urllib3": _OURS + "urllib3_calls",  # requests too
     "aiohttp": _OURS + "aiohttp_calls",
     "sqlalchemy": _OURS + "sqlalchemy_queries",

@@ -1,4 +1,5 @@
-"""httpx's outbound calls, sync and async.
+"""httpx's outbound calls, sync and async; and httpx2's (pydantic's fork with the same API,
+which the mcp SDK and others now use), through the same code given the other module.
 
 Hook: httpx has no process-wide extension point (event hooks and transports belong to each
 client), so the default transports' one entry point is wrapped: ``HTTPTransport.
@@ -16,8 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import ModuleType, TracebackType
 from typing import Any
 
-import httpx
-
 from asgi_inspect.record.context import Tag
 from asgi_inspect.record.inside import current
 from asgi_inspect.record.inside.calls import (
@@ -30,39 +29,73 @@ from asgi_inspect.record.inside.calls import (
     wrap,
 )
 
-Send = Callable[[Any, httpx.Request], httpx.Response]
-AsyncSend = Callable[[Any, httpx.Request], Awaitable[httpx.Response]]
+Send = Callable[[Any, Any], Any]
+AsyncSend = Callable[[Any, Any], Awaitable[Any]]
 
 
 def install(module: ModuleType) -> None:
-    wrap(module.HTTPTransport, "handle_request", _sync)
-    wrap(module.AsyncHTTPTransport, "handle_async_request", _async)
+    """Wrap the default transports of ``module``: httpx, or httpx2."""
+    library = _Library(module)
+    wrap(module.HTTPTransport, "handle_request", library.sync)
+    wrap(module.AsyncHTTPTransport, "handle_async_request", library.asynchronous)
 
 
-def _sync(original: Send) -> Send:
-    def handle_request(self: Any, request: httpx.Request) -> httpx.Response:
-        tag = current()
-        if tag is None:
-            return original(self, request)
-        with _Sending(tag, request) as sending:
-            response = original(self, request) if sending.answers is None \
-                else _answer(sending.answers, request)
-        return sending.answered(response, _SyncBody)
+class _Library:
+    """httpx or httpx2: its name, its classes, and the wrappers made for it (a response's
+    stream must be the library's own stream class)."""
 
-    return handle_request
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+        self.name = module.__name__
+        self.sync_body = type("SyncBody", (_SyncBody, module.SyncByteStream), {})
+        self.async_body = type("AsyncBody", (_AsyncBody, module.AsyncByteStream), {})
 
+    def sync(self, original: Send) -> Send:
+        def handle_request(transport: Any, request: Any) -> Any:
+            tag = current()
+            if tag is None:
+                return original(transport, request)
+            with _Sending(self, tag, request) as sending:
+                response = original(transport, request) if sending.answers is None \
+                    else self.answer(sending.answers, request)
+            return sending.answered(response, self.sync_body)
 
-def _async(original: AsyncSend) -> AsyncSend:
-    async def handle_async_request(self: Any, request: httpx.Request) -> httpx.Response:
-        tag = current()
-        if tag is None:
-            return await original(self, request)
-        with _Sending(tag, request) as sending:
-            response = await original(self, request) if sending.answers is None \
-                else _answer(sending.answers, request)
-        return sending.answered(response, _AsyncBody)
+        return handle_request
 
-    return handle_async_request
+    def asynchronous(self, original: AsyncSend) -> AsyncSend:
+        async def handle_async_request(transport: Any, request: Any) -> Any:
+            tag = current()
+            if tag is None:
+                return await original(transport, request)
+            with _Sending(self, tag, request) as sending:
+                response = await original(transport, request) if sending.answers is None \
+                    else self.answer(sending.answers, request)
+            return sending.answered(response, self.async_body)
+
+        return handle_async_request
+
+    def start(self, tag: Tag, request: Any, mocked: bool) -> Call:
+        try:
+            body: bytes | None = request.content
+        except self.module.RequestNotRead:  # a streamed upload: not kept (its headers may
+            body = None  # say the size)
+        return start(tag, self.name, request.method, str(request.url), request.headers.raw,
+                     body, mocked=mocked)
+
+    def answer(self, answers: Answers, request: Any) -> Any:
+        """The recorded response to this request (``--mock-outbound``), or the library's
+        own ``ConnectError`` naming the call when there is none."""
+        module = self.module
+        url = str(request.url)
+        recorded = answers.take(request.method, url)
+        if recorded is None or recorded.status is None:
+            raise module.ConnectError(Answers.refusal(request.method, url, recorded),
+                                      request=request)
+        headers, body = recorded_response(recorded)
+        version = (recorded.http_version or "HTTP/1.1").encode()
+        return module.Response(recorded.status, headers=headers,
+                               stream=module.ByteStream(body),
+                               extensions={"http_version": version}, request=request)
 
 
 class _Sending:
@@ -72,10 +105,10 @@ class _Sending:
 
     __slots__ = ("answers", "call", "tag")
 
-    def __init__(self, tag: Tag, request: httpx.Request) -> None:
+    def __init__(self, library: _Library, tag: Tag, request: Any) -> None:
         self.tag = tag
         self.answers = ANSWERS.get()
-        self.call = contained(tag, _start, tag, request, self.answers is not None)
+        self.call = contained(tag, library.start, tag, request, self.answers is not None)
 
     def __enter__(self) -> _Sending:
         return self
@@ -85,24 +118,13 @@ class _Sending:
         if error is not None and self.call is not None:
             self.call.finish(error)
 
-    def answered(self, response: httpx.Response,
-                 body: type[_SyncBody] | type[_AsyncBody]) -> httpx.Response:
+    def answered(self, response: Any, body: type[_SyncBody] | type[_AsyncBody]) -> Any:
         if self.call is not None:
             contained(self.tag, _follow, self.call, response, body(response.stream, self.call))
         return response
 
 
-def _start(tag: Tag, request: httpx.Request, mocked: bool) -> Call:
-    try:
-        body: bytes | None = request.content
-    except httpx.RequestNotRead:  # a streamed upload: not kept (its headers may say the size)
-        body = None
-    return start(tag, "httpx", request.method, str(request.url), request.headers.raw, body,
-                 mocked=mocked)
-
-
-def _follow(call: Call, response: httpx.Response, body: httpx.SyncByteStream |
-            httpx.AsyncByteStream) -> None:
+def _follow(call: Call, response: Any, body: _SyncBody | _AsyncBody) -> None:
     """The response's head is in: record it, and its body as the app reads it."""
     version = response.extensions.get("http_version", b"HTTP/1.1")
     call.respond(response.status_code, version.decode("ascii", "replace")
@@ -110,8 +132,9 @@ def _follow(call: Call, response: httpx.Response, body: httpx.SyncByteStream |
     response.stream = body
 
 
-class _SyncBody(httpx.SyncByteStream):
-    """The transport's response stream, recorded chunk by chunk as it is read."""
+class _SyncBody:
+    """The transport's response stream, recorded chunk by chunk as it is read (mixed with
+    the library's ``SyncByteStream``)."""
 
     def __init__(self, stream: Any, call: Call) -> None:
         self._stream = stream
@@ -138,8 +161,9 @@ class _SyncBody(httpx.SyncByteStream):
         self._call.finish(ended=False)
 
 
-class _AsyncBody(httpx.AsyncByteStream):
-    """The async transport's response stream, recorded chunk by chunk as it is read."""
+class _AsyncBody:
+    """The async transport's response stream, recorded chunk by chunk as it is read (mixed
+    with the library's ``AsyncByteStream``)."""
 
     def __init__(self, stream: Any, call: Call) -> None:
         self._stream = stream
@@ -164,17 +188,3 @@ class _AsyncBody(httpx.AsyncByteStream):
 
     def __del__(self) -> None:  # the app let go of a response it never closed
         self._call.finish(ended=False)
-
-
-def _answer(answers: Answers, request: httpx.Request) -> httpx.Response:
-    """The recorded response to this request (``--mock-outbound``), or httpx's own
-    ``ConnectError`` naming the call when there is none."""
-    url = str(request.url)
-    recorded = answers.take(request.method, url)
-    if recorded is None or recorded.status is None:
-        raise httpx.ConnectError(Answers.refusal(request.method, url, recorded),
-                                 request=request)
-    headers, body = recorded_response(recorded)
-    version = (recorded.http_version or "HTTP/1.1").encode()
-    return httpx.Response(recorded.status, headers=headers, stream=httpx.ByteStream(body),
-                          extensions={"http_version": version}, request=request)
