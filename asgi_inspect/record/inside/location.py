@@ -9,7 +9,7 @@ import os
 import sys
 import sysconfig
 from pathlib import Path
-from types import CodeType, FrameType
+from types import FrameType
 
 _PACKAGE = str(Path(__file__).parents[2]) + os.sep  # asgi_inspect/
 _DEMO = _PACKAGE + "demo.py"  # our demo app is an app: its lines are shown
@@ -27,13 +27,14 @@ def location(skip: int = 1) -> str:
 def location_of(frame: FrameType | None) -> str:
     """:func:`location` from ``frame`` outwards (the frame a greenlet's parent waits in, whose
     stack the greenlet's own does not reach). Every recorded query walks the stack, through
-    an ORM's twenty-odd frames: each code object is judged once, then looked up."""
+    an ORM's twenty-odd frames: each file is judged once, then looked up by its name (a
+    string hashes once for good; a code object hashes its whole body at every lookup)."""
     seen = _seen
     while frame is not None:
-        code = frame.f_code
-        shown = seen.get(code, _UNSEEN)
+        filename = frame.f_code.co_filename
+        shown = seen.get(filename, _UNSEEN)
         if shown is _UNSEEN:
-            shown = _judged(code)
+            shown = _judged(filename)
         if shown is not None:
             return f"{shown}:{frame.f_lineno}"
         frame = frame.f_back
@@ -41,16 +42,15 @@ def location_of(frame: FrameType | None) -> str:
 
 
 _UNSEEN = object()
-_SEEN_MAX = 50_000  # code objects remembered (made at run time, they could be countless)
-_seen: dict[CodeType, str | None] = {}  # a code object's file as shown, None: a library's
+_SEEN_MAX = 50_000  # files remembered (code made at run time could name countless ones)
+_seen: dict[str, str | None] = {}  # a code object's file: as shown, None: a library's
 
 
-def _judged(code: CodeType) -> str | None:
+def _judged(filename: str) -> str | None:
     if len(_seen) >= _SEEN_MAX:
         _seen.clear()
-    filename = code.co_filename
     shown = None if _is_library(filename) else _shown(filename)
-    _seen[code] = shown
+    _seen[filename] = shown
     return shown
 
 

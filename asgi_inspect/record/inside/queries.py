@@ -10,6 +10,7 @@ into the thread or greenlet the driver runs in, and never leaks into another req
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from time import perf_counter_ns
@@ -18,7 +19,7 @@ from typing import Any
 from asgi_inspect.model import Query
 from asgi_inspect.record.context import Tag
 from asgi_inspect.record.inside import current, emit
-from asgi_inspect.record.inside.location import location
+from asgi_inspect.record.inside.location import location, location_of
 from asgi_inspect.record.wire import opaque
 from asgi_inspect.values import safe_repr
 
@@ -81,6 +82,48 @@ def start(library: str, database: str, statement: Any, parameters: Any = None,
     except Exception as exc:
         tag.batch.error(exc)
         return None
+
+
+def run_recorded(tag: Tag, library: str, database: str, statement: Any, parameters: Any,
+                 where: str | None, cursor: Any, call: Callable[..., Any], /,
+                 *args: Any) -> Any:
+    """``call(*args)``, one statement run with ``parameters`` on a DB-API ``cursor``, recorded
+    for ``tag`` (a caller that found it with :func:`current`, outside :data:`OUTER`, and not
+    :meth:`~Tag.full`): the common path of the sqlite3 and SQLAlchemy hooks, what
+    :func:`start` and :func:`recorded` do, in one frame. Its result returned, its exception
+    raised as it was; ``where`` None: the location read from the caller's frames."""
+    try:
+        limit = None if tag.redactor is not None else tag.batch.max_body
+        text = statement if type(statement) is str else statement_text(statement)
+        kept = snapshot(parameters, limit)
+        if where is None:
+            where = location_of(sys._getframe(1))
+    except Exception as exc:
+        tag.batch.error(exc)
+        return call(*args)
+    t_start = perf_counter_ns()
+    try:
+        result = call(*args)
+    except BaseException as exc:
+        t_end = perf_counter_ns()
+        try:
+            emit(tag, Query(library=library, statement=text, t_start=t_start, t_end=t_end,
+                            parameters=kept, database=database, location=where,
+                            error=error_text(exc)))
+        except Exception as failed:
+            tag.batch.error(failed)
+        raise
+    t_end = perf_counter_ns()
+    try:
+        rows = cursor_rows(cursor, database)
+    except Exception:  # a driver that cannot say (a closed cursor): not known
+        rows = None
+    try:
+        emit(tag, Query(library=library, statement=text, t_start=t_start, t_end=t_end,
+                        parameters=kept, rows=rows, database=database, location=where))
+    except Exception as exc:
+        tag.batch.error(exc)
+    return result
 
 
 def recorded(running: Running, rows: Callable[[Any], int | None], call: Callable[..., Any],
@@ -158,13 +201,36 @@ def snapshot(parameters: Any, limit: int | None) -> Any:
     described by its size instead (``max_body`` bounds what is kept of a value, as of a
     body), an integer MessagePack cannot hold by its repr. ``limit`` None: values kept as
     they are, to be redacted to their type names. Every recorded statement passes here: the
-    common shapes are tried first."""
-    if isinstance(parameters, (tuple, list)):
-        return [_value(value, limit) for value in parameters] or None
+    common shapes are tried first, and the common values (an int, a str, a float, None)
+    judged inline, without a call per value (what :func:`_value` would make of them)."""
+    kind = type(parameters)
+    if kind is tuple or kind is list or (kind is not dict and parameters is not None
+                                         and isinstance(parameters, (tuple, list))):
+        if limit is None:
+            return list(parameters) or None
+        kept = []
+        for value in parameters:
+            kind = type(value)
+            if (kind is int and value in _INTEGERS) or (kind is str and len(value) <= limit) \
+                    or kind in _SCALARS:
+                kept.append(value)
+            else:
+                kept.append(_value(value, limit))
+        return kept or None
     if parameters is None:
         return None
-    if isinstance(parameters, Mapping):
-        return {key: _value(value, limit) for key, value in parameters.items()} or None
+    if kind is dict or isinstance(parameters, Mapping):
+        if limit is None:
+            return {key: value for key, value in parameters.items()} or None
+        named = {}
+        for key, value in parameters.items():
+            kind = type(value)
+            if (kind is int and value in _INTEGERS) or (kind is str and len(value) <= limit) \
+                    or kind in _SCALARS:
+                named[key] = value
+            else:
+                named[key] = _value(value, limit)
+        return named or None
     return _value(parameters, limit)
 
 

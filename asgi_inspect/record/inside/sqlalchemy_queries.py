@@ -28,8 +28,15 @@ from collections.abc import Callable
 from types import FrameType, ModuleType
 from typing import Any
 
+from asgi_inspect.record.context import CURRENT, Tag
 from asgi_inspect.record.inside.location import location_of
-from asgi_inspect.record.inside.queries import OUTER, cursor_rows, recorded, start
+from asgi_inspect.record.inside.queries import (
+    OUTER,
+    Running,
+    cursor_rows,
+    recorded,
+    run_recorded,
+)
 
 LIBRARY = "sqlalchemy"
 Listener = Callable[..., bool]
@@ -50,22 +57,38 @@ def _listener(name: str, many: bool, with_parameters: bool) -> Listener:
     the parameters (unless ``with_parameters`` is False) and the execution context."""
 
     def listener(cursor: Any, statement: str, *rest: Any) -> bool:
-        context = rest[-1]
-        running = start(LIBRARY, context.dialect.name, statement,
-                        rest[0] if with_parameters else None, many=many)
-        if running is None:
+        tag = CURRENT.get()  # outside an exchange, all it costs: one read
+        if tag is None or not tag.calls or OUTER.get() or tag.full():
             return False  # SQLAlchemy runs it, as if we were not here
-        if not running.location:
-            running.location = location_of(_awaiting_frame())
+        database = rest[-1].dialect.name
+        where = location_of(sys._getframe(1)) or location_of(_awaiting_frame())
         token = OUTER.set(True)
         try:
-            recorded(running, lambda _: cursor_rows(cursor, running.database), _execute,
-                     name, listener, cursor, statement, *rest)
+            if many:
+                _recorded_many(tag, database, where, name, listener, cursor, statement, *rest)
+            else:
+                run_recorded(tag, LIBRARY, database, statement,
+                             rest[0] if with_parameters else None, where, cursor, _execute,
+                             name, listener, cursor, statement, *rest)
         finally:
             OUTER.reset(token)
         return True  # it ran
 
     return listener
+
+
+def _recorded_many(tag: Tag, database: str, where: str, name: str, ours: Listener,
+                   cursor: Any, statement: str, *rest: Any) -> None:
+    """An executemany: its parameter sets counted and copied as :class:`Running` does."""
+    try:
+        running = Running(tag, LIBRARY, database, statement, rest[0], True)
+    except Exception as exc:
+        tag.batch.error(exc)
+        _execute(name, ours, cursor, statement, *rest)
+        return
+    running.location = where
+    recorded(running, lambda _: cursor_rows(cursor, database), _execute,
+             name, ours, cursor, statement, *rest)
 
 
 def _execute(name: str, ours: Listener, cursor: Any, statement: str, *rest: Any) -> None:

@@ -20,7 +20,14 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
-from asgi_inspect.record.inside.queries import cursor_rows, recorded, start
+from asgi_inspect.record.context import CURRENT
+from asgi_inspect.record.inside.queries import (
+    OUTER,
+    cursor_rows,
+    recorded,
+    run_recorded,
+    start,
+)
 
 LIBRARY = "sqlite3"
 DATABASE = "sqlite"
@@ -52,14 +59,22 @@ def _cursor_rows(cursor: sqlite3.Cursor) -> int | None:
     return cursor_rows(cursor, DATABASE)
 
 
+# sqlite3's own methods, called as ``super()`` would (sqlite3's class is always next in line
+# after ours, also under an app's subclass), without making a ``super`` object per call.
+_execute = sqlite3.Cursor.execute
+_cursor = sqlite3.Connection.cursor
+
+
 class TimedCursor(sqlite3.Cursor):
     """A cursor that records its statements for the exchange being handled."""
 
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
-        running = start(LIBRARY, DATABASE, sql, parameters)
-        if running is None:
-            return super().execute(sql, parameters)
-        return recorded(running, _cursor_rows, super().execute, sql, parameters)
+        # the common path in this one frame: outside an exchange, one context variable read
+        tag = CURRENT.get()
+        if tag is None or not tag.calls or OUTER.get() or tag.full():
+            return _execute(self, sql, parameters)
+        return run_recorded(tag, LIBRARY, DATABASE, sql, parameters, None, self, _execute,
+                            self, sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any:
         running = start(LIBRARY, DATABASE, sql, parameters, many=True)
@@ -78,12 +93,29 @@ class TimedConnection(sqlite3.Connection):
     """A connection whose cursors are timed, its ``execute`` shortcuts included (sqlite3's
     own make a plain cursor in C, which no subclass could time)."""
 
+    # whether a subclass (an app's factory joined with ours) has a ``cursor`` of its own,
+    # which the shortcuts then call; else they make ours directly
+    _own_cursor = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._own_cursor = cls.cursor is not TimedConnection.cursor
+
     def cursor(self, factory: Any = sqlite3.Cursor) -> Any:
-        return super().cursor(TimedCursor if factory is sqlite3.Cursor
-                              else _timed_cursor(factory))
+        return _cursor(self, TimedCursor if factory is sqlite3.Cursor
+                       else _timed_cursor(factory))
 
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
-        return self.cursor().execute(sql, parameters)
+        if self._own_cursor:
+            return self.cursor().execute(sql, parameters)
+        # what TimedCursor.execute would do on a cursor of ours, without its frame: the
+        # shortcut is how most apps run sqlite3 statements
+        cursor = _cursor(self, TimedCursor)
+        tag = CURRENT.get()
+        if tag is None or not tag.calls or OUTER.get() or tag.full():
+            return _execute(cursor, sql, parameters)
+        return run_recorded(tag, LIBRARY, DATABASE, sql, parameters, None, cursor, _execute,
+                            cursor, sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any:
         return self.cursor().executemany(sql, parameters)
