@@ -197,6 +197,27 @@ async def test_queries_past_the_cap_are_counted_in_a_note() -> None:
     assert any(note.startswith("2 more calls or queries not kept") for note in exchange.notes)
 
 
+async def test_statements_past_the_cap_under_sqlalchemy_are_counted_once() -> None:
+    from asgi_inspect.record import inside
+
+    inside.install()  # as under run: hooked before the app connects (sqlite3's hook under it)
+    engine = sqlalchemy.create_engine("sqlite://")
+    engine.connect().close()  # the dialect's first-connect statements, outside the exchange
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        with engine.connect() as connection:
+            for n in range(5):
+                connection.execute(sqlalchemy.text("SELECT :n"), {"n": n})
+        await apps.respond(send, b"ok")
+
+    _, exchange = await apps.record(app, apps.http_scope(), [{"type": "http.request"}],
+                                    capture_calls=True, max_events=3)
+    assert [q.parameters for q in queries(exchange)] == [[0], [1], [2]]
+    assert [note for note in exchange.notes if "not kept" in note] == [
+        "2 more calls or queries not kept: the recorder keeps at most max_events of them "
+        "per exchange"]  # not counted again by the sqlite3 hook under SQLAlchemy
+
+
 _SCALAR = (st.none() | st.booleans() | st.integers(min_value=-2**80, max_value=2**80)
            | st.floats(allow_nan=False) | st.text(max_size=20) | st.binary(max_size=20))
 _PARAMETERS = (st.lists(_SCALAR | st.lists(_SCALAR, max_size=3), max_size=4)

@@ -58,12 +58,15 @@ def _listener(name: str, many: bool, with_parameters: bool) -> Listener:
 
     def listener(cursor: Any, statement: str, *rest: Any) -> bool:
         tag = CURRENT.get()  # outside an exchange, all it costs: one read
-        if tag is None or not tag.calls or OUTER.get() or tag.full():
+        if tag is None or not tag.calls or OUTER.get():
             return False  # SQLAlchemy runs it, as if we were not here
-        database = rest[-1].dialect.name
-        where = location_of(sys._getframe(1)) or location_of(_awaiting_frame())
-        token = OUTER.set(True)
+        token = OUTER.set(True)  # the driver's hook under it stays quiet, kept or not
         try:
+            if tag.full():  # past the cap: counted once, here, and run unrecorded
+                _execute(name, listener, cursor, statement, *rest)
+                return True
+            database = rest[-1].dialect.name
+            where = location_of(sys._getframe(1)) or location_of(_awaiting_frame())
             if many:
                 _recorded_many(tag, database, where, name, listener, cursor, statement, *rest)
             else:
@@ -92,10 +95,13 @@ def _recorded_many(tag: Tag, database: str, where: str, name: str, ours: Listene
 
 
 def _execute(name: str, ours: Listener, cursor: Any, statement: str, *rest: Any) -> None:
-    """What SQLAlchemy does for dialect event ``name`` after our listener: the other
-    listeners in order until one says it ran the statement, else the dialect's method."""
+    """What SQLAlchemy does for dialect event ``name`` after our listener: the listeners
+    after ours in order (those before it ran already) until one says it ran the statement,
+    else the dialect's method."""
     dialect = rest[-1].dialect
-    for listener in getattr(dialect.dispatch, name):
+    listeners = list(getattr(dialect.dispatch, name))
+    after = listeners.index(ours) + 1 if ours in listeners else 0
+    for listener in listeners[after:]:
         if listener is not ours and listener(cursor, statement, *rest):
             return
     getattr(dialect, name)(cursor, statement, *rest)
